@@ -1,0 +1,124 @@
+// The hub: one per thread inside green::run. Private to libgreen.
+#pragma once
+
+#include "stack.hpp"
+
+#include <green/detail/greenlet_base.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/context/detail/fcontext.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace green::detail {
+
+/// FIFO ring of runnables; grows by doubling, never shrinks.
+class ReadyQueue {
+ public:
+  ReadyQueue() : buf_(1024), mask_(1023) {}
+  bool empty() const noexcept { return head_ == tail_; }
+  std::size_t size() const noexcept { return tail_ - head_; }
+  void push(Runnable* r) {
+    if (size() == buf_.size()) grow();
+    buf_[tail_++ & mask_] = r;
+  }
+  Runnable* pop() noexcept { return buf_[head_++ & mask_]; }
+
+ private:
+  void grow();
+  std::vector<Runnable*> buf_;
+  std::size_t mask_;
+  std::size_t head_ = 0;
+  std::size_t tail_ = 0;
+};
+
+/// Min-heap of timers by (deadline, arming order); nodes know their index so
+/// cancelling is O(log n) and needs no allocation.
+class TimerHeap {
+ public:
+  bool empty() const noexcept { return heap_.empty(); }
+  std::size_t size() const noexcept { return heap_.size(); }
+  TimerNode* top() const noexcept { return heap_.front(); }
+  void push(TimerNode* t);
+  void remove(TimerNode* t) noexcept;
+
+ private:
+  static bool before(const TimerNode* a, const TimerNode* b) noexcept {
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+  }
+  void place(std::size_t i, TimerNode* t) noexcept {
+    heap_[i] = t;
+    t->index = i;
+  }
+  void sift_up(std::size_t i) noexcept;
+  void sift_down(std::size_t i) noexcept;
+  std::vector<TimerNode*> heap_;
+};
+
+class Hub {
+ public:
+  Hub();
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  static Hub* get() noexcept;
+  static Hub& get_or_throw();
+
+  void schedule(Runnable* r) { ready_.push(r); }
+  /// The running greenlet gives up the CPU (it is parked, queued or dead).
+  void switch_out();
+  void start(GreenletBase* g, std::size_t stack_size);
+  void run_main(GreenletBase* main);
+  void finish_unstarted(GreenletBase* g) noexcept;
+
+  void arm(TimerNode& t, Clock::time_point deadline);
+  void cancel(TimerNode& t) noexcept { if (t.armed()) timers_.remove(&t); }
+
+  Context* current_;
+  int callback_depth_ = 0;
+  std::size_t default_stack_size_;
+  std::size_t live_ = 0;
+  std::size_t abandoned_ = 0;
+  std::size_t io_refs_ = 0;  // pending I/O the hub must wait for (see poll())
+  ReadyQueue ready_;
+  TimerHeap timers_;
+  StackPool stacks_;
+  boost::asio::io_context io_;
+
+ private:
+  struct EhGlobals {  // libstdc++'s __cxa_eh_globals
+    void* caught;
+    unsigned int uncaught;
+  };
+
+  Context* pick_next();
+  void jump(Context* from, Context* to);
+  void after_switch(boost::context::detail::transfer_t t) noexcept;
+  bool prepare(GreenletBase* g) noexcept;
+  [[noreturn]] void finish(GreenletBase* g) noexcept;
+  void reclaim(GreenletBase* g) noexcept;
+  void link_live(GreenletBase* g) noexcept;
+  void unlink_live(GreenletBase* g) noexcept;
+  bool poll(bool block);
+  void fire_timers();
+  void drive(GreenletBase* main);
+  void teardown();
+  static void entry(boost::context::detail::transfer_t t) noexcept;
+
+  Context hub_ctx_;
+  EhGlobals* eh_;
+  GreenletBase* live_head_ = nullptr;
+  GreenletBase* live_tail_ = nullptr;
+  std::uint64_t timer_seq_ = 0;
+  unsigned since_poll_ = 0;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer os_timer_;
+  Clock::time_point os_timer_deadline_ = Clock::time_point::max();
+};
+
+}  // namespace green::detail

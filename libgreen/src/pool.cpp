@@ -1,0 +1,108 @@
+#include <green/pool.hpp>
+#include <green/hub.hpp>
+
+namespace green {
+
+Group::~Group() {
+  // Never switches: members are told to exit but not awaited.
+  while (Member* m = head_) {
+    head_ = m->next;
+    detail::GreenletBase* g = m->ref.base();
+    g->remove_link(*m);
+    if (!g->dead() && in_hub()) detail::interrupt(g, std::make_exception_ptr(GreenletExit()), nullptr);
+    delete m;
+  }
+}
+
+void Group::add(const GreenletRef& g, Duration timeout) {
+  if (g.dead() || contains(g)) return;
+  acquire_slot(timeout);
+  insert(g);
+}
+
+void Group::insert(const GreenletRef& g) {
+  if (g.dead()) {  // finished before it could be tracked
+    release_slot();
+    return;
+  }
+  auto* m = new Member(this, g);
+  m->prev = tail_;
+  if (tail_) tail_->next = m; else head_ = m;
+  tail_ = m;
+  ++size_;
+  g.base()->add_link(*m);
+}
+
+void Group::remove(Member* m) noexcept {
+  if (m->prev) m->prev->next = m->next; else head_ = m->next;
+  if (m->next) m->next->prev = m->prev; else tail_ = m->prev;
+  --size_;
+  delete m;
+  release_slot();
+  if (size_ == 0)
+    while (detail::grant_front(join_waiters_)) {
+    }
+}
+
+void Group::on_done(detail::Link* l, detail::GreenletBase&) {
+  auto* m = static_cast<Member*>(l);
+  m->group->remove(m);
+}
+
+void Group::discard(const GreenletRef& g) noexcept {
+  for (Member* m = head_; m; m = m->next) {
+    if (m->ref == g) {
+      g.base()->remove_link(*m);
+      remove(m);
+      return;
+    }
+  }
+}
+
+bool Group::contains(const GreenletRef& g) const noexcept {
+  for (Member* m = head_; m; m = m->next)
+    if (m->ref == g) return true;
+  return false;
+}
+
+std::vector<GreenletRef> Group::greenlets() const {
+  std::vector<GreenletRef> out;
+  out.reserve(size_);
+  for (Member* m = head_; m; m = m->next) out.push_back(m->ref);
+  return out;
+}
+
+bool Group::join(Duration timeout) {
+  const auto deadline = detail::deadline_after(timeout);
+  while (size_ > 0) {
+    if (timeout <= Duration::zero()) return false;
+    detail::WaitNode node(detail::current());
+    if (!detail::wait_on(join_waiters_, node, deadline)) return size_ == 0;
+  }
+  return true;
+}
+
+void Group::kill(bool block, Duration timeout) { killall(greenlets(), block, timeout); }
+
+bool Pool::wait_available(Duration timeout) {
+  if (size_ == 0) return true;
+  if (!slots_.acquire(timeout)) return false;
+  slots_.release();
+  return true;
+}
+
+void Pool::acquire_slot(Duration timeout) {
+  if (size_ == 0) return;
+  if (!slots_.acquire(timeout)) throw PoolFull();
+}
+
+void Pool::release_slot() noexcept {
+  if (size_ == 0) return;
+  try {
+    slots_.release();
+  } catch (...) {
+    // More releases than slots cannot happen: each member took one.
+  }
+}
+
+}  // namespace green

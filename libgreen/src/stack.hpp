@@ -1,0 +1,63 @@
+// Greenlet stacks: carved from large mappings and reused.
+//
+// Why not one guard page per stack: every PROT_NONE page splits a mapping, so
+// each guarded stack costs two kernel VMAs and the default vm.max_map_count
+// (65530) stops at ~32k greenlets. Here a slab of many stacks is one
+// mapping with a single guard page at its bottom, and each stack is guarded
+// by a canary word kept in the top bytes of the stack below it, the first
+// place an overflow writes. The hub checks the canary (and the stack pointer)
+// every time a greenlet switches out and when it finishes, and aborts with a
+// message naming the stack size: an overflow is reported before any other
+// greenlet can run on the damaged memory, instead of corrupting it silently.
+// The lowest stack of each slab sits on the guard page and faults instead.
+#pragma once
+
+#include <green/detail/greenlet_base.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace green::detail {
+
+inline constexpr std::uint64_t kStackCanary = 0x67726565'6e21c0deULL;  // "green!" + 0xc0de
+inline constexpr std::size_t kStackHeader = 64;  // reserved top bytes of each stack
+
+class StackPool {
+ public:
+  StackPool() = default;
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+  ~StackPool();
+
+  /// A stack of at least `size` usable bytes (rounded to pages).
+  StackRef allocate(std::size_t size);
+  void deallocate(const StackRef& s) noexcept;
+
+  std::size_t allocated() const noexcept { return allocated_; }
+  std::size_t free_count() const noexcept;
+
+  static std::size_t page_size() noexcept;
+  static std::size_t round_size(std::size_t size) noexcept;
+
+ private:
+  struct Slab {
+    void* base;
+    std::size_t bytes;
+  };
+  struct SizeClass {
+    std::vector<StackRef> free;       // LIFO: reuse the warmest stack first
+    std::size_t next_slab_stacks = 16;  // doubles up to kMaxSlabStacks
+  };
+  void grow(std::size_t size, SizeClass& sc);
+
+  std::map<std::size_t, SizeClass> classes_;
+  std::vector<Slab> slabs_;
+  std::size_t allocated_ = 0;
+};
+
+/// Aborts with a clear message if the greenlet on `s` overflowed.
+void check_stack(const StackRef& s, const void* sp) noexcept;
+
+}  // namespace green::detail

@@ -1,0 +1,104 @@
+// `green demo`: the seeds' patterns run on the hub, with their output. It is
+// the smallest end-to-end check that the hub works on this machine; the
+// network tools replace it as the quick start's main job.
+#include "common/subcommand.hpp"
+
+#include <green/green.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace green::tools {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct DemoOptions {
+  std::size_t tasks = 100;
+  std::size_t concurrency = 20;
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int run_demo(const DemoOptions& opt) {
+  return green::run([&] {
+    std::puts("== two greenlets switching with sleep(0)");
+    green::joinall({green::spawn([] {
+                     std::puts("12");
+                     green::sleep(0s);
+                     std::puts("34");
+                   }),
+                   green::spawn([] {
+                     std::puts("56");
+                     green::sleep(0s);
+                     std::puts("78");
+                   })});
+
+    std::printf("== Pool(%zu).map over %zu tasks, each sleeping 10 ms\n", opt.concurrency, opt.tasks);
+    const auto start = Clock::now();
+    green::Pool pool(opt.concurrency);
+    std::vector<std::size_t> input(opt.tasks);
+    for (std::size_t i = 0; i < input.size(); ++i) input[i] = i;
+    auto results = pool.map(
+        [](std::size_t i) {
+          green::sleep(10ms);
+          return i * i;
+        },
+        input);
+    std::size_t sum = 0;
+    for (std::size_t r : results) sum += r;
+    std::printf("%zu results (sum of squares %zu) in %.2f s; one at a time would take %.2f s\n", results.size(),
+                sum, seconds_since(start), static_cast<double>(opt.tasks) * 0.010);
+
+    std::puts("== Queue(maxsize=3): a boss and three workers");
+    green::Queue<int> tasks(3);
+    auto worker = [&](const char* name) {
+      try {
+        for (;;) {
+          int task = tasks.get(100ms);
+          std::printf("Worker %s got task %d\n", name, task);
+          green::sleep(0s);
+        }
+      } catch (const green::QueueEmpty&) {
+        std::puts("Quitting time!");
+      }
+    };
+    green::joinall({green::spawn([&] {
+                      for (int i = 1; i <= 9; ++i) tasks.put(i);
+                      std::puts("Assigned all work");
+                    }),
+                    green::spawn(worker, "steve"), green::spawn(worker, "john"), green::spawn(worker, "bob")});
+
+    std::puts("== Timeout");
+    try {
+      green::Timeout t(50ms);
+      green::sleep(10s);
+    } catch (const green::Timeout& e) {
+      std::printf("Could not complete: %s\n", e.what());
+    }
+    std::fflush(stdout);
+    return kExitOk;
+  });
+}
+
+}  // namespace
+
+void setup_demo(CLI::App& app, int& status) {
+  auto opt = std::make_shared<DemoOptions>();
+  CLI::App* sub = app.add_subcommand("demo", "Run the gevent seeds' patterns on the hub and show their output");
+  sub->add_option("-n,--tasks", opt->tasks, "Tasks for the Pool.map part")->capture_default_str()->check(
+      CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  sub->add_option("-c,--concurrency", opt->concurrency, "Pool size")->capture_default_str()->check(
+      CLI::Range(std::size_t{1}, std::size_t{100000}));
+  sub->final_callback([opt, &status] { status = run_demo(*opt); });
+}
+
+}  // namespace green::tools

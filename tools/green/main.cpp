@@ -1,0 +1,43 @@
+// The `green` command: one CLI11 app, one subcommand per tool. Each tool
+// lives in tools/<name>.cpp and plugs in through its setup_<name>() below.
+#include "common/subcommand.hpp"
+
+#include <green/version.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+int main(int argc, char** argv) {
+  CLI::App app{"green: concurrent network utilities on a gevent-style fiber hub", "green"};
+  app.set_version_flag("-V,--version", green::version_report(), "Print versions of green and its libraries and exit");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 when every item succeeded, 1 when some failed, 2 on usage or input errors.\n"
+      "Run 'green SUBCOMMAND --help' for a tool's options.");
+
+  int status = 0;
+  green::tools::setup_demo(app, status);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and a hint to stderr
+    return green::tools::kExitUsage;
+  } catch (const green::tools::UsageError& e) {
+    std::fprintf(stderr, "green: %s\n", e.what());
+    return green::tools::kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "green: %s\n", e.what());
+    return green::tools::kExitFailure;
+  }
+  return status;
+}
