@@ -110,6 +110,7 @@ class Hub {
   void teardown();
   static void entry(boost::context::detail::transfer_t t) noexcept;
 
+  AltSignalStack alt_stack_;
   Context hub_ctx_;
   EhGlobals* eh_;
   GreenletBase* live_head_ = nullptr;

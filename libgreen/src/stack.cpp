@@ -2,11 +2,15 @@
 
 #include "sanitizers.hpp"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <new>
 
 #if __has_include(<valgrind/valgrind.h>)
@@ -19,7 +23,98 @@
 namespace green::detail {
 
 namespace {
+
 constexpr std::size_t kMaxSlabStacks = 1024;
+
+// Guard pages of every live slab, for the SIGSEGV handler to recognise an
+// overflow that ran all the way down to one (an overflow that stops short is
+// caught by the canaries at the next switch). Written before the count is
+// published, read without locks from the handler.
+constexpr std::size_t kMaxGuards = 16384;
+std::atomic<void*> g_guards[kMaxGuards];
+std::atomic<std::size_t> g_guard_count{0};
+std::mutex g_guard_mutex;
+struct sigaction g_previous_segv;
+
+void on_segv(int sig, siginfo_t* info, void* uctx) {
+  const std::size_t page = StackPool::page_size();
+  const char* addr = static_cast<const char*>(info->si_addr);
+  const std::size_t n = g_guard_count.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* guard = static_cast<const char*>(g_guards[i].load(std::memory_order_relaxed));
+    if (guard && addr >= guard && addr < guard + page) {
+      static const char msg[] =
+          "green: greenlet stack overflow (ran into a guard page); spawn it with a larger "
+          "green::SpawnOptions::stack_size\n";
+      ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+      (void)ignored;
+      ::signal(SIGSEGV, SIG_DFL);  // returning re-faults and dies by SIGSEGV
+      return;
+    }
+  }
+  // Not ours: hand it to whoever was there before (ASan, a debugger's, SIG_DFL).
+  if (g_previous_segv.sa_flags & SA_SIGINFO) {
+    if (g_previous_segv.sa_sigaction) return g_previous_segv.sa_sigaction(sig, info, uctx);
+  } else if (g_previous_segv.sa_handler != SIG_DFL && g_previous_segv.sa_handler != SIG_IGN) {
+    return g_previous_segv.sa_handler(sig);
+  }
+  ::signal(SIGSEGV, SIG_DFL);
+}
+
+void register_guard(void* page) noexcept {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = &on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, &g_previous_segv);
+  });
+  std::lock_guard<std::mutex> lock(g_guard_mutex);
+  const std::size_t n = g_guard_count.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) {  // reuse a slot freed by an unmapped slab
+    void* expected = nullptr;
+    if (g_guards[i].compare_exchange_strong(expected, page)) return;
+  }
+  if (n == kMaxGuards) return;  // beyond this, an overflow there is a plain SIGSEGV
+  g_guards[n].store(page, std::memory_order_relaxed);
+  g_guard_count.store(n + 1, std::memory_order_release);
+}
+
+void unregister_guard(void* page) noexcept {
+  std::lock_guard<std::mutex> lock(g_guard_mutex);
+  const std::size_t n = g_guard_count.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) {
+    void* expected = page;
+    if (g_guards[i].compare_exchange_strong(expected, nullptr)) return;
+  }
+}
+
+}  // namespace
+
+AltSignalStack::AltSignalStack() noexcept {
+  stack_t current;
+  if (::sigaltstack(nullptr, &current) != 0 || !(current.ss_flags & SS_DISABLE)) return;
+  size_ = 64 * 1024;
+  void* mem = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return;
+  stack_t ss{};
+  ss.ss_sp = mem;
+  ss.ss_size = size_;
+  if (::sigaltstack(&ss, nullptr) != 0) {
+    ::munmap(mem, size_);
+    return;
+  }
+  mem_ = mem;
+}
+
+AltSignalStack::~AltSignalStack() {
+  if (!mem_) return;
+  stack_t ss{};
+  ss.ss_flags = SS_DISABLE;
+  ::sigaltstack(&ss, nullptr);
+  ::munmap(mem_, size_);
 }
 
 std::size_t StackPool::page_size() noexcept {
@@ -34,7 +129,10 @@ std::size_t StackPool::round_size(std::size_t size) noexcept {
 }
 
 StackPool::~StackPool() {
-  for (const Slab& s : slabs_) ::munmap(s.base, s.bytes);
+  for (const Slab& s : slabs_) {
+    unregister_guard(s.base);
+    ::munmap(s.base, s.bytes);
+  }
 }
 
 std::size_t StackPool::free_count() const noexcept {
@@ -57,6 +155,7 @@ void StackPool::grow(std::size_t size, SizeClass& sc) {
     throw std::bad_alloc();
   }
   slabs_.push_back({base, bytes});
+  register_guard(base);
   char* first = static_cast<char*>(base) + page;
   // Push in reverse so the lowest-addressed stacks are handed out first and
   // neighbours tend to be in use together.

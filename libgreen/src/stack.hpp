@@ -9,7 +9,8 @@
 // every time a greenlet switches out and when it finishes, and aborts with a
 // message naming the stack size: an overflow is reported before any other
 // greenlet can run on the damaged memory, instead of corrupting it silently.
-// The lowest stack of each slab sits on the guard page and faults instead.
+// An overflow that runs on past the canaries ends on the slab's guard page,
+// where a SIGSEGV handler (on an alternate signal stack) says so.
 #pragma once
 
 #include <green/detail/greenlet_base.hpp>
@@ -55,6 +56,20 @@ class StackPool {
   std::map<std::size_t, SizeClass> classes_;
   std::vector<Slab> slabs_;
   std::size_t allocated_ = 0;
+};
+
+/// An alternate signal stack for the hub's thread (if it has none), so the
+/// SIGSEGV handler can report a guard-page hit from an exhausted stack.
+class AltSignalStack {
+ public:
+  AltSignalStack() noexcept;
+  ~AltSignalStack();
+  AltSignalStack(const AltSignalStack&) = delete;
+  AltSignalStack& operator=(const AltSignalStack&) = delete;
+
+ private:
+  void* mem_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 /// Aborts with a clear message if the greenlet on `s` overflowed.

@@ -32,7 +32,13 @@ class Local {
   /// Sets this greenlet's value.
   T& set(T value) {
     if (T* p = get()) return *p = std::move(value);
-    T* p = new T(std::move(value));
+    return emplace(std::move(value));
+  }
+  /// Replaces this greenlet's value with one built from `args`.
+  template <class... A>
+  T& emplace(A&&... args) {
+    reset();
+    T* p = new T(std::forward<A>(args)...);
     detail::local_insert(key_, p, [](void* v) { delete static_cast<T*>(v); });
     return *p;
   }
@@ -42,7 +48,7 @@ class Local {
   /// This greenlet's value, default-constructed on first use.
   T& operator*() {
     if (T* p = get()) return *p;
-    return set(T{});
+    return emplace();
   }
   T* operator->() { return &**this; }
 
