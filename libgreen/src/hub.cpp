@@ -170,6 +170,7 @@ void Hub::finish_unstarted(GreenletBase* g) noexcept {
     g->pending_source_ = nullptr;
   }
   g->state_ = GreenletBase::State::dead;
+  g->drop_callable();
   unlink_live(g);
   g->add_ref();
   schedule(&g->notifier_);
@@ -252,6 +253,7 @@ void Hub::entry(bctx::transfer_t t) noexcept {
 }
 
 void Hub::finish(GreenletBase* g) noexcept {
+  g->drop_callable();
   // Greenlet-local values die with their greenlet, on its own stack.
   while (LocalSlot* s = g->locals_) {
     g->locals_ = s->next;

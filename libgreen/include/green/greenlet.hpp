@@ -104,19 +104,24 @@ template <class R, class Fn, class... Args>
 class GreenletImpl final : public GreenletResult<R> {
  public:
   template <class F, class... A>
-  explicit GreenletImpl(F&& f, A&&... a) : fn_(std::forward<F>(f)), args_(std::forward<A>(a)...) {}
+  explicit GreenletImpl(F&& f, A&&... a)
+      : call_(std::in_place, std::forward<F>(f), std::tuple<Args...>(std::forward<A>(a)...)) {}
 
   void run_body() override {
+    auto& [fn, args] = *call_;
     if constexpr (std::is_void_v<R>) {
-      std::apply(fn_, std::move(args_));
+      std::apply(fn, std::move(args));
     } else {
-      this->result_.emplace(std::apply(fn_, std::move(args_)));
+      this->result_.emplace(std::apply(fn, std::move(args)));
     }
   }
 
+  // Like gevent, a finished greenlet lets go of its function and arguments,
+  // so what they captured (often a handle to the greenlet itself) is freed.
+  void drop_callable() noexcept override { call_.reset(); }
+
  private:
-  Fn fn_;
-  std::tuple<Args...> args_;
+  std::optional<std::pair<Fn, std::tuple<Args...>>> call_;
 };
 
 }  // namespace detail

@@ -65,6 +65,8 @@ class GreenletBase : public Runnable {
   /// Runs the user's function and keeps its result; called on the greenlet's
   /// own stack. Exceptions propagate to the caller (the hub's trampoline).
   virtual void run_body() = 0;
+  /// Destroys the function and arguments once they can no longer run.
+  virtual void drop_callable() noexcept = 0;
 
   // The hub's bookkeeping; public so the scheduler in src/ can reach it
   // without friend lists. Not for users.

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# End-to-end checks of the green binary's skeleton: help, version, exit
+# codes, and the demo's output. Usage: cli_test.sh PATH/TO/green
+set -u
+green=${1:?usage: cli_test.sh PATH/TO/green}
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+out=$("$green" --help 2>&1); rc=$?
+[ $rc -eq 0 ] || fail "--help exited $rc"
+grep -q "demo" <<<"$out" || fail "--help does not list the demo subcommand"
+grep -q "Exit status" <<<"$out" || fail "--help does not document exit status"
+
+out=$("$green" --version 2>&1); rc=$?
+[ $rc -eq 0 ] || fail "--version exited $rc"
+for want in "^green [0-9]+\.[0-9]+\.[0-9]+$" "^Boost 1\.81\." "^libcurl [0-9]" "^c-ares 1\."; do
+  grep -Eq "$want" <<<"$out" || fail "--version lacks a line matching '$want': $out"
+done
+
+"$green" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "no subcommand exited $rc, want 2"
+"$green" --no-such-option >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "an unknown option exited $rc, want 2"
+err=$("$green" demo --tasks 0 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] || fail "an out-of-range value exited $rc, want 2"
+grep -q -- "--tasks" <<<"$err" || fail "the usage error does not name the option: $err"
+
+out=$("$green" demo --tasks 40 --concurrency 10 2>/dev/null); rc=$?
+[ $rc -eq 0 ] || fail "demo exited $rc"
+expected_switch=$'== two greenlets switching with sleep(0)\n12\n56\n34\n78'
+[ "$(head -n 5 <<<"$out")" = "$expected_switch" ] || fail "demo's first lines differ: $(head -n 5 <<<"$out")"
+grep -q "^40 results (sum of squares 20540)" <<<"$out" || fail "demo's Pool.map result is wrong"
+[ "$(grep -c '^Quitting time!$' <<<"$out")" -eq 3 ] || fail "demo's workers did not all quit"
+[ "$(grep -c '^Worker .* got task [1-9]$' <<<"$out")" -eq 9 ] || fail "demo's queue lost tasks"
+grep -q "^Could not complete: timed out after 0.05s$" <<<"$out" || fail "demo's Timeout did not fire"
+
+# A closed stdout ends the run quietly.
+"$green" demo 2>/dev/null | head -n 1 >/dev/null
+rc=${PIPESTATUS[0]}
+[ $rc -eq 0 ] || [ $rc -eq 141 ] || fail "demo | head exited $rc"
+
+if [ $failures -gt 0 ]; then
+  echo "$failures check(s) failed" >&2
+  exit 1
+fi
+echo "all CLI checks passed"
