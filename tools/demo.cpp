@@ -101,4 +101,6 @@ void setup_demo(CLI::App& app, int& status) {
   sub->final_callback([opt, &status] { status = run_demo(*opt); });
 }
 
+GREEN_SUBCOMMAND(demo, setup_demo);
+
 }  // namespace green::tools

@@ -280,8 +280,10 @@ void Hub::finish(GreenletBase* g) noexcept {
 // for but nothing could ever wake the hub: no timer armed, no I/O pending.
 //
 // io_refs_ counts waits that an I/O layer (sockets, DNS, HTTP, processes,
-// the thread pool) has outstanding; with none, the hub never enters epoll at
-// all, so pure-greenlet programs make no system calls to schedule.
+// the thread pool) has outstanding; io_passive_ counts watchers that should be
+// polled but must not keep the hub waiting (signal handlers). With neither,
+// the hub never enters epoll at all, so pure-greenlet programs make no system
+// calls to schedule.
 bool Hub::poll(bool block) {
   if (block && ready_.empty()) {
     if (timers_.empty() && io_refs_ == 0) return false;
@@ -297,7 +299,7 @@ bool Hub::poll(bool block) {
       io_.run_one();
     }
   }
-  if (io_refs_ > 0 || os_timer_deadline_ != Clock::time_point::max()) io_.poll();
+  if (io_refs_ > 0 || io_passive_ > 0 || os_timer_deadline_ != Clock::time_point::max()) io_.poll();
   fire_timers();
   return true;
 }

@@ -84,7 +84,8 @@ class Hub {
   std::size_t default_stack_size_;
   std::size_t live_ = 0;
   std::size_t abandoned_ = 0;
-  std::size_t io_refs_ = 0;  // pending I/O the hub must wait for (see poll())
+  std::size_t io_refs_ = 0;     // pending I/O the hub must wait for (see poll())
+  std::size_t io_passive_ = 0;  // watchers (signal handlers) polled but not waited for
   ReadyQueue ready_;
   TimerHeap timers_;
   StackPool stacks_;

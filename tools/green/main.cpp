@@ -1,6 +1,9 @@
 // The `green` command: one CLI11 app, one subcommand per tool. Each tool
-// lives in tools/<name>.cpp and plugs in through its setup_<name>() below.
+// lives in tools/<name>.cpp and registers itself with GREEN_SUBCOMMAND.
 #include "common/subcommand.hpp"
+
+#include <algorithm>
+#include <cstring>
 
 #include <green/version.hpp>
 
@@ -9,6 +12,13 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+
+namespace green::tools {
+std::vector<Subcommand>& subcommands() {
+  static std::vector<Subcommand> all;
+  return all;
+}
+}  // namespace green::tools
 
 int main(int argc, char** argv) {
   CLI::App app{"green: concurrent network utilities on a gevent-style fiber hub", "green"};
@@ -19,7 +29,9 @@ int main(int argc, char** argv) {
       "Run 'green SUBCOMMAND --help' for a tool's options.");
 
   int status = 0;
-  green::tools::setup_demo(app, status);
+  auto& tools = green::tools::subcommands();
+  std::sort(tools.begin(), tools.end(), [](const auto& a, const auto& b) { return std::strcmp(a.name, b.name) < 0; });
+  for (const auto& tool : tools) tool.setup(app, status);
 
   try {
     app.parse(argc, argv);

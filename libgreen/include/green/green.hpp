@@ -4,6 +4,7 @@
 #include <green/event.hpp>
 #include <green/greenlet.hpp>
 #include <green/hub.hpp>
+#include <green/io.hpp>
 #include <green/local.hpp>
 #include <green/pool.hpp>
 #include <green/queue.hpp>

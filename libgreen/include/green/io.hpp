@@ -1,0 +1,109 @@
+// Asio on the hub: the io_context every I/O object of a hub uses, and the one
+// way a greenlet waits for an asynchronous operation (await_op).
+//
+// Every I/O layer (green::net, green::dns, green::http, green::proc, the
+// thread pool) is built on await_op, so all of them share the same rules:
+//  - the waiting greenlet parks; other greenlets run;
+//  - a kill or Timeout while waiting cancels the operation, waits for its
+//    (aborted) completion so nothing can touch the greenlet's stack later,
+//    and then raises in the greenlet;
+//  - while an operation is outstanding the hub knows to wait for I/O (it
+//    blocks in epoll instead of declaring the program stuck).
+#pragma once
+
+#include <green/detail/core.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <csignal>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace green {
+
+/// The calling thread's hub's io_context. Create Asio I/O objects on it.
+/// Throws std::logic_error outside green::run.
+boost::asio::io_context& io_context();
+
+namespace detail {
+
+/// While alive, the hub expects I/O completions and will block for them.
+class IoRef {
+ public:
+  IoRef();
+  ~IoRef();
+  IoRef(const IoRef&) = delete;
+  IoRef& operator=(const IoRef&) = delete;
+};
+
+/// Parks without looking at pending interrupts (used while an operation that
+/// references this greenlet's stack is being cancelled). Never throws.
+void park_uninterruptible() noexcept;
+
+/// Whether the current greenlet has a kill or Timeout waiting to be raised.
+bool interrupt_pending();
+
+}  // namespace detail
+
+/// Starts an Asio asynchronous operation and parks the current greenlet until
+/// it completes; returns the completion's arguments as a tuple (for
+/// `void(error_code, std::size_t)`: `std::tuple<error_code, std::size_t>`).
+///
+/// `initiate(handler)` must start exactly one operation that eventually calls
+/// `handler(args...)` on this hub's io_context. `cancel()` must make that
+/// operation complete soon (socket.cancel(), timer.cancel(), ...); it is
+/// called when a kill or Timeout arrives, after which await_op waits for the
+/// completion and raises the interrupt. Switch point.
+template <class... Args, class Initiate, class Cancel>
+std::tuple<Args...> await_op(Initiate&& initiate, Cancel&& cancel) {
+  struct Slot {
+    detail::GreenletBase* g;
+    std::optional<std::tuple<Args...>> result;
+  };
+  detail::check_interrupt();
+  Slot slot{detail::current(), std::nullopt};
+  detail::IoRef io;
+  // The handler only touches `slot`, which outlives it: await_op never
+  // returns before the handler ran.
+  std::forward<Initiate>(initiate)([s = &slot](Args... args) {
+    s->result.emplace(std::move(args)...);
+    detail::wake(s->g);
+  });
+  while (!slot.result) {
+    detail::park();
+    if (!slot.result && detail::interrupt_pending()) {
+      std::forward<Cancel>(cancel)();
+      while (!slot.result) detail::park_uninterruptible();
+      detail::check_interrupt();
+    }
+  }
+  return std::move(*slot.result);
+}
+
+/// Runs `fn(signal_number)` in a new greenlet each time one of `signals` is
+/// delivered to the process, until the handler is destroyed or cancel()ed
+/// (gevent.signal_handler). A pending handler does not keep the hub waiting:
+/// a program whose only remaining work is a signal handler still ends.
+class SignalHandler {
+ public:
+  SignalHandler(std::initializer_list<int> signals, std::function<void(int)> fn);
+  ~SignalHandler();
+  SignalHandler(const SignalHandler&) = delete;
+  SignalHandler& operator=(const SignalHandler&) = delete;
+
+  /// Stops handling (the signals revert to their previous disposition).
+  void cancel() noexcept;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace green
