@@ -1,6 +1,8 @@
 // `green demo`: the seeds' patterns run on the hub, with their output. It is
 // the smallest end-to-end check that the hub works on this machine; the
 // network tools replace it as the quick start's main job.
+#include "common/output.hpp"
+#include "common/run.hpp"
 #include "common/subcommand.hpp"
 
 #include <green/green.hpp>
@@ -8,7 +10,6 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,25 +25,28 @@ struct DemoOptions {
   std::size_t concurrency = 20;
 };
 
+void say(std::string_view line) { Output::out().line(line); }
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 int run_demo(const DemoOptions& opt) {
-  return green::run([&] {
-    std::puts("== two greenlets switching with sleep(0)");
+  set_tool_name("demo");
+  return run_tool([&] {
+    say("== two greenlets switching with sleep(0)");
     green::joinall({green::spawn([] {
-                     std::puts("12");
+                     say("12");
                      green::sleep(0s);
-                     std::puts("34");
+                     say("34");
                    }),
                    green::spawn([] {
-                     std::puts("56");
+                     say("56");
                      green::sleep(0s);
-                     std::puts("78");
+                     say("78");
                    })});
 
-    std::printf("== Pool(%zu).map over %zu tasks, each sleeping 10 ms\n", opt.concurrency, opt.tasks);
+    say(fmt::format("== Pool({}).map over {} tasks, each sleeping 10 ms", opt.concurrency, opt.tasks));
     const auto start = Clock::now();
     green::Pool pool(opt.concurrency);
     std::vector<std::size_t> input(opt.tasks);
@@ -55,36 +59,35 @@ int run_demo(const DemoOptions& opt) {
         input);
     std::size_t sum = 0;
     for (std::size_t r : results) sum += r;
-    std::printf("%zu results (sum of squares %zu) in %.2f s; one at a time would take %.2f s\n", results.size(),
-                sum, seconds_since(start), static_cast<double>(opt.tasks) * 0.010);
+    say(fmt::format("{} results (sum of squares {}) in {:.2f} s; one at a time would take {:.2f} s", results.size(), sum,
+                    seconds_since(start), static_cast<double>(opt.tasks) * 0.010));
 
-    std::puts("== Queue(maxsize=3): a boss and three workers");
+    say("== Queue(maxsize=3): a boss and three workers");
     green::Queue<int> tasks(3);
     auto worker = [&](const char* name) {
       try {
         for (;;) {
           int task = tasks.get(100ms);
-          std::printf("Worker %s got task %d\n", name, task);
+          say(fmt::format("Worker {} got task {}", name, task));
           green::sleep(0s);
         }
       } catch (const green::QueueEmpty&) {
-        std::puts("Quitting time!");
+        say("Quitting time!");
       }
     };
     green::joinall({green::spawn([&] {
                       for (int i = 1; i <= 9; ++i) tasks.put(i);
-                      std::puts("Assigned all work");
+                      say("Assigned all work");
                     }),
                     green::spawn(worker, "steve"), green::spawn(worker, "john"), green::spawn(worker, "bob")});
 
-    std::puts("== Timeout");
+    say("== Timeout");
     try {
       green::Timeout t(50ms);
       green::sleep(10s);
     } catch (const green::Timeout& e) {
-      std::printf("Could not complete: %s\n", e.what());
+      say(fmt::format("Could not complete: {}", e.what()));
     }
-    std::fflush(stdout);
     return kExitOk;
   });
 }

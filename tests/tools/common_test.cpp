@@ -1,0 +1,148 @@
+#include "green_test.hpp"
+
+#include "common/duration.hpp"
+#include "common/input.hpp"
+#include "common/json.hpp"
+#include "common/subcommand.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace {
+
+using green::tools::InputLines;
+using green::tools::JsonWriter;
+using green::tools::parse_duration;
+using green::tools::UsageError;
+
+TEST(Duration, ParsesUnitsAndBareSeconds) {
+  EXPECT_EQ(parse_duration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_EQ(parse_duration("1.5s"), std::chrono::milliseconds(1500));
+  EXPECT_EQ(parse_duration("2m"), std::chrono::minutes(2));
+  EXPECT_EQ(parse_duration("1h"), std::chrono::hours(1));
+  EXPECT_EQ(parse_duration("100us"), std::chrono::microseconds(100));
+  EXPECT_EQ(parse_duration("3"), std::chrono::seconds(3));
+  EXPECT_EQ(parse_duration("0"), green::Duration::zero());
+}
+
+TEST(Duration, RejectsGarbageNamingTheText) {
+  for (const char* bad : {"", "ms", "-1s", "1x", "abc", "1.2.3s", "5 s"}) {
+    try {
+      parse_duration(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("'") + bad + "'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Duration, FormatsTheShortestSpelling) {
+  using green::tools::format_duration;
+  EXPECT_EQ(format_duration(std::chrono::milliseconds(250)), "250ms");
+  EXPECT_EQ(format_duration(std::chrono::milliseconds(1500)), "1.5s");
+  EXPECT_EQ(format_duration(std::chrono::minutes(2)), "2m");
+  EXPECT_EQ(green::tools::format_seconds(std::chrono::microseconds(12345)), "0.012");
+}
+
+TEST(Json, EscapesControlCharactersAndInvalidUtf8) {
+  std::string out;
+  green::tools::append_json_string(out, std::string("a\"b\\c\n\t\x01\x7f", 9));
+  EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001\u007f")");
+  out.clear();
+  green::tools::append_json_string(out, "caf\xc3\xa9 \xff \xe2\x82");  // valid é, a stray byte, a cut sequence
+  EXPECT_EQ(out, "\"caf\xc3\xa9 \\ufffd \\ufffd\\ufffd\"");
+  out.clear();
+  green::tools::append_json_string(out, "\xed\xa0\x80");  // an encoded surrogate is not UTF-8
+  EXPECT_EQ(out, "\"\\ufffd\\ufffd\\ufffd\"");
+}
+
+TEST(Json, BuildsNestedObjects) {
+  JsonWriter j;
+  j.field("name", "example.org").field("ttl", 300).field("ok", true).field_null("error");
+  j.begin_array("answers").value("1.2.3.4").begin_object().field("mx", 10).end_object().end_array();
+  j.field("time", 0.25);
+  EXPECT_EQ(j.finish(),
+            R"({"name":"example.org","ttl":300,"ok":true,"error":null,"answers":["1.2.3.4",{"mx":10}],"time":0.25})");
+}
+
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& content) {
+    char tmpl[] = "/tmp/green-input-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    path = tmpl;
+    ssize_t n = ::write(fd, content.data(), content.size());
+    (void)n;
+    ::close(fd);
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+};
+
+GREEN_TEST(Input, ReadsFilesSkippingBlanksAndCommentsWithLineNumbers) {
+  TempFile a("one\n\n  # comment\r\n two \r\nthree");
+  TempFile b("four\n");
+  InputLines in({a.path, b.path});
+  std::vector<std::string> got;
+  while (auto line = in.next()) got.push_back(line->text + "@" + std::to_string(line->lineno) +
+                                              (line->source == a.path ? "a" : "b"));
+  EXPECT_EQ(got, (Lines{"one@1a", "two@4a", "three@5a", "four@1b"}));
+}
+
+GREEN_TEST(Input, CountsLinesOfRegularFiles) {
+  TempFile a("x\n\n#c\ny\nz");
+  EXPECT_EQ(InputLines({a.path}).count_if_files(), 3u);
+}
+
+GREEN_TEST(Input, MissingFileIsAUsageErrorNamingIt) {
+  InputLines in({"/nonexistent/green-input"});
+  try {
+    in.next();
+    ADD_FAILURE() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/green-input"), std::string::npos);
+  }
+}
+
+// A pipe is read on the hub: while the input is quiet, other greenlets run.
+GREEN_TEST(Input, PipesAreReadCooperatively) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  Lines events;
+  auto reader = green::spawn([&] {
+    InputLines in({"/proc/self/fd/" + std::to_string(fds[0])});
+    while (auto line = in.next()) events.push_back("read " + line->text);
+    events.push_back("eof");
+  });
+  auto writer = green::spawn([&] {
+    for (int i = 0; i < 3; ++i) {
+      green::sleep(5ms);
+      events.push_back("write " + std::to_string(i));
+      const std::string line = "line" + std::to_string(i) + "\n";
+      ASSERT_EQ(::write(fds[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+    }
+    ::close(fds[1]);
+  });
+  green::joinall({reader, writer});
+  ::close(fds[0]);
+  EXPECT_EQ(events,
+            (Lines{"write 0", "read line0", "write 1", "read line1", "write 2", "read line2", "eof"}));
+}
+
+GREEN_TEST(Input, OverlongLinesAreCutAndTheRestSkipped) {
+  std::string big(InputLines::kMaxLine + 10, 'x');
+  TempFile a(big + "\nnext\n");
+  InputLines in({a.path});
+  auto first = in.next();
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(in.overlong());
+  EXPECT_EQ(first->text.size(), InputLines::kMaxLine);
+  auto second = in.next();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->text, "next");
+  EXPECT_EQ(second->lineno, 2u);
+}
+
+}  // namespace

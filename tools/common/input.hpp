@@ -1,0 +1,60 @@
+// Input lines for every tool: files named on the command line, or stdin
+// when none is given or one is "-". Streamed, never loaded whole.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace green::tools {
+
+struct InputLine {
+  std::string text;    // trimmed of surrounding whitespace and CR
+  std::string source;  // the file name, or "-" for stdin
+  std::size_t lineno;  // 1-based, counting every line of that source
+};
+
+/// Reads the inputs in order, one line at a time. Blank lines and lines
+/// starting with '#' are skipped. Pipes and terminals are read cooperatively
+/// on the hub (other greenlets run while the input is quiet); regular files
+/// (which epoll rejects) with plain reads. A final line without a newline
+/// counts. Lines longer than 1 MiB are cut there (the rest of the line is
+/// skipped) and marked by `overlong`.
+class InputLines {
+ public:
+  explicit InputLines(std::vector<std::string> files);
+  ~InputLines();
+  InputLines(const InputLines&) = delete;
+  InputLines& operator=(const InputLines&) = delete;
+
+  /// The next line, or nothing at the end of the last input. Throws
+  /// UsageError("cannot read FILE: reason") for a file that cannot be opened
+  /// or read. Switch point.
+  std::optional<InputLine> next();
+
+  /// True when the line just returned was cut at the length limit.
+  bool overlong() const noexcept { return overlong_; }
+
+  /// Whether every input is a regular file (so a total can be counted up
+  /// front) and the total of non-blank, non-comment lines in them. Reads
+  /// the files once; call before next().
+  std::optional<std::size_t> count_if_files() const;
+
+  static constexpr std::size_t kMaxLine = 1 << 20;
+
+ private:
+  struct Source;
+  bool open_next();
+  bool fill();
+
+  std::vector<std::string> files_;
+  std::size_t next_file_ = 0;
+  std::unique_ptr<Source> src_;
+  std::string buf_;
+  std::size_t pos_ = 0;
+  bool overlong_ = false;
+};
+
+}  // namespace green::tools

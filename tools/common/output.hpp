@@ -1,0 +1,59 @@
+// Results on stdout, diagnostics on stderr.
+#pragma once
+
+#include <green/greenlet.hpp>
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace green::tools {
+
+/// Buffered stdout for result lines. On a terminal every line is written at
+/// once; otherwise lines are batched (one write per 64 KiB) but never held
+/// longer than 100 ms, so a pipeline sees results as they come. A closed
+/// stdout (EPIPE, as with `| head -n 1`) is not an error: closed() turns
+/// true, further output is dropped, and on_closed() callbacks run so the tool
+/// can stop quietly (run_tool makes the exit status 0).
+class Output {
+ public:
+  /// The process's stdout.
+  static Output& out();
+
+  void line(std::string_view text);  // writes text and '\n'
+  void write(std::string_view bytes);
+  void flush();
+  bool closed() const noexcept { return closed_; }
+  bool is_terminal() const noexcept { return tty_; }
+
+  /// Called once (on the hub, never switching) when stdout is found closed.
+  void on_closed(std::function<void()> fn) { on_closed_ = std::move(fn); }
+
+ private:
+  explicit Output(int fd);
+  void schedule_flush();
+  void write_now(std::string_view bytes);
+
+  int fd_;
+  bool tty_;
+  bool closed_ = false;
+  std::string buf_;
+  green::GreenletRef flusher_;
+  std::function<void()> on_closed_;
+};
+
+/// The running tool's name, for diagnostics ("green fetch: ...").
+void set_tool_name(std::string name);
+const std::string& tool_name();
+
+/// One diagnostic line on stderr: "green TOOL: message".
+void diag_line(std::string_view message);
+
+template <class... A>
+void diag(fmt::format_string<A...> f, A&&... args) {
+  diag_line(fmt::format(f, std::forward<A>(args)...));
+}
+
+}  // namespace green::tools
