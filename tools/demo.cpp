@@ -97,9 +97,9 @@ int run_demo(const DemoOptions& opt) {
 void setup_demo(CLI::App& app, int& status) {
   auto opt = std::make_shared<DemoOptions>();
   CLI::App* sub = app.add_subcommand("demo", "Run the gevent seeds' patterns on the hub and show their output");
-  sub->add_option("-n,--tasks", opt->tasks, "Tasks for the Pool.map part")->capture_default_str()->check(
+  sub->add_option("-n,--tasks", opt->tasks, "Tasks for the Pool.map part")->type_name("N")->capture_default_str()->check(
       CLI::Range(std::size_t{1}, std::size_t{1000000}));
-  sub->add_option("-c,--concurrency", opt->concurrency, "Pool size")->capture_default_str()->check(
+  sub->add_option("-c,--concurrency", opt->concurrency, "Pool size")->type_name("N")->capture_default_str()->check(
       CLI::Range(std::size_t{1}, std::size_t{100000}));
   sub->final_callback([opt, &status] { status = run_demo(*opt); });
 }

@@ -1,5 +1,7 @@
 #include "common/color.hpp"
 
+#include "common/cli_docs.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -13,10 +15,11 @@ namespace green::tools {
 void add_color_option(CLI::App* app, ColorMode& mode) {
   const std::map<std::string, ColorMode> names{
       {"auto", ColorMode::automatic}, {"always", ColorMode::always}, {"never", ColorMode::never}};
-  app->add_option("--color", mode, "Colour diagnostics: auto (terminal, unless NO_COLOR is set), always, never")
-      ->type_name("WHEN")
-      ->transform(CLI::CheckedTransformer(names, CLI::ignore_case))
-      ->default_str("auto");
+  auto* opt = app->add_option("--color", mode, "Colour diagnostics: auto (terminal, unless NO_COLOR is set), always, never")
+                  ->type_name("WHEN")
+                  ->transform(CLI::CheckedTransformer(names, CLI::ignore_case))
+                  ->default_str("auto");
+  completion_values(opt, {"auto", "always", "never"});
 }
 
 bool use_color(ColorMode mode, int fd) {

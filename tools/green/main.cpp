@@ -1,5 +1,6 @@
 // The `green` command: one CLI11 app, one subcommand per tool. Each tool
 // lives in tools/<name>.cpp and registers itself with GREEN_SUBCOMMAND.
+#include "common/cli_docs.hpp"
 #include "common/subcommand.hpp"
 
 #include <algorithm>
@@ -32,6 +33,23 @@ int main(int argc, char** argv) {
   auto& tools = green::tools::subcommands();
   std::sort(tools.begin(), tools.end(), [](const auto& a, const auto& b) { return std::strcmp(a.name, b.name) < 0; });
   for (const auto& tool : tools) tool.setup(app, status);
+
+  // Hidden: the build generates completions and man-page option lists from
+  // the definitions above, so they cannot drift from --help.
+  if (argc >= 2 && (std::strcmp(argv[1], "--generate-completions") == 0 ||
+                    std::strcmp(argv[1], "--generate-man-options") == 0)) {
+    try {
+      const std::string what = argc >= 3 ? argv[2] : "";
+      std::fputs(std::strcmp(argv[1], "--generate-completions") == 0
+                     ? green::tools::generate_completions(app, what).c_str()
+                     : green::tools::generate_man_options(app, what).c_str(),
+                 stdout);
+      return 0;
+    } catch (const green::tools::UsageError& e) {
+      std::fprintf(stderr, "green: %s\n", e.what());
+      return green::tools::kExitUsage;
+    }
+  }
 
   try {
     app.parse(argc, argv);
