@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# A real authoritative DNS server (Knot DNS from Debian) on a loopback port,
+# for green::dns's unit tests, `green resolve`'s end-to-end tests and the
+# DNS benchmark. Nothing leaves 127.0.0.1.
+#
+#   knot.sh start DIR [BULK_COUNT [ZONES]]   writes DIR/{knot.conf,*.zone}, starts
+#                                knotd, waits until it answers, prints the port
+#                                (also in DIR/port); ZONES=none gives a server
+#                                with no zones, which answers REFUSED
+#   knot.sh stop DIR             stops that knotd (by the PID it wrote)
+#
+# The zones (green.test, bulk.test, broken.test and two reverse zones) are
+# written below; tests check answers against exactly these records.
+set -euo pipefail
+
+knotd=${KNOTD:-/usr/sbin/knotd}
+kdig=${KDIG:-/usr/bin/kdig}
+
+write_zones() {
+  local dir=$1 bulk=$2
+  cat >"$dir/green.test.zone" <<'ZONE'
+$ORIGIN green.test.
+$TTL 3600
+@          3600  IN SOA   ns1.green.test. hostmaster.green.test. 2026112201 7200 900 1209600 300
+@          3600  IN NS    ns1.green.test.
+@          3600  IN NS    ns2.green.test.
+@          300   IN MX    10 mail.green.test.
+@          300   IN MX    20 mail2.green.test.
+@          600   IN TXT   "v=spf1 -all"
+@          86400 IN CAA   0 issue "ca.example.net"
+@          86400 IN CAA   128 iodef "mailto:security@green.test"
+ns1        3600  IN A     192.0.2.53
+ns2        3600  IN A     192.0.2.54
+www        300   IN A     192.0.2.10
+www        300   IN A     192.0.2.11
+www        301   IN AAAA  2001:db8::10
+mail       120   IN A     192.0.2.25
+mail2      121   IN A     192.0.2.26
+alias      60    IN CNAME www.green.test.
+c1         61    IN CNAME c2.green.test.
+c2         62    IN CNAME c3.green.test.
+c3         63    IN CNAME www.green.test.
+dangling   90    IN CNAME missing.green.test.
+_sip._tcp  600   IN SRV   10 60 5060 sip.green.test.
+_sip._tcp  600   IN SRV   20 40 5061 sip2.green.test.
+txtonly    500   IN TXT   "no address here"
+multi      400   IN TXT   "first string" "second \"quoted\" string"
+ZONE
+  # A TXT record of 8 x 250 bytes: its reply cannot fit a 512-byte UDP
+  # message, so the server truncates it and the client must re-ask over TCP.
+  {
+    printf 'big        700   IN TXT  '
+    for c in a b c d e f g h; do printf '"%s" ' "$(printf "%0250d" 0 | tr 0 "$c")"; done
+    printf '\n'
+  } >>"$dir/green.test.zone"
+
+  cat >"$dir/2.0.192.in-addr.arpa.zone" <<'ZONE'
+$ORIGIN 2.0.192.in-addr.arpa.
+$TTL 3600
+@   IN SOA ns1.green.test. hostmaster.green.test. 1 7200 900 1209600 300
+@   IN NS  ns1.green.test.
+10  1800 IN PTR www.green.test.
+25  1800 IN PTR mail.green.test.
+ZONE
+  cat >"$dir/8.b.d.0.1.0.0.2.ip6.arpa.zone" <<'ZONE'
+$ORIGIN 8.b.d.0.1.0.0.2.ip6.arpa.
+$TTL 3600
+@   IN SOA ns1.green.test. hostmaster.green.test. 1 7200 900 1209600 300
+@   IN NS  ns1.green.test.
+0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 1800 IN PTR www.green.test.
+ZONE
+  # bulk.test: h<i>.bulk.test has A 10.<i/65536>.<i/256%256>.<i%256>, so a
+  # test can check that every one of many answers went to its own name.
+  {
+    printf '$ORIGIN bulk.test.\n$TTL 3600\n'
+    printf '@ IN SOA ns1.green.test. hostmaster.green.test. 1 7200 900 1209600 300\n'
+    printf '@ IN NS ns1.green.test.\n'
+    awk -v n="$bulk" 'BEGIN { for (i = 0; i < n; i++) printf "h%d 3600 IN A 10.%d.%d.%d\n", i, int(i / 65536), int(i / 256) % 256, i % 256 }'
+  } >"$dir/bulk.test.zone"
+  # broken.test is configured but its file does not exist: the server
+  # answers SERVFAIL for it.
+  rm -f "$dir/broken.test.zone"
+}
+
+write_conf() {
+  local dir=$1 port=$2 zones=$3
+  cat >"$dir/knot.conf" <<CONF
+server:
+    rundir: "$dir"
+    pidfile: "$dir/knot.pid"
+    listen: 127.0.0.1@$port
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "$dir/knot.sock"
+log:
+  - target: "$dir/knot.log"
+    any: notice
+database:
+    storage: "$dir/db"
+template:
+  - id: default
+    storage: "$dir"
+    journal-content: none
+    zonefile-sync: -1
+    semantic-checks: off
+CONF
+  if [ "$zones" != none ]; then
+    cat >>"$dir/knot.conf" <<CONF
+zone:
+  - domain: green.test
+  - domain: bulk.test
+  - domain: broken.test
+  - domain: 2.0.192.in-addr.arpa
+  - domain: 8.b.d.0.1.0.0.2.ip6.arpa
+CONF
+  fi
+}
+
+ready() {
+  local port=$1 zones=$2 name=green.test
+  [ "$zones" = none ] && name=.
+  local out
+  out=$("$kdig" @127.0.0.1 -p "$port" "$name" SOA +time=1 +retry=0 2>/dev/null) || return 1
+  grep -Eq 'status: (NOERROR|REFUSED)' <<<"$out"
+}
+
+start() {
+  local dir=$1 bulk=${2:-100000} zones=${3:-all}
+  [ -x "$knotd" ] || { echo "knot.sh: $knotd not found (install the knot package: scripts/bootstrap)" >&2; exit 1; }
+  [ -x "$kdig" ] || { echo "knot.sh: $kdig not found (install knot-dnsutils: scripts/bootstrap)" >&2; exit 1; }
+  mkdir -p "$dir/db"
+  dir=$(cd "$dir" && pwd)
+  [ "$zones" = none ] || write_zones "$dir" "$bulk"
+  local attempt port pid
+  for attempt in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    write_conf "$dir" "$port" "$zones"
+    "$knotd" -c "$dir/knot.conf" >>"$dir/knot.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/knotd.pid"
+    for _ in $(seq 1 200); do
+      if ready "$port" "$zones"; then
+        # The bulk zone loads last; wait for its last name.
+        if [ "$zones" = none ] || [ "$bulk" -eq 0 ] ||
+          [ -n "$("$kdig" @127.0.0.1 -p "$port" "h$((bulk - 1)).bulk.test" A +time=1 +retry=0 +short 2>/dev/null)" ]; then
+          echo "$port" >"$dir/port"
+          echo "$port"
+          return 0
+        fi
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  echo "knot.sh: knotd did not start; see $dir/knot.log" >&2
+  exit 1
+}
+
+stop() {
+  local dir=$1 pid
+  [ -f "$dir/knotd.pid" ] || return 0
+  pid=$(cat "$dir/knotd.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/knotd.pid"
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
+  *) echo "usage: knot.sh start DIR [BULK_COUNT [all|none]] | stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,397 @@
+// green::dns against a real authoritative server: Knot DNS on a loopback
+// port, serving the zones written by tests/dns/knot.sh. Every expected value
+// below is a record of those zones. The resolver is always given its
+// servers, so c-ares never reads /etc/resolv.conf here.
+#include <green/dns.hpp>
+
+#include "green_test.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#ifndef GREEN_SOURCE_DIR
+#error "GREEN_SOURCE_DIR must point at the source tree (for tests/dns/knot.sh)"
+#endif
+
+namespace {
+
+using green::dns::Answer;
+using green::dns::Resolver;
+using green::dns::Status;
+using green::dns::Type;
+
+// One Knot with the zones, one with none (it answers REFUSED), and a UDP
+// socket that never answers. Started once per test process (ctest runs each
+// test in its own process), stopped at exit.
+struct Servers {
+  std::string dir;
+  std::string good;     // "127.0.0.1:PORT"
+  std::string refuser;  // answers REFUSED to everything
+  std::string silent;   // bound, never read
+  int silent_fd = -1;
+
+  static std::string start(const std::string& d, const char* args) {
+    const std::string cmd = std::string(GREEN_SOURCE_DIR "/tests/dns/knot.sh start ") + d + " " + args + " >" + d +
+                            ".out 2>&1";
+    if (std::system(("mkdir -p " + d).c_str()) != 0 || std::system(cmd.c_str()) != 0) {
+      std::ifstream err(d + ".out");
+      std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+      ADD_FAILURE() << "cannot start knotd: " << text;
+      return "127.0.0.1:1";
+    }
+    std::ifstream in(d + "/port");
+    std::string port;
+    in >> port;
+    return "127.0.0.1:" + port;
+  }
+
+  Servers() {
+    char tmpl[] = "/tmp/green-dns-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    good = start(dir + "/good", "2000");
+    refuser = start(dir + "/refuser", "0 none");
+    silent_fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(silent_fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(silent_fd, reinterpret_cast<sockaddr*>(&a), &len);
+    silent = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  }
+  ~Servers() {
+    const std::string script = GREEN_SOURCE_DIR "/tests/dns/knot.sh";
+    [[maybe_unused]] int rc = std::system((script + " stop " + dir + "/good").c_str());
+    rc = std::system((script + " stop " + dir + "/refuser").c_str());
+    rc = std::system(("rm -rf " + dir).c_str());
+    ::close(silent_fd);
+  }
+};
+
+Servers& servers() {
+  static Servers s;
+  return s;
+}
+
+class Dns : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { servers(); }  // outside the hub: starting knotd blocks
+};
+
+#define DNS_TEST(Name)                                                       \
+  static void Dns_##Name##_green_body();                                     \
+  TEST_F(Dns, Name) { ::green::testing::run_clean(&Dns_##Name##_green_body); } \
+  static void Dns_##Name##_green_body()
+
+green::dns::Options opts(std::vector<std::string> list, green::Duration timeout = 2s, int tries = 2) {
+  green::dns::Options o;
+  o.servers = std::move(list);
+  o.timeout = timeout;
+  o.tries = tries;
+  return o;
+}
+
+std::vector<std::string> lines(const Answer& a) {
+  std::vector<std::string> out;
+  for (const auto& r : a.records) {
+    out.push_back(r.name + " " + green::dns::type_name(r.type) + " " + std::to_string(r.ttl) + " " + r.value());
+  }
+  return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+// ---- pure functions ------------------------------------------------------
+
+TEST(DnsNames, TypeNamesParseCaseInsensitivelyAndPrintUppercase) {
+  EXPECT_EQ(green::dns::parse_type("aaaa"), Type::aaaa);
+  EXPECT_EQ(green::dns::parse_type("Mx"), Type::mx);
+  EXPECT_EQ(green::dns::parse_type("CAA"), Type::caa);
+  EXPECT_FALSE(green::dns::parse_type("AAAAA"));
+  EXPECT_FALSE(green::dns::parse_type(""));
+  EXPECT_EQ(green::dns::type_name(Type::srv), "SRV");
+  EXPECT_EQ(green::dns::type_name(39), "TYPE39");
+}
+
+TEST(DnsNames, ReverseNamesForIpv4AndIpv6) {
+  EXPECT_EQ(green::dns::reverse_name("192.0.2.10"), "10.2.0.192.in-addr.arpa");
+  EXPECT_EQ(green::dns::reverse_name("2001:db8::10"),
+            "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+  EXPECT_FALSE(green::dns::reverse_name("www.green.test"));
+  EXPECT_FALSE(green::dns::reverse_name("192.0.2"));
+  EXPECT_FALSE(green::dns::reverse_name(""));
+}
+
+TEST(DnsNames, NameErrorsNameTheProblem) {
+  EXPECT_EQ(green::dns::name_error("www.green.test"), nullptr);
+  EXPECT_EQ(green::dns::name_error("www.green.test."), nullptr);
+  EXPECT_EQ(green::dns::name_error("_sip._tcp.green.test"), nullptr);
+  EXPECT_STREQ(green::dns::name_error(""), "empty name");
+  EXPECT_STREQ(green::dns::name_error("a..b"), "empty label");
+  EXPECT_STREQ(green::dns::name_error(".a"), "empty label");
+  EXPECT_STREQ(green::dns::name_error(std::string(64, 'x') + ".test"), "label longer than 63 bytes");
+  EXPECT_EQ(green::dns::name_error(std::string(63, 'x') + ".test"), nullptr);
+  std::string long_name;
+  while (long_name.size() < 254) long_name += "abcdefghi.";
+  long_name += "x";
+  EXPECT_STREQ(green::dns::name_error(long_name), "name longer than 253 bytes");
+  EXPECT_STREQ(green::dns::name_error("bad\x07name"), "invalid byte 0x07");
+  EXPECT_STREQ(green::dns::name_error("caf\xc3\xa9.test"), "invalid byte 0xC3");
+  EXPECT_STREQ(green::dns::name_error("a b"), "invalid byte 0x20");
+  EXPECT_STREQ(green::dns::name_error("a\"b"), "invalid character '\"'");
+}
+
+TEST(DnsNames, ValuesPrintInPresentationForm) {
+  green::dns::Record r;
+  r.data = green::dns::TXT{{"a \"q\" \\", std::string("\x01", 1)}};
+  EXPECT_EQ(r.value(), "\"a \\\"q\\\" \\\\\" \"\\001\"");
+  r.data = green::dns::CAA{128, "iodef", "mailto:x@y"};
+  EXPECT_EQ(r.value(), "128 iodef \"mailto:x@y\"");
+  r.data = green::dns::Unknown{std::string("\x01\xff", 2)};
+  EXPECT_EQ(r.value(), "\\# 2 01ff");
+  r.data = green::dns::SRV{1, 2, 3, "t.test"};
+  EXPECT_EQ(r.value(), "1 2 3 t.test");
+}
+
+// ---- against the server --------------------------------------------------
+
+DNS_TEST(EveryRecordTypeComesBackTypedWithItsTtl) {
+  Resolver r(opts({servers().good}));
+  struct Case {
+    const char* name;
+    Type type;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {"www.green.test", Type::a, {"www.green.test A 300 192.0.2.10", "www.green.test A 300 192.0.2.11"}},
+      {"www.green.test", Type::aaaa, {"www.green.test AAAA 301 2001:db8::10"}},
+      {"green.test", Type::mx, {"green.test MX 300 10 mail.green.test", "green.test MX 300 20 mail2.green.test"}},
+      {"green.test", Type::ns, {"green.test NS 3600 ns1.green.test", "green.test NS 3600 ns2.green.test"}},
+      {"green.test", Type::txt, {"green.test TXT 600 \"v=spf1 -all\""}},
+      {"multi.green.test", Type::txt, {"multi.green.test TXT 400 \"first string\" \"second \\\"quoted\\\" string\""}},
+      {"green.test", Type::soa,
+       {"green.test SOA 3600 ns1.green.test hostmaster.green.test 2026112201 7200 900 1209600 300"}},
+      {"_sip._tcp.green.test", Type::srv,
+       {"_sip._tcp.green.test SRV 600 10 60 5060 sip.green.test",
+        "_sip._tcp.green.test SRV 600 20 40 5061 sip2.green.test"}},
+      {"green.test", Type::caa,
+       {"green.test CAA 86400 0 issue \"ca.example.net\"",
+        "green.test CAA 86400 128 iodef \"mailto:security@green.test\""}},
+      {"alias.green.test", Type::cname, {"alias.green.test CNAME 60 www.green.test"}},
+      {"10.2.0.192.in-addr.arpa", Type::ptr, {"10.2.0.192.in-addr.arpa PTR 1800 www.green.test"}},
+      {"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", Type::ptr,
+       {"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa PTR 1800 www.green.test"}},
+  };
+  for (const auto& c : cases) {
+    Answer a = r.query(c.name, c.type);
+    EXPECT_EQ(a.status, Status::ok) << c.name << " " << green::dns::type_name(c.type) << ": " << a.error;
+    EXPECT_EQ(a.name, c.name);
+    EXPECT_EQ(a.type, c.type);
+    EXPECT_EQ(sorted(lines(a)), sorted(c.want)) << c.name;
+  }
+  Answer soa = r.query("green.test", Type::soa);
+  ASSERT_EQ(soa.records.size(), 1u);
+  const auto& s = std::get<green::dns::SOA>(soa.records[0].data);
+  EXPECT_EQ(s.serial, 2026112201u);
+  EXPECT_EQ(s.minimum, 300u);
+  Answer mx = r.query("green.test", Type::mx);
+  ASSERT_EQ(mx.records.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<green::dns::MX>(mx.records[0].data));
+}
+
+DNS_TEST(CnameChainComesFirstThenTheTargetRecords) {
+  Resolver r(opts({servers().good}));
+  Answer a = r.query("c1.green.test", Type::a);
+  EXPECT_EQ(a.status, Status::ok);
+  const std::vector<std::string> got = lines(a);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0], "c1.green.test CNAME 61 c2.green.test");
+  EXPECT_EQ(got[1], "c2.green.test CNAME 62 c3.green.test");
+  EXPECT_EQ(got[2], "c3.green.test CNAME 63 www.green.test");
+  EXPECT_EQ(sorted({got[3], got[4]}),
+            (std::vector<std::string>{"www.green.test A 300 192.0.2.10", "www.green.test A 300 192.0.2.11"}));
+}
+
+DNS_TEST(MissingNameIsNxdomainAndDanglingCnameKeepsItsChain) {
+  Resolver r(opts({servers().good}));
+  Answer missing = r.query("nope.green.test", Type::a);
+  EXPECT_EQ(missing.status, Status::nxdomain);
+  EXPECT_TRUE(missing.records.empty());
+  Answer dangling = r.query("dangling.green.test", Type::a);
+  EXPECT_EQ(dangling.status, Status::nxdomain);
+  EXPECT_EQ(lines(dangling), (std::vector<std::string>{"dangling.green.test CNAME 90 missing.green.test"}));
+}
+
+DNS_TEST(NameWithoutThatTypeIsNodata) {
+  Resolver r(opts({servers().good}));
+  Answer a = r.query("txtonly.green.test", Type::a);
+  EXPECT_EQ(a.status, Status::nodata);
+  EXPECT_TRUE(a.records.empty());
+  Answer t = r.query("txtonly.green.test", Type::txt);
+  EXPECT_EQ(t.status, Status::ok);
+}
+
+DNS_TEST(TruncatedReplyIsAskedAgainOverTcp) {
+  Resolver r(opts({servers().good}));
+  Answer a = r.query("big.green.test", Type::txt);
+  ASSERT_EQ(a.status, Status::ok) << a.error;
+  ASSERT_EQ(a.records.size(), 1u);
+  const auto& txt = std::get<green::dns::TXT>(a.records[0].data);
+  ASSERT_EQ(txt.strings.size(), 8u);  // 2000 bytes: only a TCP reply can carry them
+  const char letters[] = "abcdefgh";
+  for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(txt.strings[i], std::string(250, letters[i]));
+  EXPECT_EQ(a.records[0].ttl, 700u);
+}
+
+DNS_TEST(EveryQueryOverTcpWhenAsked) {
+  auto o = opts({servers().good});
+  o.use_tcp = true;
+  Resolver r(o);
+  EXPECT_EQ(lines(r.query("www.green.test", Type::aaaa)),
+            (std::vector<std::string>{"www.green.test AAAA 301 2001:db8::10"}));
+  EXPECT_EQ(r.query("nope.green.test", Type::a).status, Status::nxdomain);
+}
+
+DNS_TEST(ZoneThatFailedToLoadIsServfail) {
+  Resolver r(opts({servers().good}, 2s, 1));
+  EXPECT_EQ(r.query("www.broken.test", Type::a).status, Status::servfail);
+}
+
+DNS_TEST(RefusingServerIsRefusedAndTheNextServerAnswers) {
+  {
+    Resolver r(opts({servers().refuser}, 2s, 1));
+    EXPECT_EQ(r.query("www.green.test", Type::a).status, Status::refused);
+  }
+  Resolver r(opts({servers().refuser, servers().good}, 2s, 1));
+  for (int i = 0; i < 5; ++i) {
+    Answer a = r.query("mail.green.test", Type::a);
+    EXPECT_EQ(a.status, Status::ok);
+    EXPECT_EQ(lines(a), (std::vector<std::string>{"mail.green.test A 120 192.0.2.25"}));
+  }
+  EXPECT_EQ(r.servers(), (std::vector<std::string>{servers().refuser, servers().good}));
+}
+
+DNS_TEST(SilentServerTimesOutAndTheNextServerAnswers) {
+  {
+    Resolver r(opts({servers().silent}, 100ms, 2));
+    Answer a = r.query("www.green.test", Type::a);
+    EXPECT_EQ(a.status, Status::timeout);
+    EXPECT_EQ(r.outstanding(), 0u);
+  }
+  Resolver r(opts({servers().silent, servers().good}, 100ms, 1));
+  Answer a = r.query("mail2.green.test", Type::a);
+  EXPECT_EQ(a.status, Status::ok);
+  EXPECT_EQ(lines(a), (std::vector<std::string>{"mail2.green.test A 121 192.0.2.26"}));
+}
+
+DNS_TEST(QueryParksOnlyItsOwnGreenlet) {
+  Resolver slow(opts({servers().silent}, 300ms, 1));
+  Resolver fast(opts({servers().good}));
+  std::vector<std::string> events;
+  auto waiting = green::spawn([&] {
+    Answer a = slow.query("www.green.test", Type::a);
+    events.push_back(std::string("slow ") + green::dns::status_name(a.status));
+  });
+  auto busy = green::spawn([&] {
+    for (int i = 0; i < 20; ++i) {
+      Answer a = fast.query("h" + std::to_string(i) + ".bulk.test", Type::a);
+      if (!a.ok()) events.push_back("fast failed");
+    }
+    events.push_back("fast done");
+  });
+  green::joinall({waiting, busy});
+  EXPECT_EQ(events, (std::vector<std::string>{"fast done", "slow TIMEOUT"}));
+}
+
+DNS_TEST(ManyConcurrentQueriesEachGetTheirOwnAnswer) {
+  Resolver r(opts({servers().good}));
+  constexpr int n = 2000;
+  std::vector<std::string> got(n);
+  green::Pool pool(500);
+  for (int i = 0; i < n; ++i) {
+    pool.spawn([&, i] {
+      Answer a = r.query("h" + std::to_string(i) + ".bulk.test", Type::a);
+      got[i] = a.ok() && a.records.size() == 1 ? a.records[0].value() : green::dns::status_name(a.status);
+    });
+  }
+  pool.join();
+  for (int i = 0; i < n; ++i) {
+    const std::string want = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    ASSERT_EQ(got[i], want) << "h" << i;
+  }
+  EXPECT_EQ(r.outstanding(), 0u);
+}
+
+DNS_TEST(KillWhileParkedOnQueryRaisesGreenletExitAndDropsTheLateAnswer) {
+  Resolver r(opts({servers().silent}, 200ms, 1));
+  bool returned = false;
+  auto g = green::spawn([&] {
+    r.query("www.green.test", Type::a);
+    returned = true;
+  });
+  green::sleep(0s);
+  EXPECT_EQ(r.outstanding(), 1u);
+  g.kill();
+  EXPECT_TRUE(g.killed());
+  EXPECT_FALSE(returned);
+  // The abandoned query still ends in c-ares (by timeout), without a waiter.
+  while (r.outstanding() > 0) green::sleep(20ms);
+}
+
+DNS_TEST(TimeoutScopeAbandonsTheQuery) {
+  Resolver r(opts({servers().silent}, 5s, 1));
+  bool timed_out = false;
+  try {
+    green::Timeout t(50ms);
+    r.query("www.green.test", Type::a);
+  } catch (const green::Timeout&) {
+    timed_out = true;
+  }
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(r.outstanding(), 1u);  // destroying the resolver ends it
+}
+
+DNS_TEST(DestroyingTheResolverWakesItsWaiters) {
+  auto r = std::make_unique<Resolver>(opts({servers().silent}, 5s, 1));
+  auto g = green::spawn([&] { return r->query("www.green.test", Type::a); });
+  green::sleep(0s);
+  r.reset();
+  Answer a = g.get();
+  EXPECT_EQ(a.status, Status::error);
+  EXPECT_EQ(a.error, "resolver destroyed");
+}
+
+DNS_TEST(InvalidNamesFailWithoutAQuery) {
+  Resolver r(opts({servers().good}));
+  Answer a = r.query("a..b", Type::a);
+  EXPECT_EQ(a.status, Status::error);
+  EXPECT_EQ(a.error, "empty label");
+  EXPECT_EQ(r.outstanding(), 0u);
+}
+
+DNS_TEST(BadServerAddressesAreRejectedByName) {
+  for (const char* bad : {"not-an-ip", "127.0.0.1:99999", "", "1.2.3.4,5.6.7.8"}) {
+    try {
+      Resolver r(opts({bad}));
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("'") + bad + "'"), std::string::npos) << e.what();
+    }
+  }
+  Resolver v6(opts({"[::1]:5353", "127.0.0.1"}));
+  EXPECT_EQ(v6.servers(), (std::vector<std::string>{"[::1]:5353", "127.0.0.1:53"}));
+}
