@@ -3,6 +3,7 @@
 #include "common/duration.hpp"
 #include "common/input.hpp"
 #include "common/json.hpp"
+#include "common/shard.hpp"
 #include "common/subcommand.hpp"
 
 #include <fcntl.h>
@@ -143,6 +144,41 @@ GREEN_TEST(Input, OverlongLinesAreCutAndTheRestSkipped) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->text, "next");
   EXPECT_EQ(second->lineno, 2u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Shard, ParsesAndRejects) {
+  auto s = green::tools::parse_shard("2/8");
+  EXPECT_EQ(s.index, 2u);
+  EXPECT_EQ(s.count, 8u);
+  for (const char* bad : {"0/4", "5/4", "1/0", "1", "a/b", "1/2/3", "/3", "2/"})
+    EXPECT_THROW(green::tools::parse_shard(bad), green::tools::UsageError) << bad;
+}
+
+TEST(Shard, EveryHostLandsInExactlyOneShardAndShardsAreBalanced) {
+  constexpr std::uint32_t kShards = 4;
+  std::uint32_t per_shard[kShards] = {};
+  for (int i = 0; i < 4000; ++i) {
+    const std::string host = "host" + std::to_string(i) + ".example.org";
+    int owners = 0;
+    for (std::uint32_t k = 1; k <= kShards; ++k) {
+      if (green::tools::in_shard(host, {k, kShards})) {
+        ++owners;
+        ++per_shard[k - 1];
+      }
+    }
+    EXPECT_EQ(owners, 1) << host;
+  }
+  for (std::uint32_t n : per_shard) {
+    EXPECT_GT(n, 800u);
+    EXPECT_LT(n, 1200u);
+  }
+  // Case and a trailing dot do not move a host.
+  for (std::uint32_t k = 1; k <= kShards; ++k)
+    EXPECT_EQ(green::tools::in_shard("Example.ORG.", {k, kShards}), green::tools::in_shard("example.org", {k, kShards}));
 }
 
 }  // namespace
