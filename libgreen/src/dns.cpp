@@ -390,7 +390,10 @@ struct Channel {
 
 struct Resolver::Impl {
   Options opt;
+  std::vector<std::string> servers;
+  // sockets_per_server channels per server, server by server.
   std::vector<std::unique_ptr<Channel>> channels;
+  std::size_t next = 0;  // round-robin among a server's channels
 };
 
 Resolver::Resolver(Options options) : impl_(std::make_unique<Impl>()) {
@@ -421,7 +424,11 @@ Resolver::Resolver(Options options) : impl_(std::make_unique<Impl>()) {
     ares_destroy(probe);
     if (list.empty()) throw std::runtime_error("no DNS servers given and none in /etc/resolv.conf");
   }
-  for (auto& s : list) im.channels.push_back(std::make_unique<Channel>(im.opt, std::move(s)));
+  if (im.opt.sockets_per_server < 1) throw std::invalid_argument("green::dns: sockets_per_server must be at least 1");
+  for (const auto& s : list) {
+    for (int i = 0; i < im.opt.sockets_per_server; ++i) im.channels.push_back(std::make_unique<Channel>(im.opt, s));
+  }
+  im.servers = std::move(list);
 }
 
 Resolver::~Resolver() = default;
@@ -436,8 +443,11 @@ Answer Resolver::query(std::string_view name, Type type) {
     answer.error = why;
     return answer;
   }
-  for (auto& ch : impl_->channels) {
-    ch->ask(answer);
+  Impl& im = *impl_;
+  const std::size_t per = static_cast<std::size_t>(im.opt.sockets_per_server);
+  const std::size_t pick = im.next++ % per;
+  for (std::size_t server = 0; server < im.servers.size(); ++server) {
+    im.channels[server * per + pick]->ask(answer);
     const bool next = answer.status == Status::servfail || answer.status == Status::refused ||
                       answer.status == Status::timeout ||
                       (answer.status == Status::error && answer.error == "connection refused");
@@ -453,9 +463,7 @@ std::size_t Resolver::outstanding() const noexcept {
 }
 
 std::vector<std::string> Resolver::servers() const {
-  std::vector<std::string> out;
-  for (const auto& ch : impl_->channels) out.push_back(ch->server);
-  return out;
+  return impl_->servers;
 }
 
 }  // namespace green::dns

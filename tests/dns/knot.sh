@@ -3,10 +3,13 @@
 # for green::dns's unit tests, `green resolve`'s end-to-end tests and the
 # DNS benchmark. Nothing leaves 127.0.0.1.
 #
-#   knot.sh start DIR [BULK_COUNT [ZONES]]   writes DIR/{knot.conf,*.zone}, starts
-#                                knotd, waits until it answers, prints the port
-#                                (also in DIR/port); ZONES=none gives a server
-#                                with no zones, which answers REFUSED
+#   knot.sh start DIR [BULK_COUNT [ZONES [ADDR@PORT]]]
+#                                writes DIR/{knot.conf,*.zone}, starts knotd,
+#                                waits until it answers, prints the port (also
+#                                in DIR/port); ZONES=none gives a server with
+#                                no zones, which answers REFUSED; ADDR@PORT
+#                                fixes the address (default 127.0.0.1 and a
+#                                free high port)
 #   knot.sh stop DIR             stops that knotd (by the PID it wrote)
 #
 # The zones (green.test, bulk.test, broken.test and two reverse zones) are
@@ -83,12 +86,12 @@ ZONE
 }
 
 write_conf() {
-  local dir=$1 port=$2 zones=$3
+  local dir=$1 port=$2 zones=$3 addr=${4:-127.0.0.1}
   cat >"$dir/knot.conf" <<CONF
 server:
     rundir: "$dir"
     pidfile: "$dir/knot.pid"
-    listen: 127.0.0.1@$port
+    listen: $addr@$port
     tcp-workers: 1
     background-workers: 1
 control:
@@ -118,15 +121,15 @@ CONF
 }
 
 ready() {
-  local port=$1 zones=$2 name=green.test
+  local port=$1 zones=$2 addr=$3 name=green.test
   [ "$zones" = none ] && name=.
   local out
-  out=$("$kdig" @127.0.0.1 -p "$port" "$name" SOA +time=1 +retry=0 2>/dev/null) || return 1
+  out=$("$kdig" @"$addr" -p "$port" "$name" SOA +time=1 +retry=0 2>/dev/null) || return 1
   grep -Eq 'status: (NOERROR|REFUSED)' <<<"$out"
 }
 
 start() {
-  local dir=$1 bulk=${2:-100000} zones=${3:-all}
+  local dir=$1 bulk=${2:-100000} zones=${3:-all} fixed=${4:-} addr=127.0.0.1
   [ -x "$knotd" ] || { echo "knot.sh: $knotd not found (install the knot package: scripts/bootstrap)" >&2; exit 1; }
   [ -x "$kdig" ] || { echo "knot.sh: $kdig not found (install knot-dnsutils: scripts/bootstrap)" >&2; exit 1; }
   mkdir -p "$dir/db"
@@ -135,15 +138,16 @@ start() {
   local attempt port pid
   for attempt in 1 2 3 4 5 6 7 8; do
     port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    write_conf "$dir" "$port" "$zones"
+    if [ -n "$fixed" ]; then addr=${fixed%@*}; port=${fixed#*@}; fi
+    write_conf "$dir" "$port" "$zones" "$addr"
     "$knotd" -c "$dir/knot.conf" >>"$dir/knot.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/knotd.pid"
     for _ in $(seq 1 200); do
-      if ready "$port" "$zones"; then
+      if ready "$port" "$zones" "$addr"; then
         # The bulk zone loads last; wait for its last name.
         if [ "$zones" = none ] || [ "$bulk" -eq 0 ] ||
-          [ -n "$("$kdig" @127.0.0.1 -p "$port" "h$((bulk - 1)).bulk.test" A +time=1 +retry=0 +short 2>/dev/null)" ]; then
+          [ -n "$("$kdig" @"$addr" -p "$port" "h$((bulk - 1)).bulk.test" A +time=1 +retry=0 +short 2>/dev/null)" ]; then
           echo "$port" >"$dir/port"
           echo "$port"
           return 0
@@ -172,5 +176,5 @@ stop() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: knot.sh start DIR [BULK_COUNT [all|none]] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: knot.sh start DIR [BULK_COUNT [all|none [ADDR@PORT]]] | stop DIR" >&2; exit 2 ;;
 esac

@@ -158,6 +158,10 @@ struct Options {
   /// SO_RCVBUF asked for the UDP sockets, so a burst of answers is not
   /// dropped by the kernel before the hub reads it (capped by rmem_max).
   int udp_receive_buffer = 4 << 20;
+  /// Sockets (c-ares channels) per server, used in turn. A server with
+  /// several worker threads usually spreads clients over them by source
+  /// port (SO_REUSEPORT), so more sockets let it answer faster.
+  int sockets_per_server = 1;
 };
 
 /// A c-ares channel on the calling thread's hub. Any number of greenlets of

@@ -1,0 +1,369 @@
+// `green resolve`: resolve names (and IP addresses, by PTR) read one per
+// line, many at once, on green::dns.
+//
+// One greenlet per query in a Pool of --concurrency; the feeder paces sends
+// (--rate) and, with --ordered, also waits while too many finished results
+// are held back for order, so memory stays flat however long the input.
+//
+// Flow control: a server drops queries its socket buffer cannot hold (Knot
+// with Linux's default 208 KiB holds about 270), and a dropped query costs a
+// whole --timeout. So the queries in flight start at a small window that
+// grows by one per answer up to --concurrency (TCP's slow start), halves on
+// a timeout and then grows by one per window of answers (congestion
+// avoidance), so after a loss green stays below what the server can take.
+#include "common/duration.hpp"
+#include "common/input.hpp"
+#include "common/json.hpp"
+#include "common/output.hpp"
+#include "common/progress.hpp"
+#include "common/run.hpp"
+#include "common/subcommand.hpp"
+
+#include <green/dns.hpp>
+#include <green/green.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace green::tools {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct ResolveOptions {
+  std::vector<std::string> files;
+  std::string types = "A";
+  std::size_t concurrency = 500;
+  std::vector<std::string> servers;
+  Duration timeout = 2s;
+  int retries = 1;
+  double rate = 0;
+  bool ordered = false;
+  bool json = false;
+  bool no_progress = false;
+  int sockets = 1;
+};
+
+std::vector<dns::Type> parse_types(const std::string& list) {
+  std::vector<dns::Type> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string item = list.substr(start, comma - start);
+    const auto t = dns::parse_type(item);
+    if (!t) {
+      throw UsageError("--type: unknown record type '" + item +
+                       "' (want a comma-separated list of A, AAAA, CNAME, MX, NS, TXT, SOA, PTR, SRV, CAA)");
+    }
+    bool seen = false;
+    for (dns::Type x : out) seen = seen || x == *t;
+    if (!seen) out.push_back(*t);
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The input as it may be shown in a diagnostic: bytes outside printable
+// ASCII as \xNN, cut after 80 characters.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= 80) {
+      out += "...";
+      break;
+    }
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
+}
+
+struct Counts {
+  std::size_t names = 0;       // valid input lines
+  std::size_t queries = 0;     // names x types
+  std::size_t done = 0;        // queries finished
+  std::size_t records = 0;     // answer lines written
+  std::size_t bad_lines = 0;
+  std::size_t by_status[7] = {};
+  std::size_t failed() const { return done - by_status[static_cast<int>(dns::Status::ok)]; }
+};
+
+struct Job {
+  std::string input;  // the line as given (a name or an IP address)
+  std::string qname;  // what is asked (the reverse name for an address)
+  dns::Type type;
+};
+
+class Resolve {
+ public:
+  explicit Resolve(const ResolveOptions& opt)
+      : opt_(opt), types_(parse_types(opt.types)), resolver_(make_resolver(opt)), out_(Output::out()),
+        progress_("queries", !opt.no_progress), pool_(opt.concurrency),
+        window_(opt.ordered ? std::max<std::size_t>(4 * opt.concurrency, 1024) : 0) {}
+
+  int run() {
+    InputLines in(opt_.files);
+    if (progress_.active()) {
+      if (auto total = in.count_if_files()) progress_.set_total(*total * types_.size());
+    }
+    const auto start = Clock::now();
+    bool interrupted = false;
+    try {
+      feed(in);
+      pool_.join();
+    } catch (const GreenletExit&) {
+      interrupted = true;
+    }
+    // Outside the catch block: stopping the pool switches.
+    if (interrupted) pool_.kill();
+    flush_ordered();
+    out_.flush();
+    progress_.finish();
+    summary(Clock::now() - start, interrupted);
+    if (interrupted) throw GreenletExit();
+    if (counts_.bad_lines > 0) return kExitUsage;
+    return counts_.failed() > 0 ? kExitFailure : kExitOk;
+  }
+
+ private:
+  static dns::Resolver make_resolver(const ResolveOptions& opt) {
+    dns::Options o;
+    o.servers = opt.servers;
+    o.timeout = opt.timeout;
+    o.tries = opt.retries + 1;
+    o.sockets_per_server = opt.sockets;
+    try {
+      return dns::Resolver(o);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--server: ") + e.what());
+    }
+  }
+
+  void feed(InputLines& in) {
+    const Duration interval =
+        opt_.rate > 0 ? std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / opt_.rate)) : 0s;
+    Clock::time_point next_send = Clock::now();
+    while (!stop_requested()) {
+      std::optional<InputLine> line = in.next();
+      if (!line) break;
+      std::string qname;
+      bool is_address = false;
+      if (auto rev = dns::reverse_name(line->text)) {
+        qname = std::move(*rev);
+        is_address = true;
+      } else if (const char* why = in.overlong() ? "name longer than 253 bytes" : dns::name_error(line->text)) {
+        ++counts_.bad_lines;
+        diag("{}:{}: invalid name '{}': {}", line->source, line->lineno, printable(line->text), why);
+        continue;
+      } else {
+        qname = line->text;
+      }
+      ++counts_.names;
+      const std::size_t ntypes = is_address ? 1 : types_.size();
+      for (std::size_t i = 0; i < ntypes; ++i) {
+        Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i]};
+        if (interval > 0s) {
+          // Paced sends; after a stall the schedule restarts instead of
+          // bursting to catch up.
+          const auto now = Clock::now();
+          if (next_send > now) green::sleep(next_send - now);
+          next_send = std::max(next_send, now - 10 * interval) + interval;
+        }
+        while (inflight_ >= static_cast<std::size_t>(cwnd_)) {
+          slot_.clear();
+          slot_.wait();
+        }
+        if (opt_.ordered) window_.acquire();
+        const std::size_t seq = counts_.queries++;
+        if (opt_.ordered) held_.emplace_back();
+        ++inflight_;
+        pool_.spawn([this, seq, job = std::move(job)]() mutable { work(seq, std::move(job)); });
+      }
+    }
+  }
+
+  void work(std::size_t seq, Job job) {
+    dns::Answer a = resolver_.query(job.qname, job.type);
+    --inflight_;
+    const double max_window = static_cast<double>(opt_.concurrency);
+    if (a.status == dns::Status::timeout) {
+      ssthresh_ = std::max(cwnd_ / 2, kMinWindow);
+      cwnd_ = ssthresh_;
+    } else {
+      cwnd_ = std::min(cwnd_ + (cwnd_ < ssthresh_ ? 1.0 : 1.0 / cwnd_), max_window);
+    }
+    slot_.set();
+    std::string text = format(job, a);
+    ++counts_.done;
+    ++counts_.by_status[static_cast<int>(a.status)];
+    counts_.records += a.records.size();
+    std::string problem;
+    if (!a.ok() && !opt_.json) {
+      problem = a.status == dns::Status::error
+                    ? fmt::format("{} {}: ERROR ({})", job.input, dns::type_name(job.type), a.error)
+                    : fmt::format("{} {}: {}", job.input, dns::type_name(job.type), dns::status_name(a.status));
+    }
+    if (opt_.ordered) {
+      held_[seq - held_base_] = Held{std::move(text), std::move(problem), true};
+      flush_ordered();
+    } else {
+      emit(text, problem);
+    }
+    progress_.update(counts_.done, counts_.failed());
+  }
+
+  void emit(const std::string& text, const std::string& problem) {
+    if (!text.empty()) out_.write(text);
+    if (!problem.empty()) diag_line(problem);
+  }
+
+  void flush_ordered() {
+    while (!held_.empty() && held_.front().ready) {
+      emit(held_.front().text, held_.front().problem);
+      held_.pop_front();
+      ++held_base_;
+      window_.release();
+    }
+  }
+
+  std::string format(const Job& job, const dns::Answer& a) const {
+    std::string s;
+    if (opt_.json) {
+      JsonWriter j;
+      j.field("name", job.input);
+      if (job.qname != job.input) j.field("query", job.qname);
+      j.field("type", dns::type_name(job.type)).field("status", dns::status_name(a.status));
+      if (a.status == dns::Status::error) j.field("error", a.error);
+      j.begin_array("answers");
+      for (const auto& r : a.records) {
+        j.begin_object()
+            .field("name", r.name)
+            .field("type", dns::type_name(r.type))
+            .field("ttl", static_cast<std::uint64_t>(r.ttl))
+            .field("value", r.value())
+            .end_object();
+      }
+      j.end_array();
+      s = j.finish();
+      s += '\n';
+      return s;
+    }
+    for (const auto& r : a.records) {
+      s += r.name;
+      s += '\t';
+      s += dns::type_name(r.type);
+      s += '\t';
+      s += std::to_string(r.ttl);
+      s += '\t';
+      s += r.value();
+      s += '\n';
+    }
+    return s;
+  }
+
+  void summary(Duration elapsed, bool interrupted) {
+    const double secs = std::chrono::duration<double>(elapsed).count();
+    std::string line = fmt::format("{} names, {} queries, {} answers", counts_.names, counts_.done, counts_.records);
+    for (auto st : {dns::Status::ok, dns::Status::nxdomain, dns::Status::nodata, dns::Status::servfail,
+                    dns::Status::refused, dns::Status::timeout, dns::Status::error}) {
+      line += fmt::format(", {} {}", dns::status_name(st), counts_.by_status[static_cast<int>(st)]);
+    }
+    if (counts_.bad_lines) line += fmt::format(", {} bad input lines", counts_.bad_lines);
+    line += fmt::format("; {:.2f} s, {:.0f} queries/s", secs, secs > 0 ? counts_.done / secs : 0.0);
+    if (interrupted) line += fmt::format(" (interrupted; {} queries not finished)", counts_.queries - counts_.done);
+    diag_line(line);
+  }
+
+  struct Held {
+    std::string text;
+    std::string problem;
+    bool ready = false;
+  };
+
+  static constexpr double kMinWindow = 16;
+
+  const ResolveOptions& opt_;
+  double cwnd_ = std::min<double>(kMinWindow, static_cast<double>(opt_.concurrency));
+  double ssthresh_ = static_cast<double>(opt_.concurrency);
+  std::size_t inflight_ = 0;
+  Event slot_;  // set when a query finishes (the feeder waits on it)
+  std::vector<dns::Type> types_;
+  dns::Resolver resolver_;
+  Output& out_;
+  Progress progress_;
+  Pool pool_;
+  Semaphore window_;
+  std::deque<Held> held_;  // --ordered: results from held_base_ on, in input order
+  std::size_t held_base_ = 0;
+  Counts counts_;
+};
+
+int run_resolve(const ResolveOptions& opt) {
+  set_tool_name("resolve");
+  return run_tool([&] {
+    Resolve r(opt);
+    return r.run();
+  });
+}
+
+}  // namespace
+
+void setup_resolve(CLI::App& app, int& status) {
+  auto opt = std::make_shared<ResolveOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "resolve",
+      "Resolve names (and IP addresses, by PTR) read one per line, many at once; one line per answer record");
+  sub->add_option("files", opt->files, "Files of names, one per line; '-' or none: stdin")->type_name("FILE");
+  sub->add_option("-t,--type", opt->types, "Record types to ask for, comma-separated: A, AAAA, CNAME, MX, NS, TXT, SOA, PTR, SRV, CAA")
+      ->type_name("TYPES")
+      ->capture_default_str();
+  sub->add_option("-c,--concurrency", opt->concurrency, "Queries in flight at once")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  sub->add_option("--server", opt->servers,
+                  "DNS server ADDR[:PORT] ([ADDR6]:PORT for IPv6); repeat for more: SERVFAIL, REFUSED and "
+                  "timeouts move on to the next. Default: the servers of /etc/resolv.conf")
+      ->type_name("ADDR[:PORT]")
+      ->allow_extra_args(false);
+  add_duration_option(sub, "--timeout", opt->timeout, "How long one try waits for an answer (default 2s)");
+  sub->add_option("--retries", opt->retries, "Extra tries per server after a timeout")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 20));
+  sub->add_option("--rate", opt->rate, "At most QPS queries sent per second (default: no limit)")
+      ->type_name("QPS")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--sockets", opt->sockets,
+                  "UDP sockets per server, used in turn (a multi-threaded server spreads them over its threads)")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  sub->add_flag("--ordered", opt->ordered, "Write results in input order (default: as they complete)");
+  sub->add_flag("--json", opt->json,
+                "JSON Lines: one object per name and type with its status and answers, always");
+  sub->add_flag("--no-progress", opt->no_progress, "No progress line on a terminal");
+  sub->footer(
+      "Output: NAME<TAB>TYPE<TAB>TTL<TAB>VALUE per answer record (CNAMEs of a chain first). Names without an "
+      "answer are reported on stderr with their outcome (NXDOMAIN, NODATA, SERVFAIL, REFUSED, TIMEOUT, ERROR); "
+      "a summary follows at the end.\n"
+      "Exit status: 0 every query answered, 1 some did not, 2 usage error or bad input lines (reported with "
+      "FILE:LINE; the run goes on).");
+  sub->final_callback([opt, &status] { status = run_resolve(*opt); });
+}
+
+GREEN_SUBCOMMAND(resolve, setup_resolve);
+
+}  // namespace green::tools
