@@ -11,6 +11,7 @@
 // grows by one per answer up to --concurrency (TCP's slow start), halves on
 // a timeout and then grows by one per window of answers (congestion
 // avoidance), so after a loss green stays below what the server can take.
+#include "common/cli_docs.hpp"
 #include "common/duration.hpp"
 #include "common/input.hpp"
 #include "common/json.hpp"
@@ -326,10 +327,12 @@ void setup_resolve(CLI::App& app, int& status) {
       "resolve",
       "Resolve names (and IP addresses, by PTR) read one per line, many at once; one line per answer record");
   sub->add_option("files", opt->files, "Files of names, one per line; '-' or none: stdin")->type_name("FILE");
-  sub->add_option("-t,--type", opt->types, "Record types to ask for, comma-separated: A, AAAA, CNAME, MX, NS, TXT, SOA, PTR, SRV, CAA")
-      ->type_name("TYPES")
-      ->capture_default_str();
-  sub->add_option("-c,--concurrency", opt->concurrency, "Queries in flight at once")
+  CLI::Option* type_opt =
+      sub->add_option("-t,--type", opt->types, "Record types to ask for, comma-separated")
+          ->type_name("TYPES")
+          ->capture_default_str();
+  completion_values(type_opt, {"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"}, true);
+  sub->add_option("-c,--concurrency", opt->concurrency, "Queries in flight at most (the window starts small and grows to this)")
       ->type_name("N")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
@@ -338,7 +341,7 @@ void setup_resolve(CLI::App& app, int& status) {
                   "timeouts move on to the next. Default: the servers of /etc/resolv.conf")
       ->type_name("ADDR[:PORT]")
       ->allow_extra_args(false);
-  add_duration_option(sub, "--timeout", opt->timeout, "How long one try waits for an answer (default 2s)");
+  add_duration_option(sub, "--timeout", opt->timeout, "How long one try waits for an answer");
   sub->add_option("--retries", opt->retries, "Extra tries per server after a timeout")
       ->type_name("N")
       ->capture_default_str()
