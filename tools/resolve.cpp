@@ -18,6 +18,7 @@
 #include "common/output.hpp"
 #include "common/progress.hpp"
 #include "common/run.hpp"
+#include "common/shard.hpp"
 #include "common/subcommand.hpp"
 
 #include <green/dns.hpp>
@@ -51,6 +52,7 @@ struct ResolveOptions {
   bool json = false;
   bool no_progress = false;
   int sockets = 1;
+  Shard shard;
 };
 
 std::vector<dns::Type> parse_types(const std::string& list) {
@@ -159,6 +161,7 @@ class Resolve {
     while (!stop_requested()) {
       std::optional<InputLine> line = in.next();
       if (!line) break;
+      if (!opt_.shard.all() && !in_shard(line->text, opt_.shard)) continue;
       std::string qname;
       bool is_address = false;
       if (auto rev = dns::reverse_name(line->text)) {
@@ -354,6 +357,7 @@ void setup_resolve(CLI::App& app, int& status) {
       ->type_name("N")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  add_shard_option(sub, opt->shard);
   sub->add_flag("--ordered", opt->ordered, "Write results in input order (default: as they complete)");
   sub->add_flag("--json", opt->json,
                 "JSON Lines: one object per name and type with its status and answers, always");

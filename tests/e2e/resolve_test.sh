@@ -187,6 +187,13 @@ cmp -s "$work/order.txt" "$work/order.out" || fail "--ordered output is not in i
 resolve --server "$good" -c 300 "$work/order.txt" 2>/dev/null | cut -f1 | sort >"$work/unordered.out"
 sort "$work/order.txt" | cmp -s - "$work/unordered.out" || fail "unordered output lost or added names"
 
+# ---- --shard I/N: disjoint parts that together make the whole ------------------
+head -n 3000 "$work/order.txt" >"$work/shard.txt"
+for i in 1 2 3; do resolve --server "$good" --shard "$i/3" "$work/shard.txt" 2>/dev/null | cut -f1 >"$work/shard.$i"; done
+[ "$(cat "$work/shard.1" "$work/shard.2" "$work/shard.3" | sort)" = "$(sort "$work/shard.txt")" ] ||
+  fail "--shard 1/3..3/3 do not add up to the input"
+for i in 1 2 3; do [ -s "$work/shard.$i" ] || fail "--shard $i/3 got nothing"; done
+
 # ---- a closed stdout ends the run quietly ----------------------------------------
 resolve --server "$good" "$work/order.txt" 2>/dev/null | head -n 1 >/dev/null
 rc=${PIPESTATUS[0]}
