@@ -1,0 +1,733 @@
+// green::http: one curl multi handle per hub, driven by the hub.
+//
+// How the pieces fit (see notes/design-notes.md §3 for the pitfalls):
+//  - The multi handle lives in an Asio service of the hub's io_context, so it
+//    is created on first use and cleaned up when the hub ends.
+//  - curl's sockets are opened and closed by us (OPENSOCKETFUNCTION /
+//    CLOSESOCKETFUNCTION). A socket is wrapped in a posix::stream_descriptor
+//    when it is opened and release()d (deregistered, never closed by Asio)
+//    before we close it, so a late or missing CURL_POLL_REMOVE can never
+//    touch a descriptor that was closed or reused. Descriptors curl opens
+//    itself (the threaded resolver's socketpair) are watched through a dup()
+//    we own, for the same reason.
+//  - Asio's epoll reactor is edge-triggered and its async_wait never checks
+//    readiness itself. curl reads until a socket is drained, and a wait is
+//    re-armed before control returns to the event loop, so no edge is lost
+//    while curl keeps wanting a direction. When curl starts wanting a
+//    direction again, an edge may have passed unwatched: one poll() on that
+//    descriptor tells whether to act at once.
+//  - curl's timer is one hub timer; a 0 timeout is posted as a hub callback
+//    instead of calling back into curl from inside curl.
+//  - Every curl callback runs on the hub (inside socket_action) and never
+//    switches: bodies are appended, counted, written to a file or handed to a
+//    non-switching callback. Finished transfers are drained with
+//    curl_multi_info_read and wake their greenlets.
+//  - A request waits with await_op, which holds an IoRef for the hub while
+//    the transfer is in flight; a kill or Timeout removes the easy handle
+//    (aborting the transfer) and raises.
+#include "hub_impl.hpp"
+
+#include <green/http.hpp>
+#include <green/io.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <curl/curl.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <strings.h>
+
+namespace green::http {
+
+namespace {
+
+using boost::asio::posix::stream_descriptor;
+
+constexpr std::size_t kMaxIdleEasy = 1024;
+constexpr long kDefaultCachedConnections = 512;
+
+struct Transfer {
+  CURL* easy = nullptr;
+  const Request* req = nullptr;
+  Response* res = nullptr;
+  curl_slist* headers = nullptr;
+  int file_fd = -1;
+  std::string write_error;
+  std::function<void(CURLcode)> done;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+};
+
+// One descriptor watched for curl.
+struct Watch {
+  Watch(boost::asio::io_context& io, int curl_fd, bool is_owned) : sd(io), fd(curl_fd), owned(is_owned) {}
+  stream_descriptor sd;
+  int fd;              // curl's descriptor
+  int dup_fd = -1;     // for descriptors curl opened itself: our dup, watched instead
+  bool owned;          // opened by on_open, closed by on_close
+  bool closed = false; // released: pending waits must do nothing
+  int want = 0;        // CURL_POLL_IN/OUT bits curl asked for
+  bool reading = false;
+  bool writing = false;
+};
+
+class Multi;
+
+struct PostedTimeout : detail::Callback {
+  explicit PostedTimeout(Multi* m) noexcept : detail::Callback(&PostedTimeout::run), multi(m) {}
+  static void run(detail::Callback* cb);
+  Multi* multi;
+  bool queued = false;
+};
+
+struct CurlTimer : detail::TimerNode {
+  explicit CurlTimer(Multi* m) noexcept : detail::TimerNode(&CurlTimer::fire), multi(m) {}
+  static void fire(detail::TimerNode* t);
+  Multi* multi;
+};
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+class Multi : public boost::asio::execution_context::service {
+ public:
+  using key_type = Multi;
+  static boost::asio::execution_context::id id;
+
+  explicit Multi(boost::asio::execution_context& ctx)
+      : boost::asio::execution_context::service(ctx),
+        io_(static_cast<boost::asio::io_context&>(ctx)),
+        hub_(detail::Hub::get_or_throw()),
+        posted_(this),
+        timer_(this) {
+    // Register the descriptor service before this one: services shut down
+    // newest first, so ours (which releases descriptors) runs while the
+    // reactor is still intact.
+    { stream_descriptor probe(io_); }
+    global_init();
+    multi_ = curl_multi_init();
+    if (!multi_) throw std::runtime_error("green::http: curl_multi_init failed");
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Multi::on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Multi::on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    // curl sizes its connection cache from the handles added so far, so a
+    // burst of concurrent requests would close connections it could reuse.
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kDefaultCachedConnections);
+  }
+
+  void shutdown() override {
+    hub_.cancel(timer_);
+    if (multi_) {
+      curl_multi_cleanup(multi_);  // closes cached connections through on_close
+      multi_ = nullptr;
+    }
+    for (CURL* e : idle_) curl_easy_cleanup(e);
+    idle_.clear();
+    for (auto& w : watches_) {
+      if (w) drop(*w);
+    }
+    watches_.clear();
+  }
+
+  CURLM* handle() const noexcept { return multi_; }
+
+  CURL* take_easy() {
+    if (!idle_.empty()) {
+      CURL* e = idle_.back();
+      idle_.pop_back();
+      return e;
+    }
+    CURL* e = curl_easy_init();
+    if (!e) throw std::runtime_error("green::http: curl_easy_init failed");
+    return e;
+  }
+
+  void give_easy(CURL* e) noexcept {
+    if (idle_.size() >= kMaxIdleEasy) {
+      curl_easy_cleanup(e);
+      return;
+    }
+    curl_easy_reset(e);
+    idle_.push_back(e);
+  }
+
+  void start(Transfer& t) {
+    ++in_flight_;  // before adding: curl asks for its timer from inside add_handle
+    const CURLMcode rc = curl_multi_add_handle(multi_, t.easy);
+    if (rc != CURLM_OK) {
+      finished();
+      throw std::runtime_error(std::string("green::http: ") + curl_multi_strerror(rc));
+    }
+  }
+
+  // Called from the waiting greenlet on kill or Timeout, never from inside
+  // curl: removing the handle aborts the transfer (its connection is closed
+  // through on_close) and completes the wait.
+  void abort(Transfer& t) noexcept {
+    curl_multi_remove_handle(multi_, t.easy);
+    finished();
+    if (t.done) {
+      auto done = std::move(t.done);
+      t.done = nullptr;
+      done(CURLE_ABORTED_BY_CALLBACK);
+    }
+  }
+
+  Stats stats() const noexcept {
+    Stats s;
+    s.in_flight = in_flight_;
+    s.open_sockets = open_sockets_;
+    s.watched_sockets = watched_;
+    s.sockets_opened = sockets_opened_;
+    return s;
+  }
+
+  static curl_socket_t on_open(void* clientp, curlsocktype purpose, curl_sockaddr* addr) {
+    auto* m = static_cast<Multi*>(clientp);
+    if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+    const int fd = ::socket(addr->family, addr->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, addr->protocol);
+    if (fd < 0) return CURL_SOCKET_BAD;
+    try {
+      // A descriptor number curl closed behind our back (a resolver
+      // socketpair) may still have a stale watch: it is ours to drop.
+      if (Watch* stale = m->find(fd)) m->erase(*stale);
+      auto w = std::make_shared<Watch>(m->io_, fd, true);
+      boost::system::error_code ec;
+      w->sd.assign(fd, ec);
+      if (ec) {
+        ::close(fd);
+        return CURL_SOCKET_BAD;
+      }
+      m->insert(std::move(w));
+    } catch (...) {
+      ::close(fd);
+      return CURL_SOCKET_BAD;
+    }
+    ++m->open_sockets_;
+    ++m->sockets_opened_;
+    return fd;
+  }
+
+  static int on_close(void* clientp, curl_socket_t fd) {
+    auto* m = static_cast<Multi*>(clientp);
+    if (Watch* w = m->find(fd); w && w->owned) {
+      m->erase(*w);
+      --m->open_sockets_;
+    }
+    return ::close(fd);
+  }
+
+ private:
+  static int on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
+    auto* m = static_cast<Multi*>(userp);
+    Watch* w = m->find(fd);
+    if (what == CURL_POLL_REMOVE) {
+      if (!w) return 0;  // unknown or already closed: nothing to touch
+      if (w->owned) {
+        w->want = 0;  // keep the descriptor until on_close
+      } else {
+        m->erase(*w);
+      }
+      return 0;
+    }
+    if (!w) w = m->adopt_foreign(fd);
+    if (!w) return 0;  // could not watch it; curl's timer still drives the transfer
+    const int old = w->want;
+    w->want = what & (CURL_POLL_IN | CURL_POLL_OUT);
+    m->arm(*w);
+    const int fresh = w->want & ~old;
+    if (fresh) m->check_ready(*w, fresh);
+    return 0;
+  }
+
+  static int on_timer(CURLM*, long timeout_ms, void* userp) {
+    auto* m = static_cast<Multi*>(userp);
+    m->hub_.cancel(m->timer_);
+    if (timeout_ms < 0 || m->in_flight_ == 0) return 0;
+    if (timeout_ms == 0) {
+      m->post_timeout();
+    } else {
+      m->hub_.arm(m->timer_, Clock::now() + std::chrono::milliseconds(timeout_ms));
+    }
+    return 0;
+  }
+
+  void post_timeout() {
+    if (posted_.queued) return;
+    posted_.queued = true;
+    detail::post(posted_);
+  }
+
+  friend struct PostedTimeout;
+  friend struct CurlTimer;
+
+  Watch* find(int fd) const noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size()) return nullptr;
+    return watches_[static_cast<std::size_t>(fd)].get();
+  }
+
+  void insert(std::shared_ptr<Watch> w) {
+    const auto i = static_cast<std::size_t>(w->fd);
+    if (i >= watches_.size()) watches_.resize(std::max<std::size_t>(i + 1, watches_.size() * 2));
+    watches_[i] = std::move(w);
+    ++watched_;
+  }
+
+  Watch* adopt_foreign(int fd) {
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) return nullptr;
+    try {
+      auto w = std::make_shared<Watch>(io_, fd, false);
+      w->dup_fd = copy;
+      boost::system::error_code ec;
+      w->sd.assign(copy, ec);
+      if (ec) {
+        ::close(copy);
+        return nullptr;
+      }
+      Watch* raw = w.get();
+      insert(std::move(w));
+      return raw;
+    } catch (...) {
+      ::close(copy);
+      return nullptr;
+    }
+  }
+
+  // Stops watching: pending waits complete as aborted and find `closed`.
+  void drop(Watch& w) noexcept {
+    if (w.closed) return;
+    w.closed = true;
+    boost::system::error_code ignored;
+    if (w.sd.is_open()) {
+      w.sd.cancel(ignored);
+      w.sd.release();
+    }
+    if (w.dup_fd >= 0) {
+      ::close(w.dup_fd);
+      w.dup_fd = -1;
+    }
+  }
+
+  void erase(Watch& w) noexcept {
+    drop(w);
+    const auto i = static_cast<std::size_t>(w.fd);
+    --watched_;
+    watches_[i].reset();  // pending handlers keep the Watch alive until they run
+  }
+
+  void arm(Watch& w) {
+    if ((w.want & CURL_POLL_IN) && !w.reading) wait(w, stream_descriptor::wait_read);
+    if ((w.want & CURL_POLL_OUT) && !w.writing) wait(w, stream_descriptor::wait_write);
+  }
+
+  void wait(Watch& w, stream_descriptor::wait_type type) {
+    const bool read = type == stream_descriptor::wait_read;
+    (read ? w.reading : w.writing) = true;
+    std::shared_ptr<Watch> keep = watches_[static_cast<std::size_t>(w.fd)];
+    w.sd.async_wait(type, [this, keep = std::move(keep), read](const boost::system::error_code& ec) {
+      (read ? keep->reading : keep->writing) = false;
+      if (ec || keep->closed) return;
+      const int bit = read ? CURL_POLL_IN : CURL_POLL_OUT;
+      if (!(keep->want & bit)) return;  // curl lost interest meanwhile
+      action(keep->fd, read ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
+      if (!keep->closed) arm(*keep);
+    });
+  }
+
+  // curl started wanting `bits` again: an edge may have gone by while nobody
+  // waited, so look once and act now if the descriptor is already ready.
+  void check_ready(Watch& w, int bits) {
+    pollfd p{};
+    p.fd = w.dup_fd >= 0 ? w.dup_fd : w.fd;
+    p.events = static_cast<short>(((bits & CURL_POLL_IN) ? POLLIN : 0) | ((bits & CURL_POLL_OUT) ? POLLOUT : 0));
+    if (::poll(&p, 1, 0) <= 0) return;
+    int ev = 0;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) ev |= CURL_CSELECT_IN;
+    if (p.revents & POLLOUT) ev |= CURL_CSELECT_OUT;
+    if (!ev) return;
+    std::shared_ptr<Watch> keep = watches_[static_cast<std::size_t>(w.fd)];
+    boost::asio::post(io_, [this, keep = std::move(keep), ev] {
+      if (keep->closed) return;
+      const int still = ev & (((keep->want & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) |
+                              ((keep->want & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
+      if (still) action(keep->fd, still);
+    });
+  }
+
+  void action(curl_socket_t fd, int ev) {
+    int running = 0;
+    curl_multi_socket_action(multi_, fd, ev, &running);
+    drain();
+  }
+
+  void drain() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL* easy = msg->easy_handle;
+      const CURLcode rc = msg->data.result;  // msg is invalid after remove_handle
+      Transfer* t = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_PRIVATE, &t);
+      curl_multi_remove_handle(multi_, easy);
+      finished();
+      if (t && t->done) {
+        auto done = std::move(t->done);
+        t->done = nullptr;
+        done(rc);
+      }
+    }
+  }
+
+  void finished() noexcept {
+    if (in_flight_ > 0) --in_flight_;
+    if (in_flight_ == 0) hub_.cancel(timer_);
+  }
+
+  boost::asio::io_context& io_;
+  detail::Hub& hub_;
+  CURLM* multi_ = nullptr;
+  PostedTimeout posted_;
+  CurlTimer timer_;
+  std::vector<std::shared_ptr<Watch>> watches_;  // by curl's descriptor number
+  std::vector<CURL*> idle_;
+  std::size_t in_flight_ = 0;
+  std::size_t open_sockets_ = 0;
+  std::size_t watched_ = 0;
+  std::uint64_t sockets_opened_ = 0;
+};
+
+boost::asio::execution_context::id Multi::id;
+
+void PostedTimeout::run(detail::Callback* cb) {
+  auto* p = static_cast<PostedTimeout*>(cb);
+  p->queued = false;
+  if (p->multi->handle()) p->multi->action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+void CurlTimer::fire(detail::TimerNode* t) {
+  auto* c = static_cast<CurlTimer*>(t);
+  if (c->multi->handle()) c->multi->action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+Multi& multi() { return boost::asio::use_service<Multi>(green::io_context()); }
+
+// ---- curl's per-transfer callbacks (on the hub; never switch) -------------
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+bool open_file(Transfer& t) {
+  if (t.file_fd >= 0) return true;
+  t.file_fd = ::open(t.req->sink.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (t.file_fd < 0) {
+    t.write_error = "cannot write " + t.req->sink.path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+std::size_t on_write(char* data, std::size_t, std::size_t n, void* userp) {
+  auto* t = static_cast<Transfer*>(userp);
+  t->res->bytes += n;
+  switch (t->req->sink.kind) {
+    case Sink::Kind::memory:
+      try {
+        t->res->body.append(data, n);
+      } catch (...) {
+        t->write_error = "out of memory for the response body";
+        return 0;
+      }
+      break;
+    case Sink::Kind::discard:
+      break;
+    case Sink::Kind::file:
+      if (!open_file(*t)) return 0;
+      if (!write_all(t->file_fd, data, n)) {
+        t->write_error = "cannot write " + t->req->sink.path + ": " + std::strerror(errno);
+        return 0;
+      }
+      break;
+    case Sink::Kind::callback:
+      try {
+        if (t->req->sink.on_data && !t->req->sink.on_data(std::string_view(data, n))) {
+          t->write_error = "the body callback stopped the transfer";
+          return 0;
+        }
+      } catch (...) {
+        t->write_error = "the body callback threw";
+        return 0;
+      }
+      break;
+  }
+  return n;
+}
+
+std::size_t on_header(char* data, std::size_t, std::size_t n, void* userp) {
+  auto* t = static_cast<Transfer*>(userp);
+  std::string_view line(data, n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  try {
+    if (line.substr(0, 5) == "HTTP/") {
+      t->res->headers.clear();  // a new response (redirect, 100 Continue)
+    } else if (const auto colon = line.find(':'); colon != std::string_view::npos && colon > 0) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      t->res->headers.push_back({std::string(line.substr(0, colon)), std::string(value)});
+    }
+  } catch (...) {
+    return 0;
+  }
+  return n;
+}
+
+long millis(Duration d) {
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+  return ms < 1 ? 1 : static_cast<long>(ms);
+}
+
+bool is_https(const std::string& url) { return url.size() >= 8 && strncasecmp(url.c_str(), "https://", 8) == 0; }
+
+template <class T>
+void set(CURL* e, CURLoption opt, T value) {
+  const CURLcode rc = curl_easy_setopt(e, opt, value);
+  if (rc != CURLE_OK) throw std::invalid_argument(std::string("green::http: ") + curl_easy_strerror(rc));
+}
+
+void configure(Multi& m, Transfer& t) {
+  CURL* e = t.easy;
+  const Request& r = *t.req;
+  set(e, CURLOPT_URL, r.url.c_str());
+  set(e, CURLOPT_PRIVATE, static_cast<void*>(&t));
+  set(e, CURLOPT_NOSIGNAL, 1L);
+  set(e, CURLOPT_ERRORBUFFER, t.errbuf);
+  set(e, CURLOPT_WRITEFUNCTION, &on_write);
+  set(e, CURLOPT_WRITEDATA, static_cast<void*>(&t));
+  set(e, CURLOPT_HEADERFUNCTION, &on_header);
+  set(e, CURLOPT_HEADERDATA, static_cast<void*>(&t));
+  set(e, CURLOPT_OPENSOCKETFUNCTION, &Multi::on_open);
+  set(e, CURLOPT_OPENSOCKETDATA, static_cast<void*>(&m));
+  set(e, CURLOPT_CLOSESOCKETFUNCTION, &Multi::on_close);
+  set(e, CURLOPT_CLOSESOCKETDATA, static_cast<void*>(&m));
+  set(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  set(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  set(e, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
+  set(e, CURLOPT_MAXREDIRS, r.max_redirects);
+  if (r.timeout != forever) set(e, CURLOPT_TIMEOUT_MS, millis(r.timeout));
+  if (r.connect_timeout != forever) set(e, CURLOPT_CONNECTTIMEOUT_MS, millis(r.connect_timeout));
+  const bool tls = is_https(r.url);
+  switch (r.version) {
+    case Version::automatic:
+      set(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+      break;
+    case Version::http1_1:
+      set(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+      break;
+    case Version::http2:
+      set(e, CURLOPT_HTTP_VERSION,
+          static_cast<long>(tls ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
+      break;
+  }
+  // Wait for a connection that may multiplex rather than opening a new one.
+  if (r.version != Version::http1_1 && (tls || r.version == Version::http2)) set(e, CURLOPT_PIPEWAIT, 1L);
+  if (!r.ca_file.empty()) set(e, CURLOPT_CAINFO, r.ca_file.c_str());
+  if (!r.verify_tls) {
+    set(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    set(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (!r.user_agent.empty()) set(e, CURLOPT_USERAGENT, r.user_agent.c_str());
+  for (const auto& h : r.headers) {
+    curl_slist* next = curl_slist_append(t.headers, h.c_str());
+    if (!next) throw std::bad_alloc();
+    t.headers = next;
+  }
+  if (t.headers) set(e, CURLOPT_HTTPHEADER, t.headers);
+  if (r.data) {
+    set(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.data->size()));
+    set(e, CURLOPT_POSTFIELDS, r.data->data());
+  }
+  if (!r.method.empty()) {
+    if (strcasecmp(r.method.c_str(), "HEAD") == 0) set(e, CURLOPT_NOBODY, 1L);
+    else set(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+  }
+  // Bigger reads mean fewer callbacks for big bodies.
+  set(e, CURLOPT_BUFFERSIZE, 64L * 1024);
+}
+
+Duration micros(CURL* e, CURLINFO what) {
+  curl_off_t v = 0;
+  curl_easy_getinfo(e, what, &v);
+  return std::chrono::microseconds(v);
+}
+
+void collect(Transfer& t) {
+  CURL* e = t.easy;
+  Response& r = *t.res;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+  const char* url = nullptr;
+  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url) r.url = url;
+  curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &r.redirects);
+  long v = 0;
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &v);
+  switch (v) {
+    case CURL_HTTP_VERSION_1_0: r.http_version = "1.0"; break;
+    case CURL_HTTP_VERSION_1_1: r.http_version = "1.1"; break;
+    case CURL_HTTP_VERSION_2_0: r.http_version = "2"; break;
+    case CURL_HTTP_VERSION_3: r.http_version = "3"; break;
+    default: r.http_version.clear(); break;
+  }
+  r.timings.name_lookup = micros(e, CURLINFO_NAMELOOKUP_TIME_T);
+  r.timings.connect = micros(e, CURLINFO_CONNECT_TIME_T);
+  r.timings.tls_handshake = micros(e, CURLINFO_APPCONNECT_TIME_T);
+  r.timings.first_byte = micros(e, CURLINFO_STARTTRANSFER_TIME_T);
+  r.timings.total = micros(e, CURLINFO_TOTAL_TIME_T);
+  curl_off_t retry = -1;
+  if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK && retry > 0) {
+    r.retry_after = std::chrono::seconds(retry);
+  }
+}
+
+class CurlCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "curl"; }
+  std::string message(int code) const override { return curl_easy_strerror(static_cast<CURLcode>(code)); }
+};
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const CurlCategory category;
+  return category;
+}
+
+ErrorClass classify(const std::error_code& ec) noexcept {
+  if (!ec) return ErrorClass::none;
+  if (ec.category() != error_category()) return ErrorClass::other;
+  switch (static_cast<CURLcode>(ec.value())) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return ErrorClass::connect;
+    case CURLE_OPERATION_TIMEDOUT:
+      return ErrorClass::timeout;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return ErrorClass::tls;
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY:
+      return ErrorClass::protocol;
+    case CURLE_WRITE_ERROR:
+      return ErrorClass::write;
+    default:
+      return ErrorClass::other;
+  }
+}
+
+std::optional<std::string_view> Response::header(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (h.name.size() == name.size() && strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
+      return std::string_view(h.value);
+    }
+  }
+  return std::nullopt;
+}
+
+Response fetch(const Request& req, std::error_code& ec) {
+  Multi& m = multi();
+  Response res;
+  Transfer t;
+  t.req = &req;
+  t.res = &res;
+  t.easy = m.take_easy();
+  struct Cleanup {
+    Multi& m;
+    Transfer& t;
+    ~Cleanup() {
+      if (t.headers) curl_slist_free_all(t.headers);
+      if (t.file_fd >= 0) ::close(t.file_fd);
+      m.give_easy(t.easy);
+    }
+  } cleanup{m, t};
+  configure(m, t);
+
+  auto [rc] = green::await_op<CURLcode>(
+      [&](auto handler) {
+        t.done = std::move(handler);
+        m.start(t);
+      },
+      [&] { m.abort(t); });
+
+  collect(t);
+  if (rc == CURLE_OK && req.sink.kind == Sink::Kind::file && !open_file(t)) rc = CURLE_WRITE_ERROR;
+  if (rc == CURLE_OK) {
+    ec.clear();
+    return res;
+  }
+  ec = std::error_code(static_cast<int>(rc), error_category());
+  if (!t.write_error.empty()) res.error = t.write_error;
+  else if (t.errbuf[0]) res.error = t.errbuf;
+  else res.error = curl_easy_strerror(rc);
+  return res;
+}
+
+Response fetch(const Request& req) {
+  std::error_code ec;
+  Response res = fetch(req, ec);
+  if (ec) {
+    std::string what = res.error;
+    throw Error(ec, what, std::move(res));
+  }
+  return res;
+}
+
+void set_pool_limits(const PoolLimits& limits) {
+  CURLM* h = multi().handle();
+  if (limits.max_host_connections > 0) curl_multi_setopt(h, CURLMOPT_MAX_HOST_CONNECTIONS, limits.max_host_connections);
+  if (limits.max_total_connections > 0) curl_multi_setopt(h, CURLMOPT_MAX_TOTAL_CONNECTIONS, limits.max_total_connections);
+  if (limits.max_cached_connections > 0) curl_multi_setopt(h, CURLMOPT_MAXCONNECTS, limits.max_cached_connections);
+  if (limits.max_concurrent_streams > 0) {
+    curl_multi_setopt(h, CURLMOPT_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams);
+  }
+}
+
+Stats stats() { return multi().stats(); }
+
+std::string curl_version() {
+  global_init();
+  return ::curl_version();
+}
+
+}  // namespace green::http
