@@ -158,6 +158,20 @@ struct Stats {
 };
 Stats stats();
 
+/// The parts of an absolute http or https URL (as curl parses it).
+struct Url {
+  std::string scheme;  ///< "http" or "https"
+  std::string host;    ///< without brackets for IPv6
+  std::string port;    ///< as written, or the scheme's default
+  std::string path;    ///< "/" at least
+  std::string query;   ///< without '?'; empty if none
+};
+
+/// Parses `text` as an absolute http:// or https:// URL with curl's parser.
+/// Returns nothing and sets `*why` (when given) to the reason otherwise
+/// ("unsupported scheme ftp", "Bad hostname", ...). Never switches.
+std::optional<Url> parse_url(const std::string& text, std::string* why = nullptr);
+
 /// libcurl's version line ("libcurl/7.88.1 OpenSSL/3.0 ...").
 std::string curl_version();
 

@@ -1,0 +1,546 @@
+// `green fetch [FILE|-]...`: the seeds' `Pool(20).map(download, urls)` as a
+// tool. URLs are read one per line and streamed through a Pool; each one is
+// a green::http request on the hub (curl multi), so connection reuse, HTTP/2
+// and TLS come from curl while concurrency, rate, per-host caps, retries and
+// ordering are greenlets and semaphores.
+#include "common/duration.hpp"
+#include "common/input.hpp"
+#include "common/json.hpp"
+#include "common/output.hpp"
+#include "common/progress.hpp"
+#include "common/run.hpp"
+#include "common/subcommand.hpp"
+
+#include <green/green.hpp>
+#include <green/http.hpp>
+#include <green/version.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace green::tools {
+
+namespace {
+
+namespace http = green::http;
+using namespace std::chrono_literals;
+
+struct FetchOptions {
+  std::vector<std::string> files;
+  std::size_t concurrency = 20;
+  std::size_t max_per_host = 0;
+  std::string rate;
+  Duration timeout = forever;
+  Duration connect_timeout = 30s;
+  unsigned retries = 0;
+  Duration retry_delay = 1s;
+  bool follow = true;
+  long max_redirs = 20;
+  std::string method;
+  std::vector<std::string> headers;
+  std::optional<std::string> data;
+  bool http11 = false;
+  bool http2 = false;
+  std::string cacert;
+  bool insecure = false;
+  std::string user_agent = std::string("green-fetch/") + green::version();
+  std::string output_dir;
+  bool cat = false;
+  bool ordered = false;
+  bool json = false;
+  bool no_progress = false;
+  bool quiet = false;
+};
+
+// ---- small helpers ----------------------------------------------------------
+
+// Requests per second from "N", "N/s", "N/m" or "N/h".
+double parse_rate(const std::string& text) {
+  const auto slash = text.find('/');
+  const std::string num = text.substr(0, slash);
+  const std::string unit = slash == std::string::npos ? "s" : text.substr(slash + 1);
+  double n = 0;
+  const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
+  double per = 0;
+  if (unit == "s" || unit == "sec") per = 1;
+  else if (unit == "m" || unit == "min") per = 60;
+  else if (unit == "h" || unit == "hour") per = 3600;
+  if (num.empty() || ec != std::errc() || end != num.data() + num.size() || !(n > 0) || per == 0) {
+    throw UsageError("--rate: '" + text + "' is not a rate (want N/s, N/m or N/h with N > 0)");
+  }
+  return n / per;
+}
+
+// A file name that is safe anywhere: [A-Za-z0-9._-] kept, the rest '_', no
+// leading dot (no hidden files, no "..").
+std::string sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '-' || c == '_';
+    out.push_back(ok ? c : '_');
+  }
+  std::size_t lead = 0;
+  while (lead < out.size() && out[lead] == '.') ++lead;
+  return out.substr(lead);
+}
+
+// The name a URL's body is saved under, before de-duplication: the last path
+// segment (index.html for a directory), plus the query, sanitized and cut
+// to a length every file system takes.
+std::string file_name_for(const http::Url& u) {
+  constexpr std::size_t kMax = 120;
+  std::string_view path = u.path;
+  const auto slash = path.rfind('/');
+  std::string name = sanitize(slash == std::string_view::npos ? path : path.substr(slash + 1));
+  if (name.empty()) name = "index.html";
+  if (!u.query.empty()) name += "_" + sanitize(u.query);
+  if (name.size() > kMax) {
+    const auto dot = name.rfind('.');
+    const std::string ext = dot != std::string::npos && name.size() - dot <= 10 ? name.substr(dot) : "";
+    name = name.substr(0, kMax - ext.size()) + ext;
+  }
+  return name;
+}
+
+// Log-bucketed latency histogram: constant memory for any number of URLs,
+// percentiles within 1%.
+class Latency {
+ public:
+  void add(Duration d) {
+    const double us = std::max(1.0, std::chrono::duration<double, std::micro>(d).count());
+    const auto b = static_cast<std::size_t>(std::log(us) / kLogStep);
+    ++buckets_[std::min(b, buckets_.size() - 1)];
+    ++n_;
+  }
+  // The p-th percentile in seconds (0 when empty).
+  double percentile(double p) const {
+    if (n_ == 0) return 0;
+    const auto rank = static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(n_)));
+    std::uint64_t seen = 0;
+    for (std::size_t b = 0; b < buckets_.size(); ++b) {
+      seen += buckets_[b];
+      if (seen >= std::max<std::uint64_t>(rank, 1)) return std::exp((static_cast<double>(b) + 0.5) * kLogStep) / 1e6;
+    }
+    return 0;
+  }
+
+ private:
+  static constexpr double kLogStep = 0.01;     // ~1% per bucket
+  std::array<std::uint64_t, 2400> buckets_{};  // 1 us .. ~26000 s
+  std::uint64_t n_ = 0;
+};
+
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string human_seconds(double s) {
+  if (s < 1e-3) return fmt::format("{:.0f} us", s * 1e6);
+  if (s < 1) return fmt::format("{:.1f} ms", s * 1e3);
+  return fmt::format("{:.2f} s", s);
+}
+
+struct Result {
+  std::uint64_t seq = 0;
+  std::string url;
+  http::Response res;
+  bool failed = false;  // transfer error (ERR)
+  std::string error;
+  std::string path;
+  unsigned attempts = 0;
+};
+
+// ---- the run ----------------------------------------------------------------
+
+class Fetcher {
+ public:
+  explicit Fetcher(const FetchOptions& opt)
+      : opt_(opt), out_(Output::out()), progress_("urls", !opt.no_progress) {
+    base_.follow_redirects = opt.follow;
+    base_.max_redirects = opt.max_redirs;
+    base_.timeout = opt.timeout;
+    base_.connect_timeout = opt.connect_timeout;
+    base_.method = opt.method;
+    base_.headers = opt.headers;
+    base_.data = opt.data;
+    base_.version = opt.http11 ? http::Version::http1_1 : opt.http2 ? http::Version::http2 : http::Version::automatic;
+    base_.ca_file = opt.cacert;
+    base_.verify_tls = !opt.insecure;
+    base_.user_agent = opt.user_agent;
+    if (!opt.rate.empty()) interval_ = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / parse_rate(opt.rate)));
+    ordered_ = opt.ordered || opt.cat;
+    if (ordered_) window_.emplace(std::max<std::size_t>(opt.concurrency * 4, 256));
+  }
+
+  int run() {
+    if (!opt_.output_dir.empty()) make_output_dir();
+    InputLines input(opt_.files);
+    progress_.set_total(input.count_if_files());
+    start_ = Clock::now();
+    Pool pool(opt_.concurrency);
+    bool interrupted = false;
+    try {
+      while (auto line = input.next()) {
+        std::string why;
+        std::optional<http::Url> url = http::parse_url(line->text, &why);
+        if (!url) {
+          ++bad_lines_;
+          diag("{}:{}: {}: {}", line->source == "-" ? "stdin" : line->source, line->lineno,
+               input.overlong() ? "line too long" : why, line->text.substr(0, 200));
+          continue;
+        }
+        if (ordered_) window_->acquire();
+        const std::uint64_t seq = next_seq_++;
+        pool.spawn([this, seq, u = std::move(*url), text = std::move(line->text)]() mutable {
+          deliver(fetch_one(seq, std::move(text), u));
+        });
+      }
+      pool.join();
+    } catch (const GreenletExit&) {
+      interrupted = true;  // SIGINT/SIGTERM or a closed stdout: stop, then report
+    }
+    if (interrupted) pool.kill();
+    out_.flush();
+    progress_.finish();
+    if (!opt_.quiet) summary(interrupted);
+    if (bad_lines_ > 0) return kExitUsage;
+    return failures_ > 0 ? kExitFailure : kExitOk;
+  }
+
+ private:
+  void make_output_dir() {
+    std::string path;
+    for (std::size_t i = 0; i <= opt_.output_dir.size(); ++i) {
+      if (i == opt_.output_dir.size() || opt_.output_dir[i] == '/') {
+        path = opt_.output_dir.substr(0, i);
+        if (!path.empty() && ::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+          throw UsageError("-o: cannot create " + path + ": " + std::strerror(errno));
+        }
+      }
+    }
+    struct stat st{};
+    if (::stat(opt_.output_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw UsageError("-o: " + opt_.output_dir + " is not a directory");
+    }
+  }
+
+  // Creates a new, empty file for `u` under the output directory and returns
+  // its path: "name", then "name-1.ext", "name-2.ext", ... so neither earlier
+  // results of this run nor files already there are overwritten.
+  std::string reserve_file(const http::Url& u) {
+    const std::string name = file_name_for(u);
+    const auto dot = name.rfind('.');
+    const std::string stem = dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+    const std::string ext = dot == std::string::npos || dot == 0 ? "" : name.substr(dot);
+    std::size_t& n = name_counts_[name];
+    for (int tries = 0; tries < 100000; ++tries, ++n) {
+      const std::string candidate = opt_.output_dir + "/" + (n == 0 ? name : fmt::format("{}-{}{}", stem, n, ext));
+      const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        ::close(fd);
+        ++n;
+        return candidate;
+      }
+      if (errno != EEXIST) throw std::runtime_error("cannot create " + candidate + ": " + std::strerror(errno));
+    }
+    throw std::runtime_error("no free file name for " + name);
+  }
+
+  // Waits for this request's turn under --rate. Switch point.
+  void pace() {
+    if (interval_ == Duration::zero()) return;
+    const auto now = Clock::now();
+    const auto at = std::max(now, next_start_);
+    next_start_ = at + interval_;
+    if (at > now) green::sleep(at - now);
+  }
+
+  struct HostSlot {
+    explicit HostSlot(std::size_t n) : sem(n) {}
+    Semaphore sem;
+    std::size_t users = 0;
+  };
+
+  // Holds one of --max-per-host slots for the URL's host for its lifetime.
+  class HostGuard {
+   public:
+    HostGuard(Fetcher& f, const http::Url& u) : f_(f) {
+      if (f.opt_.max_per_host == 0) return;
+      key_ = u.host + ":" + u.port;
+      auto& slot = f.hosts_[key_];
+      if (!slot) slot = std::make_unique<HostSlot>(f.opt_.max_per_host);
+      ++slot->users;
+      slot_ = slot.get();
+      try {
+        slot_->sem.acquire();
+      } catch (...) {
+        drop();
+        throw;
+      }
+      held_ = true;
+    }
+    ~HostGuard() {
+      if (!slot_) return;
+      if (held_) slot_->sem.release();
+      drop();
+    }
+    HostGuard(const HostGuard&) = delete;
+    HostGuard& operator=(const HostGuard&) = delete;
+
+   private:
+    void drop() noexcept {
+      if (--slot_->users == 0) f_.hosts_.erase(key_);
+      slot_ = nullptr;
+    }
+    Fetcher& f_;
+    std::string key_;
+    HostSlot* slot_ = nullptr;
+    bool held_ = false;
+  };
+
+  static bool retryable(const std::error_code& ec, long status) {
+    if (ec) {
+      const auto c = http::classify(ec);
+      return c == http::ErrorClass::connect || c == http::ErrorClass::timeout || c == http::ErrorClass::protocol;
+    }
+    return status == 429 || status >= 500;
+  }
+
+  // A partly written -o file is removed when its greenlet is killed.
+  struct RemoveUnlessKept {
+    const std::string* path;
+    bool keep = false;
+    ~RemoveUnlessKept() {
+      if (!keep && path && !path->empty()) ::unlink(path->c_str());
+    }
+  };
+
+  Result fetch_one(std::uint64_t seq, std::string text, const http::Url& u) {
+    Result r;
+    r.seq = seq;
+    r.url = std::move(text);
+    RemoveUnlessKept remove{&r.path};
+    std::string failure;
+    try {
+      http::Request req = base_;
+      req.url = r.url;
+      if (!opt_.output_dir.empty()) {
+        r.path = reserve_file(u);
+        req.sink = http::Sink::file(r.path);
+      } else if (!opt_.cat) {
+        req.sink = http::Sink::discard();
+      }
+      HostGuard host(*this, u);
+      for (;;) {
+        pace();
+        ++r.attempts;
+        std::error_code ec;
+        r.res = http::fetch(req, ec);
+        r.failed = static_cast<bool>(ec);
+        r.error = r.res.error;
+        if (r.attempts > opt_.retries || !retryable(ec, r.res.status)) break;
+        Duration wait = opt_.retry_delay * (1u << std::min(r.attempts - 1, 16u));
+        if (r.res.retry_after) wait = std::min<Duration>(*r.res.retry_after, 10min);
+        green::sleep(wait);
+      }
+    } catch (const std::exception& e) {
+      failure = e.what();  // no switching in here: just note it
+    }
+    if (!failure.empty()) {
+      r.failed = true;
+      r.error = failure;
+    }
+    remove.keep = !r.failed;
+    if (r.failed) r.path.clear();
+    return r;
+  }
+
+  void deliver(Result r) {
+    if (!ordered_) {
+      emit(r);
+      return;
+    }
+    pending_.emplace(r.seq, std::move(r));
+    while (!pending_.empty() && pending_.begin()->first == next_emit_) {
+      emit(pending_.begin()->second);
+      pending_.erase(pending_.begin());
+      ++next_emit_;
+      window_->release();
+    }
+  }
+
+  void emit(const Result& r) {
+    ++done_;
+    const long status = r.res.status;
+    const bool ok = !r.failed && status >= 200 && status < 300;
+    if (!ok) ++failures_;
+    if (r.failed) {
+      ++errors_;
+      diag("{}: {}", r.url, r.error);
+    } else if (status >= 100 && status < 600) {
+      ++classes_[static_cast<std::size_t>(status / 100)];
+    } else {
+      ++classes_[0];
+    }
+    bytes_ += r.res.bytes;
+    latency_.add(r.res.timings.total);
+    const std::string seconds = format_seconds(r.res.timings.total);
+    if (opt_.cat) {
+      out_.write(r.res.body);
+    } else if (opt_.json) {
+      JsonWriter j;
+      j.field("url", r.url).field("final_url", r.res.url.empty() ? r.url : r.res.url);
+      if (r.failed) j.field_null("status");
+      else j.field("status", static_cast<std::int64_t>(status));
+      j.field("bytes", static_cast<std::uint64_t>(r.res.bytes)).field_raw("time", seconds);
+      if (r.failed) j.field("error", r.error);
+      else j.field_null("error");
+      if (r.path.empty()) j.field_null("path");
+      else j.field("path", r.path);
+      j.field("attempts", r.attempts).field("http_version", r.res.http_version);
+      out_.line(j.finish());
+    } else {
+      std::string line = r.failed ? std::string("ERR") : std::to_string(status);
+      fmt::format_to(std::back_inserter(line), "\t{}\t{}\t{}", r.res.bytes, seconds, r.url);
+      if (!opt_.output_dir.empty()) line += "\t" + (r.path.empty() ? std::string("-") : r.path);
+      out_.line(line);
+    }
+    progress_.update(done_, failures_);
+  }
+
+  void summary(bool interrupted) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double rps = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
+    diag("{} URL{} in {:.2f} s ({:.0f} requests/s), {} received{}", done_, done_ == 1 ? "" : "s", elapsed, rps,
+         human_bytes(bytes_), interrupted ? " (interrupted)" : "");
+    diag("status 1xx {}  2xx {}  3xx {}  4xx {}  5xx {}  errors {}{}", classes_[1], classes_[2], classes_[3],
+         classes_[4], classes_[5], errors_, bad_lines_ ? fmt::format("  bad lines {}", bad_lines_) : std::string());
+    if (done_ > 0) {
+      diag("latency p50 {}  p90 {}  p99 {}", human_seconds(latency_.percentile(50)),
+           human_seconds(latency_.percentile(90)), human_seconds(latency_.percentile(99)));
+    }
+  }
+
+  const FetchOptions& opt_;
+  Output& out_;
+  Progress progress_;
+  http::Request base_;
+  Duration interval_ = Duration::zero();
+  Clock::time_point next_start_{};
+  bool ordered_ = false;
+  std::optional<Semaphore> window_;
+  std::map<std::uint64_t, Result> pending_;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t next_emit_ = 0;
+  std::unordered_map<std::string, std::unique_ptr<HostSlot>> hosts_;
+  std::unordered_map<std::string, std::size_t> name_counts_;
+  Clock::time_point start_{};
+  std::size_t done_ = 0;
+  std::size_t failures_ = 0;
+  std::size_t errors_ = 0;
+  std::size_t bad_lines_ = 0;
+  std::array<std::size_t, 6> classes_{};
+  std::uint64_t bytes_ = 0;
+  Latency latency_;
+};
+
+int run_fetch(const FetchOptions& opt) {
+  set_tool_name("fetch");
+  if (opt.cat && opt.json) throw UsageError("--cat and --json both write to stdout; pick one");
+  if (opt.cat && !opt.output_dir.empty()) throw UsageError("--cat and -o both take the bodies; pick one");
+  if (opt.http11 && opt.http2) throw UsageError("--http1.1 and --http2 exclude each other");
+  if (!opt.rate.empty()) parse_rate(opt.rate);  // report a bad rate before reading input
+  for (const auto& h : opt.headers) {
+    if (h.find(':') == std::string::npos && (h.empty() || h.back() != ';')) {
+      throw UsageError("-H: '" + h + "' is not 'Name: value'");
+    }
+  }
+  return run_tool([&] {
+    Fetcher f(opt);
+    return f.run();
+  });
+}
+
+}  // namespace
+
+void setup_fetch(CLI::App& app, int& status) {
+  auto opt = std::make_shared<FetchOptions>();
+  CLI::App* sub = app.add_subcommand("fetch", "Fetch many URLs concurrently (one per line from FILEs or stdin)");
+  sub->footer(
+      "Output: one line per URL, STATUS<TAB>BYTES<TAB>SECONDS<TAB>URL (STATUS is ERR for transfer errors,\n"
+      "whose reason goes to stderr); with -o a fifth field holds the saved file's path. Lines come as\n"
+      "requests complete unless --ordered. A summary goes to stderr at the end.\n"
+      "Retries (--retries) apply to connection errors, timeouts, 429 and 5xx; the wait doubles from\n"
+      "--retry-delay each time, or follows the server's Retry-After.\n"
+      "Exit status: 0 every URL answered 2xx (after redirects), 1 some did not, 2 usage error or bad\n"
+      "input lines (reported as FILE:LINE and skipped), 130 on SIGINT.");
+  sub->add_option("files", opt->files, "Files with one URL per line ('-' or none: stdin)")->type_name("FILE");
+  sub->add_option("-c,--concurrency", opt->concurrency, "Requests in flight at once (the Pool size)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+  sub->add_option("--max-per-host", opt->max_per_host, "At most N requests in flight per host:port (0: no cap)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{10000}));
+  sub->add_option("--rate", opt->rate, "Start at most N requests per second (N/s, N/m, N/h)")->type_name("N/s");
+  add_duration_option(sub, "--timeout", opt->timeout, "Give up a transfer after DUR (connecting included; default none)");
+  add_duration_option(sub, "--connect-timeout", opt->connect_timeout, "Give up connecting after DUR (default 30s)");
+  sub->add_option("--retries", opt->retries, "Retry transient failures up to N times")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 100u));
+  add_duration_option(sub, "--retry-delay", opt->retry_delay, "First wait before a retry, doubled each time (default 1s)");
+  sub->add_flag("-L,--location{true},--no-location{false}", opt->follow,
+                "Follow redirects (the default) or not (--no-location)");
+  sub->add_option("--max-redirs", opt->max_redirs, "Follow at most N redirects")->capture_default_str()->check(
+      CLI::Range(0L, 1000L));
+  sub->add_option("-X,--request", opt->method, "HTTP method (default GET, or POST with -d)")->type_name("METHOD");
+  sub->add_option("-H,--header", opt->headers, "Extra request header 'Name: value' (repeatable)")
+      ->type_name("HEADER")
+      ->allow_extra_args(false);
+  sub->add_option("-d,--data", opt->data, "Send DATA as the request body (POST unless -X)")->type_name("DATA");
+  sub->add_flag("--http1.1", opt->http11, "Use HTTP/1.1 only");
+  sub->add_flag("--http2", opt->http2, "Use HTTP/2 (over TLS via ALPN; cleartext with prior knowledge)");
+  sub->add_option("--cacert", opt->cacert, "Verify servers with the CA certificates in FILE (PEM)")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
+  sub->add_flag("-k,--insecure", opt->insecure, "Do not verify TLS certificates");
+  sub->add_option("-A,--user-agent", opt->user_agent, "User-Agent header")->capture_default_str();
+  sub->add_option("-o,--output-dir", opt->output_dir, "Save each body in DIR under a safe, unique name")
+      ->type_name("DIR");
+  sub->add_flag("--cat", opt->cat, "Write the bodies to stdout, in input order, instead of result lines");
+  sub->add_flag("--ordered", opt->ordered, "Print results in input order (default: as they complete)");
+  sub->add_flag("--json", opt->json,
+                "One JSON object per URL: url, final_url, status, bytes, time, error, path, attempts, http_version");
+  sub->add_flag("--no-progress", opt->no_progress, "No progress line on stderr (shown only on a terminal)");
+  sub->add_flag("-q,--quiet", opt->quiet, "No summary on stderr");
+  sub->final_callback([opt, &status] { status = run_fetch(*opt); });
+}
+
+GREEN_SUBCOMMAND(fetch, setup_fetch);
+
+}  // namespace green::tools
