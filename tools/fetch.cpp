@@ -524,7 +524,7 @@ void setup_fetch(CLI::App& app, int& status) {
       ->allow_extra_args(false);
   sub->add_option("-d,--data", opt->data, "Send DATA as the request body (POST unless -X)")->type_name("DATA");
   sub->add_flag("--http1.1", opt->http11, "Use HTTP/1.1 only");
-  sub->add_flag("--http2", opt->http2, "Use HTTP/2 (over TLS via ALPN; cleartext with prior knowledge)");
+  sub->add_flag("--http2", opt->http2, "Ask for HTTP/2 (TLS: via ALPN; cleartext: an h2c upgrade offer)");
   sub->add_option("--cacert", opt->cacert, "Verify servers with the CA certificates in FILE (PEM)")
       ->type_name("FILE")
       ->check(CLI::ExistingFile);

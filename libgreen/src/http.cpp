@@ -546,8 +546,7 @@ void configure(Multi& m, Transfer& t) {
       set(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
       break;
     case Version::http2:
-      set(e, CURLOPT_HTTP_VERSION,
-          static_cast<long>(tls ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
+      set(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2_0));
       break;
   }
   // Wait for a connection that may multiplex rather than opening a new one.

@@ -33,7 +33,7 @@ namespace green::http {
 enum class Version {
   automatic,  ///< HTTP/2 over TLS when the server offers it (ALPN), HTTP/1.1 otherwise
   http1_1,    ///< HTTP/1.1 only
-  http2,      ///< HTTP/2: over TLS via ALPN, cleartext with prior knowledge
+  http2,      ///< HTTP/2: over TLS via ALPN; on cleartext an Upgrade: h2c offer (HTTP/1.1 if refused)
 };
 
 /// Where a response body goes. The callback form runs on the hub inside

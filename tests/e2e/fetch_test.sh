@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# End-to-end tests of `green fetch` against a private nginx on loopback
+# (tests/e2e/lib/httpd.sh), a misbehaving Python peer (503-then-200, and a
+# listener that never answers) and a port nobody listens on.
+# Usage: fetch_test.sh PATH/TO/green
+set -u
+green=${1:?usage: fetch_test.sh PATH/TO/green}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/green-fetch-test.XXXXXX)
+chmod 755 "$work"  # nginx's workers run as nobody when the test runs as root
+flaky_pid=
+cleanup() {
+  "$here/lib/httpd.sh" stop "$work/httpd" >/dev/null 2>&1
+  [ -n "$flaky_pid" ] && kill "$flaky_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+"$here/lib/httpd.sh" start "$work/httpd" >/dev/null || { echo "FAIL: nginx did not start" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$work/httpd/env"
+H=http://127.0.0.1:$HTTP_PORT
+S=https://127.0.0.1:$HTTPS_PORT
+python3 "$here/lib/flaky_server.py" "$work/flaky.env" &
+flaky_pid=$!
+for _ in $(seq 100); do [ -f "$work/flaky.env" ] && break; sleep 0.05; done
+# shellcheck disable=SC1091
+. "$work/flaky.env"
+F=http://127.0.0.1:$FLAKY_PORT
+refused=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+asan=0
+grep -q __asan_init "$green" && asan=1
+
+# ---- byte-exact bodies of several sizes, saved with -o ----------------------
+sizes="0 1 1000 65536 1048576 3000000"
+for n in $sizes; do echo "$H/files/size-$n.bin"; done >"$work/sizes.txt"
+out=$("$green" fetch -q -o "$work/dl" "$work/sizes.txt"); rc=$?
+[ $rc -eq 0 ] || fail "sizes: exit $rc"
+[ "$(wc -l <<<"$out")" -eq 6 ] || fail "sizes: want 6 result lines: $out"
+for n in $sizes; do
+  line=$(grep -P "\t$H/files/size-$n.bin\t" <<<"$out")
+  [ "$(cut -f1 <<<"$line")" = 200 ] || fail "size $n: status $(cut -f1 <<<"$line")"
+  [ "$(cut -f2 <<<"$line")" = "$n" ] || fail "size $n: bytes $(cut -f2 <<<"$line")"
+  [ "$(cut -f5 <<<"$line")" = "$work/dl/size-$n.bin" ] || fail "size $n: path $(cut -f5 <<<"$line")"
+  want=$(grep " files/size-$n.bin\$" "$WWW/SHA256SUMS" | cut -d' ' -f1)
+  got=$(sha256sum <"$work/dl/size-$n.bin" | cut -d' ' -f1)
+  [ "$want" = "$got" ] || fail "size $n: checksum differs"
+done
+
+# ---- statuses, redirects, exit codes ----------------------------------------
+out=$(printf '%s\n' "$H/status/404" "$H/status/500" "$H/files/size-1.bin" | "$green" fetch -q --ordered); rc=$?
+[ $rc -eq 1 ] || fail "404/500: exit $rc, want 1"
+[ "$(cut -f1 <<<"$out" | tr '\n' ' ')" = "404 500 200 " ] || fail "404/500: statuses $(cut -f1 <<<"$out" | tr '\n' ' ')"
+
+out=$("$green" fetch -q --json <<<"$H/r3"); rc=$?
+[ $rc -eq 0 ] || fail "redirect chain: exit $rc"
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"]==200 and o["final_url"].endswith("/files/size-1000.bin") and o["bytes"]==1000, o' "$out" ||
+  fail "redirect chain: $out"
+out=$("$green" fetch -q --no-location <<<"$H/r3"); rc=$?
+[ $rc -eq 1 ] || fail "--no-location: exit $rc, want 1"
+[ "$(cut -f1 <<<"$out")" = 302 ] || fail "--no-location: $out"
+err=$("$green" fetch -q --max-redirs 3 <<<"$H/loop-a" 2>&1 >"$work/loop.out"); rc=$?
+[ $rc -eq 1 ] || fail "redirect loop: exit $rc"
+[ "$(cut -f1 "$work/loop.out")" = ERR ] || fail "redirect loop: $(cat "$work/loop.out")"
+grep -q "redirects" <<<"$err" || fail "redirect loop: reason missing on stderr: $err"
+
+# ---- HTTPS: --cacert passes, the default verification fails, HTTP/2 ---------
+out=$("$green" fetch -q --json --cacert "$CERT" <<<"$S/files/size-65536.bin"); rc=$?
+[ $rc -eq 0 ] || fail "https --cacert: exit $rc: $out"
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"]==200 and o["http_version"]=="2" and o["bytes"]==65536, o' "$out" ||
+  fail "https --cacert over HTTP/2: $out"
+out=$("$green" fetch -q --json <<<"$S/files/size-1.bin" 2>"$work/tls.err"); rc=$?
+[ $rc -eq 1 ] || fail "https without the CA: exit $rc, want 1"
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"] is None and "certificate" in o["error"], o' "$out" ||
+  fail "https without the CA: $out"
+grep -q "certificate" "$work/tls.err" || fail "https without the CA: no reason on stderr"
+out=$("$green" fetch -q -k --http1.1 --json <<<"$S/files/size-1.bin"); rc=$?
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"]==200 and o["http_version"]=="1.1", o' "$out" ||
+  fail "-k --http1.1: $out"
+out=$("$green" fetch -q --http2 --cacert "$CERT" --json <<<"$S/files/size-1.bin"); rc=$?
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"]==200 and o["http_version"]=="2", o' "$out" ||
+  fail "--http2: $out"
+# nginx has no h2c upgrade: --http2 on cleartext falls back to HTTP/1.1.
+out=$("$green" fetch -q --http2 --json <<<"$H/files/size-1.bin"); rc=$?
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"]==200 and o["http_version"]=="1.1", o' "$out" ||
+  fail "--http2 cleartext fallback: $out"
+
+# ---- timeouts: a slow body, a silent listener; connection refused -----------
+out=$(printf '%s\n' "$H/slow/size-65536.bin" "http://127.0.0.1:$SILENT_PORT/" "http://127.0.0.1:$refused/" |
+  "$green" fetch -q --timeout 1s --json 2>"$work/to.err"); rc=$?
+[ $rc -eq 1 ] || fail "timeouts: exit $rc"
+python3 - "$out" <<'PY' || fail "timeouts: $out"
+import json, sys
+rows = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert len(rows) == 3, rows
+for r in rows:
+    assert r["status"] is None and r["error"], r
+slow = [r for r in rows if "/slow/" in r["url"]][0]
+assert "timed out" in slow["error"] and 0 < slow["bytes"] < 65536, slow
+assert len([r for r in rows if "timed out" in r["error"]]) == 2, rows
+assert len([r for r in rows if "connect" in r["error"].lower()]) == 1, rows
+PY
+grep -q "Connection refused\|Couldn't connect\|Failed to connect" "$work/to.err" || fail "refused: no reason on stderr"
+[ "$(grep -c "timed out" "$work/to.err")" -eq 2 ] || fail "want 2 timeouts on stderr: $(cat "$work/to.err")"
+
+# ---- retries: a 503 that succeeds on the third try; 429 with Retry-After ----
+out=$(printf '%s\n' "$F/fail/2/a" "$F/fail/5/b" | "$green" fetch -q --retries 3 --retry-delay 10ms --json --ordered); rc=$?
+[ $rc -eq 1 ] || fail "retries: exit $rc, want 1 (b still fails)"
+python3 - "$out" <<'PY' || fail "retries: $out"
+import json, sys
+a, b = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert a["status"] == 200 and a["attempts"] == 3, a
+assert b["status"] == 503 and b["attempts"] == 4, b
+PY
+[ "$(curl -s "$F/count/a")" = 3 ] || fail "retries: server saw $(curl -s "$F/count/a") requests for a, want 3"
+[ "$(curl -s "$F/count/b")" = 4 ] || fail "retries: server saw $(curl -s "$F/count/b") requests for b, want 4"
+out=$("$green" fetch -q --retries 1 --json <<<"$H/status/429")
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"]==429 and o["attempts"]==2, o' "$out" ||
+  fail "429 retried: $out"
+out=$("$green" fetch -q --retries 2 --retry-delay 10ms --json <<<"http://127.0.0.1:$refused/" 2>/dev/null)
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"] is None and o["attempts"]==3, o' "$out" ||
+  fail "connection errors are retried: $out"
+out=$("$green" fetch -q --retries 2 --json <<<"$H/status/404")
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["attempts"]==1, o' "$out" || fail "a 404 is not retried: $out"
+
+# ---- duplicates and -o names for tricky URLs --------------------------------
+long=$(printf 'x%.0s' $(seq 300))
+printf '%s\n' "$H/files/size-1.bin" "$H/files/size-1.bin" "$H/files/size-1.bin" \
+  "$H/files/size-1.bin?a=1&b=../../etc/passwd" "$H/files/..%2F..%2Fsize-1.bin" "$H/$long/$long.bin" \
+  "$H/" "$H/files/.hidden" >"$work/tricky.txt"
+mkdir -p "$work/names"
+touch "$work/names/size-1.bin"  # an existing file is never overwritten
+out=$("$green" fetch -q --ordered -o "$work/names" "$work/tricky.txt"); rc=$?
+[ $rc -eq 1 ] || fail "tricky names: exit $rc (some are 404s)"
+[ "$(wc -l <<<"$out")" -eq 8 ] || fail "tricky names: want 8 lines: $out"
+[ ! -s "$work/names/size-1.bin" ] || fail "an existing file was overwritten"
+paths=$(cut -f5 <<<"$out")
+[ "$(sort -u <<<"$paths" | wc -l)" -eq 8 ] || fail "tricky names: paths are not unique: $paths"
+while read -r p; do
+  case "$p" in "$work/names/"*) ;; *) fail "path outside the directory: $p" ;; esac
+  base=${p#"$work/names/"}
+  [[ "$base" =~ ^[A-Za-z0-9_-][A-Za-z0-9._-]*$ ]] || fail "unsafe file name: $base"
+  [ "${#base}" -le 140 ] || fail "file name too long: ${#base}"
+  [ -f "$p" ] || fail "missing file $p"
+done <<<"$paths"
+[ "$(find "$work/names" -type f | wc -l)" -eq 9 ] || fail "tricky names: files outside the expected set: $(find "$work/names")"
+for i in 1 2 3; do
+  [ "$(sed -n ${i}p <<<"$paths")" = "$work/names/size-1-$i.bin" ] || fail "duplicate name $i: $(sed -n ${i}p <<<"$paths")"
+done
+out=$(printf '%s\n' "$H/files/size-1000.bin" "$H/files/size-1000.bin" | "$green" fetch -q); rc=$?
+[ "$(grep -c "^200	1000	" <<<"$out")" -eq 2 ] || fail "duplicate URLs: want two results: $out"
+
+# ---- --ordered, --cat order, --json validity --------------------------------
+for i in $(seq 1 40); do
+  case $((i % 4)) in 0) echo "$H/files/size-3000000.bin" ;; 1) echo "$H/files/size-1.bin" ;;
+    2) echo "$H/status/404?i=$i" ;; 3) echo "$H/files/size-65536.bin?i=$i" ;; esac
+done >"$work/mixed.txt"
+out=$("$green" fetch -q -c 8 --ordered "$work/mixed.txt")
+[ "$(cut -f4 <<<"$out")" = "$(cat "$work/mixed.txt")" ] || fail "--ordered: lines are not in input order"
+out=$("$green" fetch -q -c 8 "$work/mixed.txt")
+[ "$(cut -f4 <<<"$out" | sort)" = "$(sort "$work/mixed.txt")" ] || fail "unordered: results differ from the input set"
+printf '%s\n' "$H/files/size-1048576.bin" "$H/files/size-1.bin" "$H/files/size-1000.bin" "$H/files/size-3000000.bin" |
+  "$green" fetch -q -c 4 --cat >"$work/cat.out"; rc=$?
+[ $rc -eq 0 ] || fail "--cat: exit $rc"
+cat "$WWW/files/size-1048576.bin" "$WWW/files/size-1.bin" "$WWW/files/size-1000.bin" "$WWW/files/size-3000000.bin" |
+  cmp -s - "$work/cat.out" || fail "--cat: bodies differ from the files in input order"
+"$green" fetch -q --json "$work/mixed.txt" >"$work/mixed.json"
+python3 - "$work/mixed.json" <<'PY' || fail "--json: invalid output"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 40, len(rows)
+keys = {"url", "final_url", "status", "bytes", "time", "error", "path", "attempts", "http_version"}
+for r in rows:
+    assert set(r) == keys, r
+    assert isinstance(r["time"], float) and r["error"] is None and r["path"] is None
+PY
+
+# ---- methods, data, headers, user agent ---------------------------------------
+[ "$("$green" fetch -q --cat -d hello <<<"$H/method")" = "POST 5" ] || fail "-d: not a POST with the body"
+[ "$("$green" fetch -q --cat -X PUT -d abc <<<"$H/method")" = "PUT 3" ] || fail "-X PUT -d"
+[ "$("$green" fetch -q --cat -A probe/1 <<<"$H/echo-ua")" = "ua=probe/1" ] || fail "-A"
+[ "$("$green" fetch -q --cat -H 'User-Agent: hdr/2' <<<"$H/echo-ua")" = "ua=hdr/2" ] || fail "-H"
+"$green" fetch -q --cat <<<"$H/echo-ua" | grep -q "^ua=green-fetch/" || fail "default user agent"
+
+# ---- usage errors, bad lines, summary, a closed stdout ------------------------
+for bad in "--rate fast" "--cat --json" "--http1.1 --http2" "-c 0" "--timeout soon" "-H nocolon"; do
+  # shellcheck disable=SC2086
+  "$green" fetch $bad </dev/null >/dev/null 2>&1; rc=$?
+  [ $rc -eq 2 ] || fail "usage error '$bad': exit $rc, want 2"
+done
+"$green" fetch "$work/no-such-file" >/dev/null 2>"$work/nofile.err"; rc=$?
+[ $rc -eq 2 ] || fail "missing input file: exit $rc"
+grep -q "no-such-file" "$work/nofile.err" || fail "missing input file not named: $(cat "$work/nofile.err")"
+printf '%s\n' "$H/files/size-1.bin" "not a url" "# comment" "" "ftp://example/x" "$H/files/size-0.bin" >"$work/bad.txt"
+out=$("$green" fetch "$work/bad.txt" 2>"$work/bad.err"); rc=$?
+[ $rc -eq 2 ] || fail "bad lines: exit $rc, want 2"
+[ "$(wc -l <<<"$out")" -eq 2 ] || fail "bad lines: the good URLs were not fetched: $out"
+grep -q "bad.txt:2: " "$work/bad.err" || fail "bad line 2 not reported with its number: $(cat "$work/bad.err")"
+grep -q "bad.txt:5: .*ftp" "$work/bad.err" || fail "bad line 5 not reported: $(cat "$work/bad.err")"
+grep -q "status 1xx 0  2xx 2  3xx 0  4xx 0  5xx 0  errors 0  bad lines 2" "$work/bad.err" || fail "summary counts: $(cat "$work/bad.err")"
+grep -q "latency p50 .* p90 .* p99 " "$work/bad.err" || fail "summary latency: $(cat "$work/bad.err")"
+grep -q "requests/s" "$work/bad.err" || fail "summary rate"
+for i in $(seq 2000); do echo "$H/files/size-1.bin?$i"; done | "$green" fetch 2>/dev/null | head -n 1 >/dev/null
+rc=${PIPESTATUS[1]}
+[ "$rc" -eq 0 ] || fail "fetch | head exited $rc"
+out=$(for i in $(seq 50); do echo "$H/files/size-1000.bin?$i"; done | "$green" fetch -q --rate 1000/s --max-per-host 2 -c 10)
+[ "$(grep -c "^200	" <<<"$out")" -eq 50 ] || fail "--rate/--max-per-host: not every URL fetched"
+
+# ---- 100,000 URLs (30,000 under ASan) streamed through stdin: flat memory ---
+big=100000; small=10000
+[ $asan -eq 1 ] && big=30000 && small=3000
+rss() {
+  local n=$1
+  python3 -c "
+import sys
+h = sys.argv[1]
+for i in range(int(sys.argv[2])):
+    sys.stdout.write(f'{h}/files/size-1.bin?{i}\n' if i % 10 else f'{h}/status/404?{i}\n')
+" "$H" "$n" | /usr/bin/time -f %M -o "$work/rss.$n" "$green" fetch -q -c 50 >"$work/stream.$n"
+  tail -n 1 "$work/rss.$n"
+}
+rss_small=$(rss $small)
+rss_big=$(rss $big)
+[ "$(wc -l <"$work/stream.$big")" -eq $big ] || fail "streaming: $(wc -l <"$work/stream.$big") results, want $big"
+[ "$(grep -c '^404	' "$work/stream.$big")" -eq $((big / 10)) ] || fail "streaming: wrong number of 404s"
+[ "$rss_big" -le $((rss_small + 8192)) ] || fail "memory grows with the input: ${rss_small} KiB for $small, ${rss_big} KiB for $big"
+if [ $asan -eq 0 ]; then
+  [ "$rss_big" -le 65536 ] || fail "peak memory ${rss_big} KiB for $big URLs, want <= 64 MiB"
+fi
+echo "streaming: peak RSS ${rss_small} KiB for $small URLs, ${rss_big} KiB for $big"
+
+if [ $failures -gt 0 ]; then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "fetch e2e: all passed"
