@@ -496,7 +496,7 @@ void setup_fetch(CLI::App& app, int& status) {
   sub->footer(
       "Output: one line per URL, STATUS<TAB>BYTES<TAB>SECONDS<TAB>URL (STATUS is ERR for transfer errors,\n"
       "whose reason goes to stderr); with -o a fifth field holds the saved file's path. Lines come as\n"
-      "requests complete unless --ordered. A summary goes to stderr at the end.\n"
+      "requests complete (in input order with --ordered); a summary goes to stderr at the end.\n"
       "Retries (--retries) apply to connection errors, timeouts, 429 and 5xx; the wait doubles from\n"
       "--retry-delay each time, or follows the server's Retry-After.\n"
       "Exit status: 0 every URL answered 2xx (after redirects), 1 some did not, 2 usage error or bad\n"
