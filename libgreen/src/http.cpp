@@ -10,12 +10,15 @@
 //    touch a descriptor that was closed or reused. Descriptors curl opens
 //    itself (the threaded resolver's socketpair) are watched through a dup()
 //    we own, for the same reason.
-//  - Asio's epoll reactor is edge-triggered and its async_wait never checks
-//    readiness itself. curl reads until a socket is drained, and a wait is
-//    re-armed before control returns to the event loop, so no edge is lost
-//    while curl keeps wanting a direction. When curl starts wanting a
-//    direction again, an edge may have passed unwatched: one poll() on that
-//    descriptor tells whether to act at once.
+//  - Asio's epoll reactor is edge-triggered: an edge that arrives while no
+//    wait is pending is gone. curl reads until a socket is drained, and a
+//    wait is re-armed before control returns to the event loop, so no edge is
+//    lost while curl keeps wanting a direction. Owned sockets keep a read
+//    wait pending from open to close, so readability that arrives while curl
+//    does not want to read (an idle keep-alive connection) is remembered and
+//    acted on when curl wants to read again, without a system call. For a
+//    fresh interest in writing (and for foreign descriptors) one poll() on
+//    the descriptor tells whether to act at once.
 //  - curl's timer is one hub timer; a 0 timeout is posted as a hub callback
 //    instead of calling back into curl from inside curl.
 //  - Every curl callback runs on the hub (inside socket_action) and never
@@ -30,7 +33,6 @@
 #include <green/http.hpp>
 #include <green/io.hpp>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <curl/curl.h>
@@ -67,20 +69,34 @@ struct Transfer {
   char errbuf[CURL_ERROR_SIZE] = {0};
 };
 
+class Multi;
+struct Watch;
+
+// A socket_action for one descriptor, queued on the hub (never run inside
+// curl). Keeps its Watch alive while queued.
+struct Kick : detail::Callback {
+  Kick() noexcept : detail::Callback(&Kick::run) {}
+  static void run(detail::Callback* cb);
+  Multi* multi = nullptr;
+  Watch* watch = nullptr;
+  std::shared_ptr<Watch> keep;  // set while queued
+  int ev = 0;                   // CURL_CSELECT_* bits to act on
+};
+
 // One descriptor watched for curl.
 struct Watch {
   Watch(boost::asio::io_context& io, int curl_fd, bool is_owned) : sd(io), fd(curl_fd), owned(is_owned) {}
   stream_descriptor sd;
-  int fd;              // curl's descriptor
-  int dup_fd = -1;     // for descriptors curl opened itself: our dup, watched instead
-  bool owned;          // opened by on_open, closed by on_close
-  bool closed = false; // released: pending waits must do nothing
-  int want = 0;        // CURL_POLL_IN/OUT bits curl asked for
-  bool reading = false;
-  bool writing = false;
+  int fd;               // curl's descriptor
+  int dup_fd = -1;      // for descriptors curl opened itself: our dup, watched instead
+  bool owned;           // opened by on_open, closed by on_close
+  bool closed = false;  // released: pending waits must do nothing
+  int want = 0;         // CURL_POLL_IN/OUT bits curl asked for
+  bool reading = false; // a read wait is pending
+  bool writing = false; // a write wait is pending
+  bool in_ready = false;// readable while curl did not want to read
+  Kick kick;
 };
-
-class Multi;
 
 struct PostedTimeout : detail::Callback {
   explicit PostedTimeout(Multi* m) noexcept : detail::Callback(&PostedTimeout::run), multi(m) {}
@@ -210,7 +226,9 @@ class Multi : public boost::asio::execution_context::service {
         ::close(fd);
         return CURL_SOCKET_BAD;
       }
+      Watch& ref = *w;
       m->insert(std::move(w));
+      m->wait(ref, stream_descriptor::wait_read);
     } catch (...) {
       ::close(fd);
       return CURL_SOCKET_BAD;
@@ -248,7 +266,16 @@ class Multi : public boost::asio::execution_context::service {
     w->want = what & (CURL_POLL_IN | CURL_POLL_OUT);
     m->arm(*w);
     const int fresh = w->want & ~old;
-    if (fresh) m->check_ready(*w, fresh);
+    if (fresh & CURL_POLL_IN) {
+      // An owned socket always has a read wait pending, so a readiness edge
+      // that came while curl did not want to read was recorded: no syscall.
+      if (w->owned) {
+        if (w->in_ready) m->kick(*w, CURL_CSELECT_IN);
+      } else {
+        m->check_ready(*w, CURL_POLL_IN);
+      }
+    }
+    if (fresh & CURL_POLL_OUT) m->check_ready(*w, CURL_POLL_OUT);
     return 0;
   }
 
@@ -272,6 +299,7 @@ class Multi : public boost::asio::execution_context::service {
 
   friend struct PostedTimeout;
   friend struct CurlTimer;
+  friend struct Kick;
 
   Watch* find(int fd) const noexcept {
     if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size()) return nullptr;
@@ -329,7 +357,7 @@ class Multi : public boost::asio::execution_context::service {
   }
 
   void arm(Watch& w) {
-    if ((w.want & CURL_POLL_IN) && !w.reading) wait(w, stream_descriptor::wait_read);
+    if ((w.owned || (w.want & CURL_POLL_IN)) && !w.reading) wait(w, stream_descriptor::wait_read);
     if ((w.want & CURL_POLL_OUT) && !w.writing) wait(w, stream_descriptor::wait_write);
   }
 
@@ -341,8 +369,11 @@ class Multi : public boost::asio::execution_context::service {
       (read ? keep->reading : keep->writing) = false;
       if (ec || keep->closed) return;
       const int bit = read ? CURL_POLL_IN : CURL_POLL_OUT;
-      if (!(keep->want & bit)) return;  // curl lost interest meanwhile
-      action(keep->fd, read ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
+      if (keep->want & bit) {
+        action(keep->fd, read ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
+      } else if (read) {
+        keep->in_ready = true;  // for when curl wants to read again
+      }
       if (!keep->closed) arm(*keep);
     });
   }
@@ -357,17 +388,23 @@ class Multi : public boost::asio::execution_context::service {
     int ev = 0;
     if (p.revents & (POLLIN | POLLHUP | POLLERR)) ev |= CURL_CSELECT_IN;
     if (p.revents & POLLOUT) ev |= CURL_CSELECT_OUT;
-    if (!ev) return;
-    std::shared_ptr<Watch> keep = watches_[static_cast<std::size_t>(w.fd)];
-    boost::asio::post(io_, [this, keep = std::move(keep), ev] {
-      if (keep->closed) return;
-      const int still = ev & (((keep->want & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) |
-                              ((keep->want & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
-      if (still) action(keep->fd, still);
-    });
+    if (ev) kick(w, ev);
+  }
+
+  // Queues a socket_action for `w` on the hub.
+  void kick(Watch& w, int ev) {
+    w.kick.ev |= ev;
+    if (w.kick.keep) return;  // already queued
+    w.kick.multi = this;
+    w.kick.watch = &w;
+    w.kick.keep = watches_[static_cast<std::size_t>(w.fd)];
+    detail::post(w.kick);
   }
 
   void action(curl_socket_t fd, int ev) {
+    if (ev & CURL_CSELECT_IN) {
+      if (Watch* w = find(fd)) w->in_ready = false;  // curl reads until drained
+    }
     int running = 0;
     curl_multi_socket_action(multi_, fd, ev, &running);
     drain();
@@ -410,6 +447,18 @@ class Multi : public boost::asio::execution_context::service {
 };
 
 boost::asio::execution_context::id Multi::id;
+
+void Kick::run(detail::Callback* cb) {
+  auto* k = static_cast<Kick*>(cb);
+  std::shared_ptr<Watch> keep = std::move(k->keep);
+  const int ev = k->ev;
+  k->ev = 0;
+  Watch& w = *k->watch;
+  if (w.closed || !k->multi->handle()) return;
+  const int still = ev & (((w.want & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) | ((w.want & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
+  if (still) k->multi->action(w.fd, still);
+  if (!w.closed) k->multi->arm(w);
+}
 
 void PostedTimeout::run(detail::Callback* cb) {
   auto* p = static_cast<PostedTimeout*>(cb);
