@@ -9,6 +9,7 @@
 #include "common/output.hpp"
 #include "common/progress.hpp"
 #include "common/run.hpp"
+#include "common/shard.hpp"
 #include "common/subcommand.hpp"
 
 #include <green/green.hpp>
@@ -68,6 +69,7 @@ struct FetchOptions {
   bool json = false;
   bool no_progress = false;
   bool quiet = false;
+  Shard shard;
 };
 
 // ---- small helpers ----------------------------------------------------------
@@ -216,6 +218,7 @@ class Fetcher {
                input.overlong() ? "line too long" : why, line->text.substr(0, 200));
           continue;
         }
+        if (!in_shard(url->host, opt_.shard)) continue;
         if (ordered_) window_->acquire();
         const std::uint64_t seq = next_seq_++;
         pool.spawn([this, seq, u = std::move(*url), text = std::move(line->text)]() mutable {
@@ -538,6 +541,7 @@ void setup_fetch(CLI::App& app, int& status) {
                 "One JSON object per URL: url, final_url, status, bytes, time, error, path, attempts, http_version");
   sub->add_flag("--no-progress", opt->no_progress, "No progress line on stderr (shown only on a terminal)");
   sub->add_flag("-q,--quiet", opt->quiet, "No summary on stderr");
+  add_shard_option(sub, opt->shard);
   sub->final_callback([opt, &status] { status = run_fetch(*opt); });
 }
 

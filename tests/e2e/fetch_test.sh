@@ -208,6 +208,13 @@ rc=${PIPESTATUS[1]}
 out=$(for i in $(seq 50); do echo "$H/files/size-1000.bin?$i"; done | "$green" fetch -q --rate 1000/s --max-per-host 2 -c 10)
 [ "$(grep -c "^200	" <<<"$out")" -eq 50 ] || fail "--rate/--max-per-host: not every URL fetched"
 
+# --shard: every URL lands in exactly one of the shards, whole hosts at a time.
+printf '%s\n' "$H/files/size-1.bin" "http://localhost:$HTTP_PORT/files/size-1.bin" "$H/files/size-0.bin" >"$work/shard.txt"
+s1=$("$green" fetch -q --shard 1/2 "$work/shard.txt" | cut -f4 | sort)
+s2=$("$green" fetch -q --shard 2/2 "$work/shard.txt" | cut -f4 | sort)
+[ "$(printf '%s\n' "$s1" "$s2" | grep -v '^$' | sort)" = "$(sort "$work/shard.txt")" ] || fail "--shard: shards do not partition the input"
+[ "$(grep -c 127.0.0.1 <<<"$s1")" -eq 0 ] || [ "$(grep -c 127.0.0.1 <<<"$s2")" -eq 0 ] || fail "--shard: one host split across shards"
+
 # ---- 100,000 URLs (30,000 under ASan, with a small quarantine so freed memory
 # is reused) streamed through stdin: flat memory --------------------------------
 big=100000; small=10000
