@@ -83,8 +83,8 @@ CLI::Option* add_duration_option(CLI::App* app, const std::string& name, Duratio
           return e.what();
         }
       },
-      "DUR"));
-  opt->default_str(format_duration(target));
+      ""));  // no validator name: --help shows "DUR", not "DUR:DUR"
+  if (target != Duration::max()) opt->default_str(format_duration(target));
   return opt;
 }
 

@@ -37,7 +37,7 @@ void add_shard_option(CLI::App* app, Shard& shard) {
               return e.what();
             }
           },
-          "I/N"));
+          ""));
 }
 
 bool in_shard(std::string_view host, const Shard& shard) noexcept {
