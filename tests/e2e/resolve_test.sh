@@ -114,6 +114,18 @@ out=$(printf 'www.green.test\nmail.green.test\n' | resolve --server "$silent" --
 [ "$(grep -c ': TIMEOUT$' "$work/err")" -eq 2 ] || fail "timeouts not reported: $(cat "$work/err")"
 grep -q 'TIMEOUT 2' "$work/err" || fail "summary lacks TIMEOUT 2: $(tail -n 1 "$work/err")"
 
+# SIGINT while queries wait: the run stops, the summary says so, exit 130.
+silent_queue() { ss -uan | awk -v a="$silent" '$4 == a { print $2 }'; }
+before=$(silent_queue)
+"$green" resolve --no-progress --server "$silent" --timeout 30s "$work/a.txt" >/dev/null 2>"$work/err" &
+pid=$!
+# Its queries reaching the silent server show that its handlers are set.
+for _ in $(seq 1 500); do [ "$(silent_queue)" != "$before" ] && break; sleep 0.02; done
+kill -INT $pid
+wait $pid; rc=$?
+[ $rc -eq 130 ] || fail "SIGINT exited $rc, want 130"
+grep -q 'interrupted; 3 queries not finished' "$work/err" || fail "no interrupted summary: $(cat "$work/err")"
+
 # Two servers where the first refuses: everything is answered by the second.
 out=$(printf 'www.green.test\nmail.green.test\n' | resolve --server "$refuser" --server "$good" 2>"$work/err"); rc=$?
 [ $rc -eq 0 ] || fail "refuser then good exited $rc: $(cat "$work/err")"
