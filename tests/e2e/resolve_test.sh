@@ -178,9 +178,10 @@ assert len(big) == 8 * 252 + 7, len(big)
 ' "$work/json" || fail "--json output is not what the zone says: $(cat "$work/json")"
 
 # ---- 100,000 names streamed through a pipe, none lost -------------------------
-# 95% exist (each with its own address), 5% do not.
+# 95% exist (each with its own address), 5% do not. -c 100 keeps Knot's
+# socket buffer from overflowing on a busy machine (see bench/RESULTS.md).
 awk -v n=$bulk 'BEGIN { for (i = 0; i < n; i++) if (i % 20 == 19) print "x" i ".nx.bulk.test"; else print "h" i ".bulk.test" }' |
-  resolve --server "$good" -c 500 >"$work/bulk.out" 2>"$work/bulk.err"
+  resolve --server "$good" -c 100 --retries 3 >"$work/bulk.out" 2>"$work/bulk.err"
 rc=$?
 [ $rc -eq 1 ] || fail "bulk run exited $rc, want 1 (5% NXDOMAIN)"
 bad=$(awk -F'\t' '{ i = substr($1, 2, index($1, ".") - 2) + 0
@@ -194,9 +195,9 @@ grep -q '^green resolve: 100000 names, 100000 queries, 95000 answers, NOERROR 95
 
 # ---- --ordered keeps input order -----------------------------------------------
 awk 'BEGIN { for (i = 9999; i >= 0; i--) print "h" i ".bulk.test" }' >"$work/order.txt"
-resolve --server "$good" -c 300 --ordered "$work/order.txt" 2>/dev/null | cut -f1 >"$work/order.out"
+resolve --server "$good" -c 100 --retries 3 --ordered "$work/order.txt" 2>/dev/null | cut -f1 >"$work/order.out"
 cmp -s "$work/order.txt" "$work/order.out" || fail "--ordered output is not in input order"
-resolve --server "$good" -c 300 "$work/order.txt" 2>/dev/null | cut -f1 | sort >"$work/unordered.out"
+resolve --server "$good" -c 100 --retries 3 "$work/order.txt" 2>/dev/null | cut -f1 | sort >"$work/unordered.out"
 sort "$work/order.txt" | cmp -s - "$work/unordered.out" || fail "unordered output lost or added names"
 
 # ---- --shard I/N: disjoint parts that together make the whole ------------------
