@@ -1,0 +1,191 @@
+// green::proc: child processes whose pipes and exit are watched by the hub
+// (gevent.subprocess). Waiting for a child, reading its output or writing its
+// input parks only the calling greenlet.
+//
+//     auto p = green::proc::Process::shell("sleep 1; uname", {.out = green::proc::Stdio::pipe});
+//     auto r = p.communicate();          // other greenlets run meanwhile
+//     std::cout << r.out;                // "Linux\n"
+//
+// How it works, and why:
+//  - posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK) + exec), not fork: the
+//    cost does not grow with the parent's memory and exec errors come back
+//    as the call's result. Pipes are pipe2(O_CLOEXEC); the child gets its
+//    ends through dup2 file actions and every other descriptor is closed.
+//  - The exit is observed through a pidfd (pidfd_open, Linux >= 5.3) watched
+//    by the hub's epoll, then reaped with waitpid(pid, WNOHANG). Unlike a
+//    SIGCHLD handler this needs no process-wide signal disposition, cannot
+//    miss or coalesce exits, and costs one wakeup per child instead of a
+//    waitpid sweep over every tracked child per signal (bench/RESULTS.md).
+//  - No zombies: the watch belongs to the child, not to the Process object.
+//    A Process destroyed while its child runs (its greenlet was killed, say)
+//    leaves the watch in place and the hub reaps the child when it exits; a
+//    child still running when its hub ends is reaped by a later spawn or
+//    reap_orphans() (like CPython's subprocess._cleanup).
+//  - By default the child leads a new process group, so terminate() and
+//    kill() reach its own children too (`sh -c 'a | b'`).
+#pragma once
+
+#include <green/detail/core.hpp>
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace green::proc {
+
+/// What one of the child's standard streams is connected to.
+enum class Stdio {
+  inherit,  ///< the parent's own descriptor
+  pipe,     ///< a pipe the parent reads or writes through Process
+  null,     ///< /dev/null
+};
+
+/// How to start a child.
+struct Options {
+  Stdio in = Stdio::inherit;
+  Stdio out = Stdio::inherit;
+  Stdio err = Stdio::inherit;
+  /// Send stderr wherever stdout goes (2>&1); `err` is then ignored.
+  bool err_to_out = false;
+  /// Working directory; empty keeps the parent's.
+  std::string cwd{};
+  /// The whole environment ("KEY=VALUE" each); unset: the parent's.
+  std::optional<std::vector<std::string>> env{};
+  /// Variables set on top of `env` (or of the parent's environment).
+  std::vector<std::pair<std::string, std::string>> env_set{};
+  /// Start the child as the leader of a new process group, so terminate()
+  /// and kill() also reach its descendants. Turn it off for a child that
+  /// must stay in the terminal's foreground group (it reads the terminal).
+  bool new_process_group = true;
+  /// Make the posix_spawn call on green's default thread pool instead of on
+  /// the hub. vfork+exec suspends the calling thread until the child has
+  /// exec'd, which takes milliseconds on a loaded machine or a VM; off the
+  /// hub, other greenlets (timers, output) keep running meanwhile and
+  /// several children can be started at once on several cores. spawn() and
+  /// shell() then become switch points. A kill while the call runs still
+  /// yields a tracked (reaped) child.
+  bool spawn_in_thread = false;
+};
+
+/// communicate() did not finish in time. The child keeps running; call
+/// kill() or terminate() and wait() (or let the Process go: it is reaped).
+class TimeoutExpired : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The child's output and exit from communicate().
+struct Result {
+  std::string out;  ///< stdout, if it was a pipe
+  std::string err;  ///< stderr, if it was a separate pipe
+  int returncode = 0;  ///< see Process::returncode()
+};
+
+/// One end of a pipe to or from a child, driven by the hub. One greenlet at
+/// a time may read, one may write; any greenlet may be the one.
+class Pipe {
+ public:
+  ~Pipe();
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+
+  /// Reads up to `n` bytes (at least one) and returns them; empty at end of
+  /// file. Throws std::system_error on a read error or a closed pipe.
+  /// Switch point.
+  std::string read_some(std::size_t n = 65536);
+  /// The next line without its '\n' (a last line without one is returned
+  /// too); nullopt at end of file. Switch point.
+  std::optional<std::string> read_line();
+  /// Everything up to end of file. Switch point.
+  std::string read_all();
+  /// Writes all of `data`. Throws std::system_error (EPIPE when the child
+  /// closed its end). Switch point.
+  void write_all(std::string_view data);
+  /// Closes the parent's end now (the child sees end of file). Idempotent.
+  /// Never switches.
+  void close() noexcept;
+  bool is_open() const noexcept;
+
+  struct Impl;
+  explicit Pipe(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::string buf_;  // read ahead by read_line
+  bool eof_ = false;
+};
+
+/// A running (or finished) child process. Movable, not copyable. Must be
+/// created and used inside green::run, on the hub's thread.
+class Process {
+ public:
+  /// Starts `argv[0]` (looked up in PATH when it has no '/') with `argv`.
+  /// Throws std::system_error naming the program when it cannot be started
+  /// (not found, not executable, out of processes). Never switches, unless
+  /// Options::spawn_in_thread (then a switch point).
+  static Process spawn(const std::vector<std::string>& argv, const Options& opt = {});
+  /// Starts `/bin/sh -c command`. Throws like spawn().
+  static Process shell(const std::string& command, const Options& opt = {});
+
+  Process(Process&&) noexcept;
+  Process& operator=(Process&&) noexcept;
+  /// Never waits and never kills: a child still running is left to the hub
+  /// to reap when it exits (it does not keep green::run waiting).
+  ~Process();
+
+  pid_t pid() const noexcept;
+
+  /// The exit status once the child has been reaped: its exit code, or
+  /// -N when signal N ended it (Python's convention); nullopt while it runs.
+  /// Never switches.
+  std::optional<int> returncode() const noexcept;
+
+  /// Waits until the child exits or `timeout` passes; returns returncode(),
+  /// nullopt on timeout. Switch point (kill/Timeout leave the child running).
+  std::optional<int> wait(Duration timeout = forever);
+
+  /// Writes `input` to stdin (if it is a pipe; then closes it) while reading
+  /// stdout and stderr (those that are pipes) to end of file, then waits for
+  /// the exit. Throws TimeoutExpired after `timeout` (the child keeps
+  /// running, the output read so far is lost). Switch point.
+  Result communicate(std::string_view input = {}, Duration timeout = forever);
+
+  /// SIGTERM to the child (to its process group if it leads one). Does
+  /// nothing once the child has been reaped. Never switches.
+  void terminate() noexcept;
+  /// SIGKILL, like terminate().
+  void kill() noexcept;
+  /// Any signal, like terminate().
+  void send_signal(int sig) noexcept;
+
+  /// The parent's ends of the pipes; throw std::logic_error when that stream
+  /// is not a pipe.
+  Pipe& stdin_pipe();
+  Pipe& stdout_pipe();
+  Pipe& stderr_pipe();
+
+  struct State;
+
+ private:
+  Process() = default;
+  static Process start(const std::vector<std::string>& argv, bool path_search, const Options& opt);
+
+  std::shared_ptr<State> state_;
+  std::unique_ptr<Pipe> in_, out_, err_;
+};
+
+/// A returncode() as a shell reports it: the exit code, or 128 + N for
+/// signal N.
+inline int shell_status(int returncode) noexcept { return returncode < 0 ? 128 - returncode : returncode; }
+
+/// Reaps (waitpid WNOHANG) children whose Process and hub are both gone.
+/// Called by every spawn; returns how many are still running. Never blocks.
+std::size_t reap_orphans() noexcept;
+
+}  // namespace green::proc

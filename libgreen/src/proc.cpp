@@ -1,0 +1,471 @@
+// green::proc: posix_spawn, pipes as hub-watched descriptors, exits seen
+// through pidfds. See proc.hpp for the design and why.
+#include "hub_impl.hpp"
+
+#include <green/event.hpp>
+#include <green/greenlet.hpp>
+#include <green/io.hpp>
+#include <green/proc.hpp>
+#include <green/threadpool.hpp>
+#include <green/timeout.hpp>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <system_error>
+
+extern char** environ;
+
+namespace green::proc {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+// Children whose Process and hub are both gone before they exited.
+std::mutex g_orphans_mutex;
+std::vector<pid_t> g_orphans;
+
+void add_orphan(pid_t pid) noexcept {
+  try {
+    std::lock_guard lock(g_orphans_mutex);
+    g_orphans.push_back(pid);
+  } catch (...) {
+    // Out of memory: the child becomes a zombie until we exit. Nothing
+    // better can be done from a destructor.
+  }
+}
+
+int decode_status(int status) noexcept {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return -1;
+}
+
+// Writing to a child that exited must fail with EPIPE, not kill us: ignore
+// SIGPIPE unless the program chose a disposition itself (CPython does the
+// same at startup). Children get the default back (POSIX_SPAWN_SETSIGDEF).
+void ignore_sigpipe_once() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction old {};
+    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+        !(old.sa_flags & SA_SIGINFO)) {
+      std::signal(SIGPIPE, SIG_IGN);
+    }
+  });
+}
+
+std::system_error sys_error(int err, const std::string& what) {
+  return std::system_error(err, std::generic_category(), what);
+}
+
+// Descriptors created for one spawn, closed on every path out.
+struct Fds {
+  int fd[6] = {-1, -1, -1, -1, -1, -1};  // in r/w, out r/w, err r/w
+  ~Fds() {
+    for (int f : fd)
+      if (f >= 0) ::close(f);
+  }
+  int take(int i) noexcept { return std::exchange(fd[i], -1); }
+  void close(int i) noexcept {
+    if (fd[i] >= 0) ::close(std::exchange(fd[i], -1));
+  }
+};
+
+struct FileActions {
+  posix_spawn_file_actions_t fa;
+  FileActions() { posix_spawn_file_actions_init(&fa); }
+  ~FileActions() { posix_spawn_file_actions_destroy(&fa); }
+};
+
+struct SpawnAttr {
+  posix_spawnattr_t attr;
+  SpawnAttr() { posix_spawnattr_init(&attr); }
+  ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
+};
+
+}  // namespace
+
+// ---- the child's state and exit watch ---------------------------------------
+
+// Shared by the Process object and the pending exit watch: whichever goes
+// last frees it, so a child whose Process is gone is still reaped.
+struct Process::State {
+  explicit State(asio::io_context& io) : pidfd(io), poll_timer(io) {}
+  ~State() {
+    if (!rc && pid > 0) add_orphan(pid);  // the hub ended before the child
+  }
+
+  pid_t pid = -1;
+  bool group = false;
+  std::optional<int> rc;
+  Event exited;
+  asio::posix::stream_descriptor pidfd;
+  asio::steady_timer poll_timer;  // only without pidfd support (ENOSYS)
+  detail::Hub* hub = nullptr;
+
+  // Reaps if the child has exited; true when it has.
+  bool try_reap() noexcept {
+    int status = 0;
+    pid_t r;
+    do r = ::waitpid(pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) return false;
+    rc = r == pid ? decode_status(status) : -1;  // ECHILD: someone else reaped it
+    return true;
+  }
+
+  void reaped() noexcept {
+    error_code ignored;
+    pidfd.close(ignored);
+    --hub->io_passive_;
+    exited.set();
+  }
+
+  // Starts watching a child that has just been spawned.
+  static std::shared_ptr<State> track(asio::io_context& io, pid_t pid, bool group) {
+    auto st = std::make_shared<State>(io);
+    st->pid = pid;
+    st->group = group;
+    st->hub = detail::Hub::get();
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd >= 0) {
+      error_code ec;
+      st->pidfd.assign(fd, ec);
+      if (ec) ::close(fd);  // falls back to polling
+    }
+    ++st->hub->io_passive_;
+    watch(st);
+    return st;
+  }
+
+  // The watch holds a reference to the state and counts as passive I/O:
+  // the hub polls it but a program does not wait for a child nobody waits
+  // for (wait() holds an IoRef for that).
+  static void watch(const std::shared_ptr<State>& st) {
+    if (st->pidfd.is_open()) {
+      st->pidfd.async_wait(asio::posix::descriptor_base::wait_read, [st](const error_code& ec) {
+        if (ec == asio::error::operation_aborted) return;
+        if (st->try_reap()) st->reaped(); else watch(st);
+      });
+    } else {
+      st->poll_timer.expires_after(std::chrono::milliseconds(5));
+      st->poll_timer.async_wait([st](const error_code& ec) {
+        if (ec == asio::error::operation_aborted) return;
+        if (st->try_reap()) st->reaped(); else watch(st);
+      });
+    }
+  }
+};
+
+std::size_t reap_orphans() noexcept {
+  std::lock_guard lock(g_orphans_mutex);
+  std::erase_if(g_orphans, [](pid_t pid) {
+    int status;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    return r == pid || (r < 0 && errno == ECHILD);
+  });
+  return g_orphans.size();
+}
+
+// ---- Pipe -------------------------------------------------------------------
+
+struct Pipe::Impl {
+  Impl(asio::io_context& io, int fd) : sd(io, fd) {}
+  asio::posix::stream_descriptor sd;
+};
+
+Pipe::Pipe(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Pipe::~Pipe() { close(); }
+
+bool Pipe::is_open() const noexcept { return impl_->sd.is_open(); }
+
+void Pipe::close() noexcept {
+  error_code ignored;
+  impl_->sd.close(ignored);
+}
+
+std::string Pipe::read_some(std::size_t n) {
+  if (!buf_.empty()) {
+    std::string out = buf_.substr(0, std::min(n, buf_.size()));
+    buf_.erase(0, out.size());
+    return out;
+  }
+  if (eof_) return {};
+  if (!impl_->sd.is_open()) throw sys_error(EBADF, "read from a closed pipe");
+  std::string out(std::max<std::size_t>(n, 1), '\0');
+  auto [ec, got] = await_op<error_code, std::size_t>(
+      [&](auto handler) { impl_->sd.async_read_some(asio::buffer(out), std::move(handler)); },
+      [&] {
+        error_code ignored;
+        impl_->sd.cancel(ignored);
+      });
+  if (ec == asio::error::eof) {
+    eof_ = true;
+    return {};
+  }
+  if (ec) throw std::system_error(ec, "read from child pipe");
+  out.resize(got);
+  return out;
+}
+
+std::optional<std::string> Pipe::read_line() {
+  std::size_t scanned = 0;
+  for (;;) {
+    const auto nl = buf_.find('\n', scanned);
+    if (nl != std::string::npos) {
+      std::string line = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      return line;
+    }
+    scanned = buf_.size();
+    if (eof_) {
+      if (buf_.empty()) return std::nullopt;
+      return std::exchange(buf_, {});
+    }
+    std::string more;
+    {
+      std::string keep = std::exchange(buf_, {});
+      try {
+        more = read_some();
+      } catch (...) {
+        buf_ = std::move(keep);
+        throw;
+      }
+      buf_ = std::move(keep);
+    }
+    buf_ += more;
+  }
+}
+
+std::string Pipe::read_all() {
+  std::string all = std::exchange(buf_, {});
+  for (;;) {
+    std::string more = read_some();
+    if (more.empty()) return all;
+    all += more;
+  }
+}
+
+void Pipe::write_all(std::string_view data) {
+  if (data.empty()) return;
+  if (!impl_->sd.is_open()) throw sys_error(EBADF, "write to a closed pipe");
+  auto [ec, n] = await_op<error_code, std::size_t>(
+      [&](auto handler) { asio::async_write(impl_->sd, asio::buffer(data.data(), data.size()), std::move(handler)); },
+      [&] {
+        error_code ignored;
+        impl_->sd.cancel(ignored);
+      });
+  (void)n;
+  if (ec) throw std::system_error(ec, "write to child pipe");
+}
+
+// ---- Process ----------------------------------------------------------------
+
+Process::Process(Process&&) noexcept = default;
+Process& Process::operator=(Process&&) noexcept = default;
+Process::~Process() = default;
+
+pid_t Process::pid() const noexcept { return state_ ? state_->pid : -1; }
+
+std::optional<int> Process::returncode() const noexcept { return state_ ? state_->rc : std::nullopt; }
+
+Process Process::spawn(const std::vector<std::string>& argv, const Options& opt) { return start(argv, true, opt); }
+
+Process Process::shell(const std::string& command, const Options& opt) {
+  return start({"/bin/sh", "-c", command}, false, opt);
+}
+
+Process Process::start(const std::vector<std::string>& argv, bool path_search, const Options& opt) {
+  if (argv.empty()) throw std::invalid_argument("green::proc: empty argv");
+  asio::io_context& io = green::io_context();
+  reap_orphans();
+  ignore_sigpipe_once();
+
+  Fds fds;
+  auto make_pipe = [&](int base) {
+    if (::pipe2(&fds.fd[base], O_CLOEXEC) != 0) throw sys_error(errno, "cannot create a pipe");
+  };
+  const bool out_pipe = opt.out == Stdio::pipe;
+  const bool err_pipe = !opt.err_to_out && opt.err == Stdio::pipe;
+  if (opt.in == Stdio::pipe) make_pipe(0);
+  if (out_pipe) make_pipe(2);
+  if (err_pipe) make_pipe(4);
+
+  FileActions fa;
+  auto redirect = [&](int target, Stdio mode, int pipe_end, int flags) {
+    if (mode == Stdio::pipe) posix_spawn_file_actions_adddup2(&fa.fa, pipe_end, target);
+    if (mode == Stdio::null) posix_spawn_file_actions_addopen(&fa.fa, target, "/dev/null", flags, 0);
+  };
+  redirect(0, opt.in, fds.fd[0], O_RDONLY);
+  redirect(1, opt.out, fds.fd[3], O_WRONLY);
+  if (opt.err_to_out) posix_spawn_file_actions_adddup2(&fa.fa, 1, 2);
+  else redirect(2, opt.err, fds.fd[5], O_WRONLY);
+  if (!opt.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, opt.cwd.c_str());
+  // Descriptors other libraries opened without O_CLOEXEC must not leak into
+  // the child (a leaked pipe end would keep another child's EOF away).
+  posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
+
+  SpawnAttr sa;
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (opt.new_process_group) {
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&sa.attr, 0);
+  }
+  posix_spawnattr_setflags(&sa.attr, flags);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&sa.attr, &none);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGXFSZ);
+  posix_spawnattr_setsigdefault(&sa.attr, &defaults);
+
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  std::vector<std::string> env_storage;
+  std::vector<char*> envp;
+  char** env = environ;
+  if (opt.env || !opt.env_set.empty()) {
+    if (opt.env) {
+      env_storage = *opt.env;
+    } else {
+      for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+    }
+    for (const auto& [key, value] : opt.env_set) {
+      const std::string prefix = key + "=";
+      std::erase_if(env_storage, [&](const std::string& e) { return e.starts_with(prefix); });
+      env_storage.push_back(prefix + value);
+    }
+    for (auto& e : env_storage) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    env = envp.data();
+  }
+
+  pid_t pid = -1;
+  auto do_spawn = [&] {
+    return path_search ? ::posix_spawnp(&pid, args[0], &fa.fa, &sa.attr, args.data(), env)
+                       : ::posix_spawn(&pid, args[0], &fa.fa, &sa.attr, args.data(), env);
+  };
+  int rc = 0;
+  if (opt.spawn_in_thread) {
+    std::exception_ptr interrupted;
+    try {
+      rc = default_thread_pool().run(do_spawn);
+    } catch (...) {
+      interrupted = std::current_exception();
+    }
+    if (interrupted) {
+      // Killed while the worker was spawning: the child exists but nobody
+      // will wait for it; track it so the hub reaps it, then raise.
+      if (pid > 0) State::track(io, pid, opt.new_process_group);
+      std::rethrow_exception(interrupted);
+    }
+  } else {
+    rc = do_spawn();
+  }
+  if (rc != 0) throw sys_error(rc, "cannot run '" + argv[0] + "'");
+  // The child's ends must go now, or the parent never sees end of file.
+  fds.close(0);
+  fds.close(3);
+  fds.close(5);
+
+  Process p;
+  p.state_ = State::track(io, pid, opt.new_process_group);
+
+  auto make = [&](int fd) { return std::make_unique<Pipe>(std::make_unique<Pipe::Impl>(io, fd)); };
+  if (opt.in == Stdio::pipe) p.in_ = make(fds.take(1));
+  if (out_pipe) p.out_ = make(fds.take(2));
+  if (err_pipe) p.err_ = make(fds.take(4));
+  return p;
+}
+
+std::optional<int> Process::wait(Duration timeout) {
+  if (!state_) throw std::logic_error("green::proc: wait on a moved-from Process");
+  if (state_->rc) return state_->rc;
+  auto st = state_;  // the Process may be moved from while this greenlet waits
+  detail::IoRef io;
+  st->exited.wait(timeout);
+  return st->rc;
+}
+
+void Process::send_signal(int sig) noexcept {
+  if (!state_ || state_->rc || state_->pid <= 0) return;
+  // The child is not reaped yet (only this hub reaps it), so its pid, and
+  // its group while it leads it, cannot have been reused.
+  if (state_->group && ::kill(-state_->pid, sig) == 0) return;
+  ::kill(state_->pid, sig);
+}
+
+void Process::terminate() noexcept { send_signal(SIGTERM); }
+void Process::kill() noexcept { send_signal(SIGKILL); }
+
+Pipe& Process::stdin_pipe() {
+  if (!in_) throw std::logic_error("green::proc: stdin is not a pipe");
+  return *in_;
+}
+Pipe& Process::stdout_pipe() {
+  if (!out_) throw std::logic_error("green::proc: stdout is not a pipe");
+  return *out_;
+}
+Pipe& Process::stderr_pipe() {
+  if (!err_) throw std::logic_error("green::proc: stderr is not a pipe");
+  return *err_;
+}
+
+Result Process::communicate(std::string_view input, Duration timeout) {
+  Result r;
+  std::vector<Greenlet<void>> helpers;
+  if (in_) {
+    helpers.push_back(green::spawn([this, input] {
+      try {
+        in_->write_all(input);
+      } catch (const std::system_error&) {
+        // The child exited or closed its stdin without reading it all;
+        // like Python's communicate, that is not our error.
+      }
+      in_->close();
+    }));
+  }
+  if (err_) helpers.push_back(green::spawn([this, &r] { r.err = err_->read_all(); }));
+  std::exception_ptr failure;
+  try {
+    Timeout limit(timeout, TimeoutExpired("green::proc: communicate timed out"));
+    if (out_) r.out = out_->read_all();
+    for (auto& h : helpers) h.join();
+    wait();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  // Outside the catch block: killing switches.
+  if (failure) {
+    for (auto& h : helpers) h.kill();
+    std::rethrow_exception(failure);
+  }
+  for (auto& h : helpers) h.get();  // a read error in a helper
+  r.returncode = *state_->rc;
+  return r;
+}
+
+}  // namespace green::proc
