@@ -423,12 +423,12 @@ void setup_cron(CLI::App& app, int& status) {
       "Each job runs as /bin/sh -c CMD with stdin from /dev/null, in its own process group; its output passes\n"
       "through line by line (prefixed with the job's command and a tab when there is more than one job).\n"
       "--every jobs first run one DUR after start, then on a fixed grid (a late run does not shift the next).\n"
-      "A run that would overlap the job's previous one is skipped (one warning per job) unless --overlap.\n"
+      "A run that would overlap the job's previous one is skipped (one warning per job) unless --overlap is given.\n"
       "Crontab: 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, ranges,\n"
       "lists, steps and names; @hourly @daily @weekly @monthly @yearly @every DUR; NAME=value lines set\n"
       "the environment; times are local (TZ).\n"
-      "Exit status: MAIN's status when a main command is given (127 when it cannot be found); 0 when stopped\n"
-      "otherwise; 130/143 after SIGINT/SIGTERM (running jobs get --grace to finish, then are killed);\n"
+      "Exit status: MAIN's status when a main command is given (127 when it cannot be found); 0 when no job\n"
+      "can run again; 130/143 after SIGINT/SIGTERM (running jobs get --grace to finish, then are killed);\n"
       "2 for usage errors and bad crontab lines (reported as FILE:LINE before anything runs).");
   sub->add_option("--every", opt->every, "Run CMD every DUR (repeatable): --every 200ms 'echo cron'")
       ->type_name("DUR CMD")
