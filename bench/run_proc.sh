@@ -2,6 +2,7 @@
 # Subprocess and cron benchmarks (issue 5), all in one run:
 #  1. tick accuracy: 100 jobs `--every 100ms true` for DURATION seconds
 #     (default 20), p50/p99 lateness of starts from `green cron --json`;
+#     1b. the same at `--every 1s` (a spawn rate the machine can sustain);
 #  2. spawning and reaping 10,000 `true` processes 20 at a time: green::proc
 #     (posix_spawn on the hub and on the thread pool) vs `xargs -P 20`,
 #     GNU `parallel -j 20` and gevent.subprocess.
@@ -19,6 +20,10 @@ echo "== machine: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/load
 echo "== 1. tick accuracy: 100 jobs --every 100ms true, ${duration} s"
 args=()
 for i in $(seq -w 1 100); do args+=(--every 100ms "true $i"); done
+"$green" cron --json "${args[@]}" -- sleep "$duration" 2>/dev/null | python3 "$here/cron_ticks.py"
+echo "== 1b. the same 100 jobs --every 1s (100 spawns/s), ${duration} s"
+args=()
+for i in $(seq -w 1 100); do args+=(--every 1s "true $i"); done
 "$green" cron --json "${args[@]}" -- sleep "$duration" 2>/dev/null | python3 "$here/cron_ticks.py"
 
 echo "== 2. $n x true, $c at a time (seconds; lower is better)"

@@ -15,6 +15,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Waits (up to 30 s) until FILE contains PATTERN: the run is under way
+# (a fixed sleep is not enough on a loaded machine or under ASan).
+wait_for() {
+  for _ in $(seq 1 300); do
+    grep -q -- "$1" "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for '$1' in $2"
+}
 # 'R', 'S', 'Z', ... of a pid, empty when it is gone.
 state() { sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null; }
 # 1. The seeds' subprocess example: five `cron`, then `Linux`, MAIN's status.
@@ -63,7 +72,8 @@ done
 #    exit status 143. Then a job ignoring SIGTERM is killed after --grace.
 "$green" cron --grace 2s --every 100ms 'sleep 0.3; echo finished' >"$tmp/term.out" 2>"$tmp/term.err" &
 gpid=$!; pids+=("$gpid")
-sleep 0.65
+wait_for "finished" "$tmp/term.out"
+sleep 0.15  # the next run is under way now
 kill -TERM "$gpid"
 wait "$gpid"; rc=$?
 [ $rc -eq 143 ] || fail "SIGTERM gave $rc, want 143"
@@ -73,7 +83,7 @@ grep -q "killing" "$tmp/term.err" && fail "a job was killed although it fit in -
 
 "$green" cron --json --grace 300ms --every 100ms "trap '' TERM; sleep 30" >"$tmp/term2.json" 2>"$tmp/term2.err" &
 gpid=$!; pids+=("$gpid")
-sleep 0.5
+wait_for '"event":"start"' "$tmp/term2.json"
 kill -TERM "$gpid"
 wait "$gpid"; rc=$?
 [ $rc -eq 143 ] || fail "SIGTERM with a stubborn job gave $rc, want 143"
