@@ -1,0 +1,275 @@
+// green::net: cooperative TCP and UDP sockets and servers on the hub.
+//
+// Every call that can wait (connect, accept, read_some, read_line,
+// write_all, receive_from, send_to, serve_forever, stop) is a switch point:
+// the greenlet parks, others run, and a kill or an enclosing green::Timeout
+// interrupts it (the pending Asio operation is cancelled first, so nothing
+// touches the greenlet's buffers afterwards).
+//
+// Two ways to fail, chosen by the caller (as in Asio): the plain calls throw
+// std::system_error; the overloads taking `std::error_code&` fill it instead
+// and never throw an I/O error (GreenletExit and Timeout still propagate:
+// cancellation is never an error code).
+//
+// Reads and writes try the system call first and only park when it would
+// block (like gevent's sockets), so a socket that has data ready costs no
+// trip through the hub. A stream that always has data ready yields to the
+// other greenlets every few reads, so a flooding peer cannot starve them. Writes use MSG_NOSIGNAL: a peer that vanished is an
+// error (EPIPE/ECONNRESET) on that connection only, never a SIGPIPE.
+//
+// Name resolution: connect() and the servers accept numeric IPv4/IPv6
+// addresses and "localhost" (127.0.0.1). Other names throw
+// std::system_error(EAI_NONAME-like `host_not_found`): blocking getaddrinfo
+// on the hub would stall every greenlet, and the hub's c-ares resolver
+// (green::dns) is the place for real names.
+#pragma once
+
+#include <green/detail/core.hpp>
+#include <green/greenlet.hpp>
+#include <green/pool.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace green::net {
+
+using Tcp = boost::asio::ip::tcp;
+using Udp = boost::asio::ip::udp;
+using boost::asio::ip::address;
+
+/// Raises the open-files soft limit (RLIMIT_NOFILE) to the hard limit, so a
+/// server can hold thousands of connections without the user running
+/// `ulimit -n`. Returns the soft limit in force afterwards. Never throws.
+std::size_t raise_open_files_limit() noexcept;
+
+/// Ignores SIGPIPE for the whole process (green's sockets already write with
+/// MSG_NOSIGNAL; this covers pipes and other libraries). Never throws.
+void ignore_sigpipe() noexcept;
+
+/// Parses a numeric IPv4/IPv6 address (brackets allowed: "[::1]"), or
+/// "localhost" (127.0.0.1), or "" / "*" (0.0.0.0, any IPv4). Never waits.
+/// Throws std::system_error(host_not_found) for anything else.
+address parse_address(std::string_view host);
+address parse_address(std::string_view host, std::error_code& ec) noexcept;
+
+/// "127.0.0.1:8000" or "[::1]:8000".
+std::string to_string(const Tcp::endpoint& ep);
+std::string to_string(const Udp::endpoint& ep);
+
+/// A connected TCP stream with a lazily allocated read buffer (an idle
+/// connection that never reads a line costs no buffer). Movable, not
+/// copyable. Belongs to the hub that created it.
+class TcpStream {
+ public:
+  /// A closed stream (is_open() is false).
+  TcpStream();
+  /// Adopts a connected, non-blocking socket on the current hub.
+  TcpStream(Tcp::socket socket, Tcp::endpoint peer);
+  TcpStream(TcpStream&&) noexcept;
+  TcpStream& operator=(TcpStream&&) noexcept;
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+  /// Closes the socket if still open. Never switches, never throws.
+  ~TcpStream();
+
+  /// Connects to `host` (numeric or "localhost", see above) port `port`,
+  /// waiting up to `timeout`. Throws std::system_error (timed_out when the
+  /// time runs out, connection_refused, host_not_found, ...). Switch point.
+  static TcpStream connect(std::string_view host, std::uint16_t port, Duration timeout = forever);
+  static TcpStream connect(std::string_view host, std::uint16_t port, Duration timeout, std::error_code& ec);
+  static TcpStream connect(const Tcp::endpoint& ep, Duration timeout = forever);
+  static TcpStream connect(const Tcp::endpoint& ep, Duration timeout, std::error_code& ec);
+
+  /// Reads at least one byte (whatever is available, up to buf.size());
+  /// returns 0 at end of stream (the peer half-closed or closed). Buffered
+  /// bytes left by read_line() come first. Throws std::system_error.
+  /// Switch point (waits while nothing is available).
+  std::size_t read_some(std::span<char> buf);
+  std::size_t read_some(std::span<char> buf, std::error_code& ec);
+
+  /// Reads one line, up to and including '\n' (Python's readline(max)):
+  /// returns at most `max` bytes, so a longer line comes back in pieces that
+  /// do not end in '\n'; the last line before end of stream may lack its
+  /// '\n'; an empty string means end of stream. Throws std::system_error.
+  /// Switch point.
+  std::string read_line(std::size_t max = 64 * 1024);
+  std::string read_line(std::size_t max, std::error_code& ec);
+
+  /// Writes every byte of `data`, waiting while the socket buffer is full.
+  /// Throws std::system_error (broken_pipe, connection_reset, ...) and then
+  /// the number of bytes already written is unknown. Switch point.
+  void write_all(std::string_view data);
+  void write_all(std::string_view data, std::error_code& ec);
+
+  /// Writes what fits into the socket buffer now, without waiting; returns
+  /// the number of bytes written (0 when full). Never switches.
+  std::size_t try_write(std::string_view data, std::error_code& ec) noexcept;
+
+  /// Half-close: the peer reads end of stream; reading still works.
+  /// Throws std::system_error. Never switches.
+  void shutdown_write();
+  void shutdown_write(std::error_code& ec) noexcept;
+
+  /// Closes the socket; a greenlet parked on it gets operation_aborted.
+  /// Idempotent. Never switches, never throws.
+  void close() noexcept;
+
+  bool is_open() const noexcept;
+  /// Disables Nagle's algorithm (small writes go out at once).
+  void set_nodelay(bool on, std::error_code& ec) noexcept;
+
+  /// The peer's address, as seen at connect or accept (no system call).
+  const Tcp::endpoint& remote_endpoint() const noexcept { return peer_; }
+  Tcp::endpoint local_endpoint(std::error_code& ec) const noexcept;
+  int native_handle() noexcept;
+  /// Bytes read from the socket but not consumed yet.
+  std::size_t buffered() const noexcept { return rend_ - rbegin_; }
+
+ private:
+  struct Impl;
+  std::size_t fill(std::error_code& ec);
+  std::unique_ptr<Impl> impl_;
+  Tcp::endpoint peer_;
+  std::unique_ptr<char[]> rbuf_;
+  std::size_t rbegin_ = 0;
+  std::size_t rend_ = 0;
+  unsigned streak_ = 0;  // reads in a row that did not park (see read_some)
+};
+
+/// A UDP socket on the hub.
+class UdpSocket {
+ public:
+  /// Opens a socket bound to `local` (port 0 = the kernel picks one).
+  /// Throws std::system_error.
+  explicit UdpSocket(const Udp::endpoint& local);
+  UdpSocket(UdpSocket&&) noexcept;
+  UdpSocket& operator=(UdpSocket&&) noexcept;
+  ~UdpSocket();
+
+  /// Sends one datagram to `to`. Waits only if the socket buffer is full.
+  /// Throws std::system_error. Switch point.
+  void send_to(std::string_view data, const Udp::endpoint& to);
+  void send_to(std::string_view data, const Udp::endpoint& to, std::error_code& ec);
+
+  /// Waits for one datagram; copies at most buf.size() bytes of it (the rest
+  /// is dropped, as with recvfrom) and returns that count, with the sender
+  /// in `from`. Throws std::system_error. Switch point.
+  std::size_t receive_from(std::span<char> buf, Udp::endpoint& from);
+  std::size_t receive_from(std::span<char> buf, Udp::endpoint& from, std::error_code& ec);
+
+  Udp::endpoint local_endpoint() const;
+  /// Idempotent; never switches.
+  void close() noexcept;
+  bool is_open() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Options for StreamServer.
+struct StreamServerOptions {
+  /// Most handler greenlets at once; 0 = no limit. See `reject_when_full`.
+  std::size_t max_connections = 0;
+  /// With a limit reached: true accepts the connection, writes
+  /// `full_message` if it fits without waiting, and closes it; false stops
+  /// accepting until a handler ends (clients wait in the listen backlog).
+  bool reject_when_full = true;
+  std::string full_message;
+  /// listen() backlog.
+  int backlog = 4096;
+  /// SO_REUSEPORT, so several hubs (threads) can each own a listener on the
+  /// same port and the kernel spreads connections between them.
+  bool reuse_port = false;
+  /// Stack size for handler greenlets (0 = the hub's default).
+  std::size_t stack_size = 0;
+  /// Called (in the handler's greenlet, must not throw) when a handler ends
+  /// with an exception other than GreenletExit.
+  std::function<void(const Tcp::endpoint& peer, std::exception_ptr)> on_error;
+};
+
+/// gevent's StreamServer: accepts connections and runs `handler(stream)` in
+/// a new greenlet for each; the stream is closed when the handler returns.
+/// Binds and listens in the constructor (port 0 = any free port; see
+/// local_endpoint()). Accepting starts with start() or serve_forever().
+/// The server must outlive its handlers: stop() (or destruction, which
+/// kills them without waiting) ends them.
+class StreamServer {
+ public:
+  using Handler = std::function<void(TcpStream&)>;
+
+  /// Binds to `local` and listens. Throws std::system_error (address in
+  /// use, permission denied, ...). Never switches.
+  StreamServer(const Tcp::endpoint& local, Handler handler, StreamServerOptions options = {});
+  /// `host` as for parse_address(); IPv6 listeners are IPv6-only.
+  StreamServer(std::string_view host, std::uint16_t port, Handler handler, StreamServerOptions options = {});
+  ~StreamServer();
+  StreamServer(const StreamServer&) = delete;
+  StreamServer& operator=(const StreamServer&) = delete;
+
+  /// The bound address (with the real port when 0 was asked for).
+  Tcp::endpoint local_endpoint() const;
+
+  /// Starts accepting in a background greenlet. Never switches.
+  void start();
+  /// start(), then waits until stop() is called. Switch point.
+  void serve_forever();
+  /// Graceful stop: closes the listener at once, waits up to `grace` for
+  /// the handlers to return, then kills the rest and waits for them.
+  /// Idempotent. Switch point.
+  void stop(Duration grace = Duration::zero());
+  /// Closes the listener only (handlers keep running). Never switches.
+  void stop_accepting() noexcept;
+
+  /// Handlers running now.
+  std::size_t connections() const noexcept;
+  /// Connections accepted so far (rejected ones included).
+  std::size_t accepted() const noexcept;
+  /// Connections turned away because the limit was reached.
+  std::size_t rejected() const noexcept;
+  bool stopped() const noexcept;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+/// gevent's DatagramServer: receives datagrams on `local` and calls
+/// `handler(socket, data, from)` for each, one at a time in the server's
+/// greenlet (spawn from the handler for long work; reply with
+/// socket.send_to). Binds in the constructor.
+class DatagramServer {
+ public:
+  using Handler = std::function<void(UdpSocket& socket, std::string_view data, const Udp::endpoint& from)>;
+
+  /// Binds to `local`. Throws std::system_error. Never switches.
+  DatagramServer(const Udp::endpoint& local, Handler handler, std::size_t max_datagram = 65536);
+  ~DatagramServer();
+  DatagramServer(const DatagramServer&) = delete;
+  DatagramServer& operator=(const DatagramServer&) = delete;
+
+  Udp::endpoint local_endpoint() const;
+  /// Starts receiving in a background greenlet. Never switches.
+  void start();
+  /// start(), then waits until stop(). Switch point.
+  void serve_forever();
+  /// Stops receiving and waits for the current handler call to finish
+  /// (up to `grace`, then kills it). Idempotent. Switch point.
+  void stop(Duration grace = Duration::zero());
+
+ private:
+  struct State;
+  std::shared_ptr<State> st_;
+};
+
+}  // namespace green::net

@@ -1,0 +1,420 @@
+// green::net streams and UDP sockets.
+//
+// The fast path of every read and write is the plain non-blocking system
+// call on the socket; only EAGAIN parks the greenlet, through await_op on an
+// Asio operation (async_read_some for reads, so the reactor performs the read
+// when the socket becomes readable and the completion carries the data;
+// async_wait(wait_write) for the rare full send buffer). Mixing our own
+// recv/send with Asio's reactor is safe because both run on the hub's thread
+// and Asio re-checks readiness when an operation is queued.
+#include <green/hub.hpp>
+#include <green/io.hpp>
+#include <green/net.hpp>
+#include <green/timeout.hpp>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+namespace green::net {
+
+namespace {
+
+constexpr std::size_t kReadBuffer = 16 * 1024;
+
+// Reads that found data without parking before read_some yields once. A
+// yield costs one switch and no system call; 16 reads of a busy socket are
+// up to 256 KiB, so the other greenlets (say, the writers that must drain
+// what this reader produces) run at least that often.
+constexpr unsigned kYieldEvery = 16;
+
+std::error_code sys_error(int e) { return {e, std::system_category()}; }
+
+std::error_code to_std(const boost::system::error_code& ec) { return ec; }
+
+[[noreturn]] void throw_error(const std::error_code& ec, const std::string& what) {
+  throw std::system_error(ec, what);
+}
+
+// Waits for `op` on `sock` (an async_* call taking a handler) through the hub.
+template <class Socket, class Start>
+std::tuple<boost::system::error_code, std::size_t> await_io(Socket& sock, Start&& start) {
+  return green::await_op<boost::system::error_code, std::size_t>(std::forward<Start>(start),
+                                                                 [&sock] {
+                                                                   boost::system::error_code ignored;
+                                                                   sock.cancel(ignored);
+                                                                 });
+}
+
+template <class Socket>
+boost::system::error_code await_writable(Socket& sock) {
+  auto [ec] = green::await_op<boost::system::error_code>(
+      [&sock](auto h) { sock.async_wait(Socket::wait_write, std::move(h)); },
+      [&sock] {
+        boost::system::error_code ignored;
+        sock.cancel(ignored);
+      });
+  return ec;
+}
+
+}  // namespace
+
+std::size_t raise_open_files_limit() noexcept {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  return static_cast<std::size_t>(rl.rlim_cur);
+}
+
+void ignore_sigpipe() noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGPIPE, &sa, nullptr);
+}
+
+address parse_address(std::string_view host, std::error_code& ec) noexcept {
+  ec.clear();
+  if (host.empty() || host == "*") return boost::asio::ip::address_v4::any();
+  if (host == "localhost") return boost::asio::ip::address_v4::loopback();
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code bec;
+  address a = boost::asio::ip::make_address(std::string(host), bec);
+  if (bec) ec = to_std(boost::asio::error::host_not_found);
+  return a;
+}
+
+address parse_address(std::string_view host) {
+  std::error_code ec;
+  address a = parse_address(host, ec);
+  if (ec) {
+    throw_error(ec, "cannot use host '" + std::string(host) +
+                        "': only numeric IPv4/IPv6 addresses and localhost are supported");
+  }
+  return a;
+}
+
+std::string to_string(const Tcp::endpoint& ep) {
+  const auto a = ep.address();
+  std::string s = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+  return s + ":" + std::to_string(ep.port());
+}
+
+std::string to_string(const Udp::endpoint& ep) { return to_string(Tcp::endpoint(ep.address(), ep.port())); }
+
+// ---- TcpStream ---------------------------------------------------------------
+
+struct TcpStream::Impl {
+  explicit Impl(Tcp::socket s) : sock(std::move(s)) {}
+  Tcp::socket sock;
+};
+
+TcpStream::TcpStream() = default;
+TcpStream::TcpStream(Tcp::socket socket, Tcp::endpoint peer)
+    : impl_(std::make_unique<Impl>(std::move(socket))), peer_(peer) {}
+TcpStream::TcpStream(TcpStream&&) noexcept = default;
+TcpStream& TcpStream::operator=(TcpStream&&) noexcept = default;
+TcpStream::~TcpStream() { close(); }
+
+bool TcpStream::is_open() const noexcept { return impl_ && impl_->sock.is_open(); }
+
+int TcpStream::native_handle() noexcept { return is_open() ? impl_->sock.native_handle() : -1; }
+
+void TcpStream::close() noexcept {
+  if (!impl_) return;
+  boost::system::error_code ignored;
+  impl_->sock.close(ignored);
+}
+
+Tcp::endpoint TcpStream::local_endpoint(std::error_code& ec) const noexcept {
+  ec.clear();
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return {};
+  }
+  boost::system::error_code bec;
+  auto ep = impl_->sock.local_endpoint(bec);
+  ec = to_std(bec);
+  return ep;
+}
+
+void TcpStream::set_nodelay(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return;
+  }
+  boost::system::error_code bec;
+  impl_->sock.set_option(Tcp::no_delay(on), bec);
+  ec = to_std(bec);
+}
+
+TcpStream TcpStream::connect(const Tcp::endpoint& ep, Duration timeout, std::error_code& ec) {
+  ec.clear();
+  Tcp::socket s(green::io_context());
+  boost::system::error_code bec;
+  s.open(ep.protocol(), bec);
+  if (bec) {
+    ec = to_std(bec);
+    return {};
+  }
+  bool timed_out = false;
+  green::Timeout limit(timeout);
+  try {
+    auto [res] = green::await_op<boost::system::error_code>(
+        [&](auto h) { s.async_connect(ep, std::move(h)); },
+        [&] {
+          boost::system::error_code ignored;
+          s.cancel(ignored);
+        });
+    bec = res;
+  } catch (const green::Timeout& t) {
+    if (!(t == limit)) throw;  // an enclosing Timeout, not ours
+    timed_out = true;
+  }
+  limit.cancel();
+  if (timed_out) {
+    ec = std::make_error_code(std::errc::timed_out);
+    return {};
+  }
+  if (bec) {
+    ec = to_std(bec);
+    return {};
+  }
+  return TcpStream(std::move(s), ep);
+}
+
+TcpStream TcpStream::connect(const Tcp::endpoint& ep, Duration timeout) {
+  std::error_code ec;
+  TcpStream s = connect(ep, timeout, ec);
+  if (ec) throw_error(ec, "connect to " + to_string(ep));
+  return s;
+}
+
+TcpStream TcpStream::connect(std::string_view host, std::uint16_t port, Duration timeout, std::error_code& ec) {
+  address a = parse_address(host, ec);
+  if (ec) return {};
+  return connect(Tcp::endpoint(a, port), timeout, ec);
+}
+
+TcpStream TcpStream::connect(std::string_view host, std::uint16_t port, Duration timeout) {
+  return connect(Tcp::endpoint(parse_address(host), port), timeout);
+}
+
+std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
+  ec.clear();
+  if (buf.empty()) return 0;
+  if (rbegin_ < rend_) {
+    const std::size_t n = std::min(buf.size(), rend_ - rbegin_);
+    std::memcpy(buf.data(), rbuf_.get() + rbegin_, n);
+    rbegin_ += n;
+    return n;
+  }
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return 0;
+  }
+  green::detail::check_interrupt();
+  auto& sock = impl_->sock;
+  if (++streak_ >= kYieldEvery) {
+    streak_ = 0;
+    green::sleep(Duration::zero());
+    if (!is_open()) {
+      ec = std::make_error_code(std::errc::operation_canceled);
+      return 0;
+    }
+  }
+  for (;;) {
+    const ssize_t n = ::recv(sock.native_handle(), buf.data(), buf.size(), 0);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec = sys_error(errno);
+      return 0;
+    }
+    break;
+  }
+  streak_ = 0;
+  auto [bec, n] = await_io(sock, [&](auto h) { sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), std::move(h)); });
+  if (bec == boost::asio::error::eof) return 0;
+  if (bec) ec = to_std(bec);
+  return n;
+}
+
+std::size_t TcpStream::read_some(std::span<char> buf) {
+  std::error_code ec;
+  const std::size_t n = read_some(buf, ec);
+  if (ec) throw_error(ec, "read from " + to_string(peer_));
+  return n;
+}
+
+std::size_t TcpStream::fill(std::error_code& ec) {
+  if (!rbuf_) rbuf_ = std::make_unique<char[]>(kReadBuffer);
+  rbegin_ = rend_ = 0;
+  const std::size_t n = read_some(std::span<char>(rbuf_.get(), kReadBuffer), ec);
+  rend_ = n;
+  return n;
+}
+
+std::string TcpStream::read_line(std::size_t max, std::error_code& ec) {
+  ec.clear();
+  std::string line;
+  if (max == 0) return line;
+  for (;;) {
+    if (rbegin_ < rend_) {
+      const char* start = rbuf_.get() + rbegin_;
+      const std::size_t avail = rend_ - rbegin_;
+      const void* nl = std::memchr(start, '\n', avail);
+      std::size_t take = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - start) + 1 : avail;
+      take = std::min(take, max - line.size());
+      line.append(start, take);
+      rbegin_ += take;
+      if (line.size() == max || line.back() == '\n') return line;
+    }
+    if (fill(ec) == 0) return line;  // end of stream or error
+  }
+}
+
+std::string TcpStream::read_line(std::size_t max) {
+  std::error_code ec;
+  std::string line = read_line(max, ec);
+  if (ec) throw_error(ec, "read from " + to_string(peer_));
+  return line;
+}
+
+std::size_t TcpStream::try_write(std::string_view data, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return 0;
+  }
+  for (;;) {
+    const ssize_t n = ::send(impl_->sock.native_handle(), data.data(), data.size(), MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) ec = sys_error(errno);
+    return 0;
+  }
+}
+
+void TcpStream::write_all(std::string_view data, std::error_code& ec) {
+  ec.clear();
+  green::detail::check_interrupt();
+  while (!data.empty()) {
+    const std::size_t n = try_write(data, ec);
+    if (ec) return;
+    data.remove_prefix(n);
+    if (data.empty()) return;
+    if (auto bec = await_writable(impl_->sock)) {
+      ec = to_std(bec);
+      return;
+    }
+  }
+}
+
+void TcpStream::write_all(std::string_view data) {
+  std::error_code ec;
+  write_all(data, ec);
+  if (ec) throw_error(ec, "write to " + to_string(peer_));
+}
+
+void TcpStream::shutdown_write(std::error_code& ec) noexcept {
+  ec.clear();
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return;
+  }
+  boost::system::error_code bec;
+  impl_->sock.shutdown(Tcp::socket::shutdown_send, bec);
+  ec = to_std(bec);
+}
+
+void TcpStream::shutdown_write() {
+  std::error_code ec;
+  shutdown_write(ec);
+  if (ec) throw_error(ec, "shutdown " + to_string(peer_));
+}
+
+// ---- UdpSocket ---------------------------------------------------------------
+
+struct UdpSocket::Impl {
+  explicit Impl(const Udp::endpoint& local) : sock(green::io_context(), local) {}
+  Udp::socket sock;
+};
+
+UdpSocket::UdpSocket(const Udp::endpoint& local) {
+  try {
+    impl_ = std::make_unique<Impl>(local);
+  } catch (const boost::system::system_error& e) {
+    throw_error(to_std(e.code()), "bind UDP " + to_string(local));
+  }
+}
+UdpSocket::UdpSocket(UdpSocket&&) noexcept = default;
+UdpSocket& UdpSocket::operator=(UdpSocket&&) noexcept = default;
+UdpSocket::~UdpSocket() { close(); }
+
+void UdpSocket::close() noexcept {
+  if (!impl_) return;
+  boost::system::error_code ignored;
+  impl_->sock.close(ignored);
+}
+
+bool UdpSocket::is_open() const noexcept { return impl_ && impl_->sock.is_open(); }
+
+Udp::endpoint UdpSocket::local_endpoint() const { return impl_->sock.local_endpoint(); }
+
+void UdpSocket::send_to(std::string_view data, const Udp::endpoint& to, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return;
+  }
+  auto& sock = impl_->sock;
+  auto [bec, n] = await_io(sock, [&](auto h) {
+    sock.async_send_to(boost::asio::buffer(data.data(), data.size()), to, std::move(h));
+  });
+  (void)n;
+  ec = to_std(bec);
+}
+
+void UdpSocket::send_to(std::string_view data, const Udp::endpoint& to) {
+  std::error_code ec;
+  send_to(data, to, ec);
+  if (ec) throw_error(ec, "send to " + to_string(to));
+}
+
+std::size_t UdpSocket::receive_from(std::span<char> buf, Udp::endpoint& from, std::error_code& ec) {
+  ec.clear();
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return 0;
+  }
+  auto& sock = impl_->sock;
+  auto [bec, n] = await_io(sock, [&](auto h) {
+    sock.async_receive_from(boost::asio::buffer(buf.data(), buf.size()), from, std::move(h));
+  });
+  ec = to_std(bec);
+  return n;
+}
+
+std::size_t UdpSocket::receive_from(std::span<char> buf, Udp::endpoint& from) {
+  std::error_code ec;
+  const std::size_t n = receive_from(buf, from, ec);
+  if (ec) throw_error(ec, "receive on UDP socket");
+  return n;
+}
+
+}  // namespace green::net

@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `green serve echo` and `green serve chat` with real TCP
+clients over loopback. Transcripts are checked byte for byte against the
+seed's chat protocol. Usage: serve_test.py PATH/TO/green [TEST...]"""
+import os
+import random
+import resource
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+GREEN = None
+FAILURES = []
+
+# Every read in these tests is bounded, so a broken server fails a test
+# instead of hanging it; the bound is far above what a correct server needs.
+IO_TIMEOUT = 30.0
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Server:
+    """Starts `green serve ARGS --port 0` and reads the port it reports."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([GREEN, "serve", *args, "--host", "127.0.0.1", "--port", "0"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        line = self.proc.stderr.readline().decode()
+        if not line.startswith("listening on 127.0.0.1:"):
+            self.proc.kill()
+            raise AssertionError("server did not report its port: %r" % line)
+        self.port = int(line.rsplit(":", 1)[1])
+        # Drain stderr so a verbose server never blocks on a full pipe.
+        self.log = []
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.append(line.decode(errors="replace"))
+
+    def connect(self, rcvbuf=None):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(IO_TIMEOUT)
+        s.connect(("127.0.0.1", self.port))
+        return s
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return -1
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=IO_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("server did not stop on %s" % sig)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def recv_exactly(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def expect(s, want, what=""):
+    got = recv_exactly(s, len(want))
+    if got != want:
+        raise AssertionError("%sexpected %r, got %r" % (what + ": " if what else "", want, got))
+
+
+def recv_until_eof(s):
+    buf = bytearray()
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+PROMPT = b"Please enter your name: "
+TAKEN = b"That username is already taken.\n"
+
+
+def join(server, name, others=()):
+    """Connects and joins as `name`; every client in `others` must see the join."""
+    s = server.connect()
+    expect(s, PROMPT, name + " prompt")
+    s.sendall(name.encode() + b"\n")
+    for o in others:
+        expect(o, b"## %s joined from 127.0.0.1.\n" % name.encode(), "join notice")
+    return s
+
+
+# ---- chat ---------------------------------------------------------------------
+
+def test_chat_transcript():
+    with Server("chat") as srv:
+        alice = srv.connect()
+        expect(alice, PROMPT)
+        alice.sendall(b"\n")                      # empty name: asked again
+        expect(alice, PROMPT)
+        alice.sendall(b"  alice  \r\n")          # stripped, like the seed
+        bob = srv.connect()
+        expect(bob, PROMPT)
+        bob.sendall(b"alice\n")                   # taken
+        expect(bob, TAKEN + PROMPT)
+        bob.sendall(b"bad name\n")                # a space: not a name
+        expect(bob, b"Names are 1-32 printable characters without spaces.\n" + PROMPT)
+        bob.sendall(b"x" * 33 + b"\n")            # too long
+        expect(bob, b"Names are 1-32 printable characters without spaces.\n" + PROMPT)
+        bob.sendall(b"bob\n")
+        expect(alice, b"## bob joined from 127.0.0.1.\n")
+        alice.sendall(b"hello bob\n")
+        expect(alice, b"alice> hello bob\n")      # the sender hears itself
+        expect(bob, b"alice> hello bob\n")
+        bob.sendall(b"  hi alice  \n")
+        expect(alice, b"bob> hi alice\n")
+        expect(bob, b"bob> hi alice\n")
+        bob.sendall(b"/who\n")
+        expect(bob, b"## 2 users: alice, bob\n")
+        # Over-long lines are cut to 4096 bytes, the rest of the line dropped;
+        # invalid UTF-8 and control characters become U+FFFD.
+        bob.sendall(b"y" * 5000 + b"\n" + b"caf\xe9 \x1b[1m ok \xc3\xa9\n")
+        want = b"bob> " + b"y" * 4096 + b"\n" + b"bob> caf\xef\xbf\xbd \xef\xbf\xbd[1m ok \xc3\xa9\n"
+        expect(alice, want)
+        expect(bob, want)
+        # A client that vanishes mid-line: its partial line still goes out
+        # (as the seed's `for l in f` does), then the leave notice.
+        carol = join(srv, "carol", [alice, bob])
+        carol.sendall(b"half a li")
+        time.sleep(0.05)
+        carol.close()
+        for s in (alice, bob):
+            expect(s, b"carol> half a li\n## carol left the chat.\n")
+        bob.sendall(b"/quit\n")
+        check(recv_until_eof(bob) == b"", "bob got bytes after /quit")
+        expect(alice, b"## bob left the chat.\n")
+        # The name is free again.
+        bob2 = join(srv, "bob", [alice])
+        alice.sendall(b"/who\n")
+        expect(alice, b"## 2 users: alice, bob\n")
+        bob2.close()
+        expect(alice, b"## bob left the chat.\n")
+        # SIGTERM: everyone, named or still at the prompt, gets the notice.
+        dave = srv.connect()
+        expect(dave, PROMPT)
+        rc = srv.stop(signal.SIGTERM)
+        check(rc == 0, "chat exited %d on SIGTERM" % rc)
+        check(recv_until_eof(alice) == b"## server shutting down\n", "alice's shutdown notice")
+        check(recv_until_eof(dave) == b"## server shutting down\n", "dave's shutdown notice")
+
+
+def test_chat_max_clients():
+    with Server("chat", "--max-clients", "1") as srv:
+        a = join(srv, "a")
+        b = srv.connect()
+        check(recv_until_eof(b) == b"## server full, try again later\n", "the second client was not turned away")
+        a.sendall(b"still here\n")
+        expect(a, b"a> still here\n")
+        check(srv.stop(signal.SIGINT) == 0, "chat exited non-zero on SIGINT")
+
+
+def test_chat_slow_reader():
+    """A client that never reads is disconnected once its queue is full (1 MiB
+    by default); the others get every line, in order, and the server's memory
+    stays bounded."""
+    with Server("chat") as srv:
+        talker = join(srv, "talker")
+        listener = join(srv, "listener", [talker])
+        slow = srv.connect(rcvbuf=4096)
+        expect(slow, PROMPT)
+        slow.sendall(b"slow\n")
+        expect(talker, b"## slow joined from 127.0.0.1.\n")
+        expect(listener, b"## slow joined from 127.0.0.1.\n")
+        rss_before = srv.rss_kib()
+        lines = 2500   # 10 MiB: more than every socket buffer on the way holds
+        payload = b"z" * 4000
+
+        # The talker sends in rounds of 100 lines and both fast clients read
+        # each round before the next, so only the silent client falls behind.
+        got = {"talker": bytearray(), "listener": bytearray()}
+        for r in range(lines // 100):
+            talker.sendall(b"".join(b"%05d %s\n" % (i, payload) for i in range(r * 100, r * 100 + 100)))
+            for who, sock in (("talker", talker), ("listener", listener)):
+                buf = got[who]
+                want = (r + 1) * 100
+                while buf.count(b"talker> ") < want:
+                    chunk = sock.recv(1 << 20)
+                    if not chunk:
+                        raise AssertionError("%s was disconnected" % who)
+                    buf += chunk
+        got_t, got_l = [bytes(got["talker"])], [bytes(got["listener"])]
+        for who, got in (("listener", got_l[0]), ("talker", got_t[0])):
+            msgs = got.split(b"\n")
+            chat = [m for m in msgs if m.startswith(b"talker> ")]
+            check(len(chat) == lines, "%s got %d of %d lines" % (who, len(chat), lines))
+            check(all(m == b"talker> %05d %s" % (i, payload) for i, m in enumerate(chat)),
+                  "%s got lines out of order or changed" % who)
+            check(b"## slow left the chat." in msgs, "%s never saw the slow reader leave" % who)
+        rss_after = srv.rss_kib()
+        check(rss_after - rss_before < 32 * 1024, "server grew by %d KiB" % (rss_after - rss_before))
+        check(any("slow disconnected" in l for l in srv.log), "the drop was not logged: %r" % srv.log)
+        talker.sendall(b"/who\n")
+        expect(talker, b"## 2 users: talker, listener\n")
+        check(srv.stop() == 0, "chat exit status")
+
+
+def test_chat_thousand_clients():
+    """1,000 clients join, each sends 10 lines; every line reaches everyone,
+    in per-sender order."""
+    raise_nofile()
+    n, per = 1000, 10
+    with Server("chat") as srv:
+        sel = selectors.DefaultSelector()
+        socks = []
+        for i in range(n):
+            s = srv.connect()
+            s.sendall(b"c%d\n" % i)
+            socks.append(s)
+        bufs = [bytearray() for _ in range(n)]
+        counts = [0] * n   # newlines received per client
+        target = [1 << 60] * n
+        done = [0]         # clients that received all they should
+        notices = [0]      # "## ..." lines received by all clients together
+        for i, s in enumerate(socks):
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, i)
+
+        def pump(until, deadline):
+            while not until():
+                if time.time() > deadline:
+                    raise AssertionError("timed out waiting for the chat traffic")
+                for key, _ in sel.select(timeout=1.0):
+                    try:
+                        chunk = key.fileobj.recv(1 << 16)
+                    except BlockingIOError:
+                        continue
+                    if not chunk:
+                        raise AssertionError("client %d lost its connection" % key.data)
+                    i = key.data
+                    bufs[i] += chunk
+                    before = counts[i]
+                    counts[i] += chunk.count(b"\n")
+                    notices[0] += chunk.count(b"## ")
+                    if before < target[i] <= counts[i]:
+                        done[0] += 1
+
+        deadline = time.time() + 120
+        # Everyone is in once each of the n(n-1)/2 pairs produced one notice
+        # (the earlier of the two hears the later one join).
+        pump(lambda: notices[0] >= n * (n - 1) // 2, deadline)
+        check(notices[0] == n * (n - 1) // 2, "%d join notices" % notices[0])
+        for s in socks:
+            s.setblocking(True)
+        for r in range(per):
+            for i, s in enumerate(socks):
+                s.sendall(b"%d\n" % r)
+        for s in socks:
+            s.setblocking(False)
+        want_lines = n * per
+        assert per <= 10  # rounds are single digits, compared as bytes below
+        for i in range(n):
+            target[i] = want_lines + counts[i]
+        done[0] = 0
+        pump(lambda: done[0] >= n, deadline)
+        heard = []
+        for i, b in enumerate(bufs):
+            msgs = bytes(b).split(b"\n")
+            check(msgs[0].startswith(PROMPT), "client %d: no prompt" % i)
+            msgs[0] = msgs[0][len(PROMPT):]
+            joins = {int(m[4:m.index(b" ", 4)]) for m in msgs if m.startswith(b"## c")}
+            check(i not in joins, "client %d heard its own join" % i)
+            heard.append(joins)
+            # Per sender the round numbers must rise strictly; with 10,000
+            # lines in all and rounds 0-9 that means each sender's 10 lines,
+            # each once, in the order sent.
+            last = {}
+            count = 0
+            for m in msgs:
+                if m[:1] != b"c":
+                    continue
+                sender, _, r = m.partition(b"> ")
+                if last.get(sender, b"/") >= r:
+                    raise AssertionError("client %d got %r after round %r of %r" % (i, m, last[sender], sender))
+                last[sender] = r
+                count += 1
+            check(count == want_lines, "client %d got %d lines, want %d" % (i, count, want_lines))
+        # Joins are consistent: of every two clients exactly one heard the other.
+        for i in range(n):
+            for j in heard[i]:
+                check(i not in heard[j], "clients %d and %d both heard the other join" % (i, j))
+        for s in socks:
+            s.close()
+        check(srv.stop() == 0, "chat exit status")
+
+
+# ---- echo ---------------------------------------------------------------------
+
+def test_echo_ten_mib_binary():
+    with Server("echo") as srv:
+        s = srv.connect()
+        data = random.Random(6).randbytes(10 * 1024 * 1024)
+        out = []
+        t = threading.Thread(target=lambda: out.append(recv_until_eof(s)))
+        t.start()
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)    # half-close: the echo still comes back
+        t.join()
+        check(out[0] == data, "10 MiB came back different (%d bytes)" % len(out[0]))
+        check(srv.stop() == 0, "echo exit status")
+
+
+def test_echo_lines_and_thousand_clients():
+    raise_nofile()
+    with Server("echo") as srv:
+        socks = [srv.connect() for _ in range(1000)]
+        for i, s in enumerate(socks):
+            s.sendall(b"hello %d\nsecond line %d\n" % (i, i))
+        for i, s in enumerate(socks):
+            want = b"hello %d\nsecond line %d\n" % (i, i)
+            expect(s, want, "client %d" % i)
+        for s in socks:
+            s.close()
+        check(srv.stop() == 0, "echo exit status")
+
+
+def test_echo_idle_timeout():
+    with Server("echo", "--idle-timeout", "300ms", "-v") as srv:
+        idle = srv.connect()
+        busy = srv.connect()
+        # A client that talks more often than the timeout stays connected
+        # well past it; the silent one is closed meanwhile.
+        deadline = time.time() + 1.2
+        while time.time() < deadline:
+            busy.sendall(b"x")
+            expect(busy, b"x")
+            time.sleep(0.05)
+        check(recv_until_eof(idle) == b"", "the idle client got data")
+        check(srv.stop() == 0, "echo exit status")
+        check(any("idle timeout" in l for l in srv.log), "no idle timeout logged with -v: %r" % srv.log)
+
+
+def test_echo_max_clients():
+    with Server("echo", "--max-clients", "2") as srv:
+        a, b = srv.connect(), srv.connect()
+        for s in (a, b):
+            s.sendall(b"in\n")
+            expect(s, b"in\n")
+        c = srv.connect()
+        check(recv_until_eof(c) == b"", "a third client was served")
+        a.close()
+        # The slot frees once the server saw a's close.
+        for _ in range(200):
+            d = srv.connect()
+            try:
+                d.sendall(b"again\n")
+                if recv_exactly(d, 6) == b"again\n":
+                    break
+            except (ConnectionResetError, BrokenPipeError):
+                pass  # turned away: the server had not seen a's close yet
+            d.close()
+            time.sleep(0.01)
+        else:
+            raise AssertionError("no slot came free after a client left")
+        b.sendall(b"b\n")
+        expect(b, b"b\n")
+        check(srv.stop() == 0, "echo exit status")
+
+
+def test_echo_sigterm_closes_connections():
+    with Server("echo", "--threads", "2") as srv:
+        socks = [srv.connect() for _ in range(20)]
+        for s in socks:
+            s.sendall(b"x")
+            expect(s, b"x")
+        check(srv.stop(signal.SIGTERM) == 0, "echo exited non-zero on SIGTERM")
+        for s in socks:
+            check(recv_until_eof(s) == b"", "a connection stayed open")
+
+
+def test_usage_errors():
+    r = subprocess.run([GREEN, "serve", "echo", "--host", "example.invalid"], capture_output=True)
+    check(r.returncode == 2, "a host name exited %d" % r.returncode)
+    check(b"--host" in r.stderr, "the error does not name --host: %r" % r.stderr)
+    r = subprocess.run([GREEN, "serve", "echo", "--idle-timeout", "soon"], capture_output=True)
+    check(r.returncode == 2 and b"soon" in r.stderr, "a bad duration: %d %r" % (r.returncode, r.stderr))
+    with Server("echo") as srv:
+        r = subprocess.run([GREEN, "serve", "echo", "--host", "127.0.0.1", "--port", str(srv.port)],
+                           capture_output=True)
+        check(r.returncode == 1 and b"127.0.0.1:%d" % srv.port in r.stderr,
+              "a port in use: %d %r" % (r.returncode, r.stderr))
+        srv.stop()
+
+
+def main():
+    global GREEN
+    GREEN = sys.argv[1]
+    names = sys.argv[2:] or [n for n in globals() if n.startswith("test_")]
+    for name in names:
+        start = time.time()
+        try:
+            globals()[name]()
+            print("ok   %s (%.1fs)" % (name, time.time() - start), flush=True)
+        except Exception as e:  # report every failure, keep going
+            FAILURES.append(name)
+            print("FAIL %s: %s" % (name, e), flush=True)
+    if FAILURES:
+        print("%d failed: %s" % (len(FAILURES), " ".join(FAILURES)))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

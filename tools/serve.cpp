@@ -1,0 +1,633 @@
+// `green serve echo|chat`: the seeds' first and last examples (gevent's
+// StreamServer echo server and its chat server), as servers that stay up.
+//
+// echo: one greenlet per connection copies bytes back as they arrive.
+// chat: the seed's design -- per user a reader (the connection's greenlet), a
+// writer greenlet and an outgoing queue; a broadcast puts one shared message
+// on every user's queue and never waits, so a slow reader only ever delays
+// itself. Its queue is bounded in bytes: past the bound the user is
+// disconnected and the room goes on.
+#include "common/subcommand.hpp"
+
+#include <green/green.hpp>
+#include <green/net.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace green::tools {
+
+namespace {
+
+using namespace std::chrono_literals;
+using green::net::StreamServer;
+using green::net::TcpStream;
+
+// ---- shared helpers ------------------------------------------------------------
+
+// "250ms", "1.5s", "2m", "1h", "100us", bare number = seconds.
+Duration parse_duration_arg(const std::string& text, const char* option) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, value);
+  std::string_view unit(p, static_cast<std::size_t>(end - p));
+  double scale = -1;
+  if (ec == std::errc() && value >= 0) {
+    if (unit.empty() || unit == "s") scale = 1;
+    else if (unit == "ms") scale = 1e-3;
+    else if (unit == "us") scale = 1e-6;
+    else if (unit == "m") scale = 60;
+    else if (unit == "h") scale = 3600;
+  }
+  if (scale < 0) {
+    throw UsageError(std::string(option) + ": invalid duration '" + text + "' (use e.g. 250ms, 1.5s, 2m)");
+  }
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(value * scale));
+}
+
+void log_line(const char* sub, const std::string& msg) {
+  std::fprintf(stderr, "green serve %s: %s\n", sub, msg.c_str());
+}
+
+std::string peer_ip(const TcpStream& s) { return s.remote_endpoint().address().to_string(); }
+
+struct ServerCommon {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::size_t max_clients = 0;
+  bool verbose = false;
+};
+
+// Runs `body` on a hub with SIGINT/SIGTERM turned into a call of `on_signal`
+// (a greenlet). A server stopped by a signal exits 0: that is how servers are
+// meant to stop.
+net::address host_or_usage_error(const std::string& host) {
+  std::error_code ec;
+  auto a = net::parse_address(host, ec);
+  if (ec) throw UsageError("--host: cannot use '" + host + "': give a numeric IPv4/IPv6 address or localhost");
+  return a;
+}
+
+void announce(const char* sub, const net::Tcp::endpoint& ep) {
+  std::fprintf(stderr, "listening on %s\n", net::to_string(ep).c_str());
+  std::fflush(stderr);
+  (void)sub;
+}
+
+// ---- echo ------------------------------------------------------------------------
+
+struct EchoOptions : ServerCommon {
+  std::string idle_timeout;
+  unsigned threads = 1;
+};
+
+class EchoServer {
+ public:
+  EchoServer(const EchoOptions& opt, Duration idle, const net::Tcp::endpoint& ep, bool reuse_port)
+      : opt_(opt), idle_(idle),
+        server_(ep, [this](TcpStream& s) { handle(s); }, options(opt, reuse_port)) {}
+
+  net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
+
+  // Serves until SIGINT/SIGTERM.
+  void run() {
+    green::SignalHandler signals({SIGINT, SIGTERM}, [this](int sig) {
+      if (opt_.verbose) log_line("echo", std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+      server_.stop();
+    });
+    server_.serve_forever();
+  }
+
+  void stop() { server_.stop(); }
+
+ private:
+  static net::StreamServerOptions options(const EchoOptions& opt, bool reuse_port) {
+    net::StreamServerOptions o;
+    o.max_connections = opt.max_clients;
+    o.reject_when_full = true;
+    o.reuse_port = reuse_port;
+    if (opt.verbose) {
+      o.on_error = [](const net::Tcp::endpoint& peer, std::exception_ptr e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log_line("echo", net::to_string(peer) + ": " + ex.what());
+        } catch (...) {
+          log_line("echo", net::to_string(peer) + ": unknown error");
+        }
+      };
+    }
+    return o;
+  }
+
+  void handle(TcpStream& s) {
+    const std::string who = opt_.verbose ? net::to_string(s.remote_endpoint()) : std::string();
+    if (opt_.verbose) log_line("echo", "connect " + who + " (" + std::to_string(server_.connections()) + " clients)");
+    std::error_code ec;
+    s.set_nodelay(true, ec);
+    std::uint64_t bytes = 0;
+    const char* why = "closed by peer";
+    char buf[16 * 1024];
+    for (;;) {
+      std::size_t n = 0;
+      if (idle_ > Duration::zero()) {
+        bool idle = false;
+        green::Timeout limit(idle_);
+        try {
+          n = s.read_some(buf, ec);
+        } catch (const green::Timeout& t) {
+          if (!(t == limit)) throw;
+          idle = true;
+        }
+        if (idle) {
+          why = "idle timeout";
+          break;
+        }
+      } else {
+        n = s.read_some(buf, ec);
+      }
+      if (ec) {
+        why = "read error";
+        break;
+      }
+      if (n == 0) break;
+      s.write_all(std::string_view(buf, n), ec);
+      if (ec) {
+        why = "write error";
+        break;
+      }
+      bytes += n;
+    }
+    if (opt_.verbose) {
+      log_line("echo", "disconnect " + who + ": " + why + (ec ? " (" + ec.message() + ")" : std::string()) + ", " +
+                           std::to_string(bytes) + " bytes echoed");
+    }
+  }
+
+  const EchoOptions& opt_;
+  Duration idle_;
+  StreamServer server_;
+};
+
+int run_echo(const EchoOptions& opt) {
+  net::raise_open_files_limit();
+  net::ignore_sigpipe();
+  const auto addr = host_or_usage_error(opt.host);
+  const Duration idle = opt.idle_timeout.empty() ? Duration::zero()
+                                                 : parse_duration_arg(opt.idle_timeout, "--idle-timeout");
+  const bool reuse_port = opt.threads > 1;
+  try {
+    return green::run([&] {
+      EchoServer first(opt, idle, net::Tcp::endpoint(addr, opt.port), reuse_port);
+      const auto bound = first.local_endpoint();
+      // Extra hubs: one thread each, its own listener on the same port
+      // (SO_REUSEPORT lets the kernel spread connections between them).
+      // Each hub stops on SIGINT/SIGTERM by itself (every hub's signal set
+      // sees the signal).
+      struct Started {
+        boost::asio::io_context* io;
+        EchoServer* server;
+      };
+      std::vector<std::thread> threads;
+      std::vector<std::future<Started>> ready;
+      for (unsigned i = 1; i < opt.threads; ++i) {
+        auto promise = std::make_shared<std::promise<Started>>();
+        ready.push_back(promise->get_future());
+        threads.emplace_back([&opt, idle, bound, promise] {
+          try {
+            green::run([&] {
+              EchoServer server(opt, idle, bound, true);
+              promise->set_value(Started{&green::io_context(), &server});
+              server.run();
+            });
+          } catch (...) {
+            try {
+              promise->set_exception(std::current_exception());
+            } catch (const std::future_error&) {
+              // already started: the error came later and ends only this hub
+            }
+          }
+        });
+      }
+      std::vector<Started> started;
+      std::string failure;
+      for (auto& f : ready) {
+        try {
+          started.push_back(f.get());  // blocks this thread briefly, before any client is served
+        } catch (const std::exception& e) {
+          if (failure.empty()) failure = e.what();
+        }
+      }
+      if (!failure.empty()) {
+        log_line("echo", "cannot start a server thread: " + failure);
+        for (const Started& s : started) {
+          // Runs on that hub; a posted callback may spawn but not switch.
+          boost::asio::post(*s.io, [srv = s.server] { green::spawn([srv] { srv->stop(); }); });
+        }
+        for (auto& t : threads) t.join();
+        return kExitFailure;
+      }
+      announce("echo", bound);
+      first.run();
+      for (auto& t : threads) t.join();
+      return kExitOk;
+    });
+  } catch (const std::system_error& e) {
+    log_line("echo", e.what());
+    return kExitFailure;
+  }
+}
+
+// ---- chat ------------------------------------------------------------------------
+
+constexpr std::size_t kMaxLine = 4096;
+constexpr std::size_t kMaxName = 32;
+constexpr std::string_view kPrompt = "Please enter your name: ";
+constexpr std::string_view kTaken = "That username is already taken.\n";
+constexpr std::string_view kBadName = "Names are 1-32 printable characters without spaces.\n";
+constexpr std::string_view kShutdown = "## server shutting down\n";
+constexpr std::string_view kTooSlow = "## disconnected: you are not reading fast enough\n";
+
+struct ChatOptions : ServerCommon {
+  std::size_t queue_limit = 1024 * 1024;
+};
+
+using Msg = std::shared_ptr<const std::string>;
+
+Msg make_msg(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+
+bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Python's str.strip() on ASCII whitespace, as the seed does to every line.
+std::string_view strip(std::string_view s) {
+  while (!s.empty() && is_space(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && is_space(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
+std::size_t utf8_len(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  const std::size_t left = s.size() - i;
+  auto cont = [&](std::size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return left >= 2 && cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (left < 3 || !cont(i + 1) || !cont(i + 2)) return 0;
+    if (c == 0xE0 && b(i + 1) < 0xA0) return 0;   // overlong
+    if (c == 0xED && b(i + 1) >= 0xA0) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (left < 4 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    if (c == 0xF0 && b(i + 1) < 0x90) return 0;
+    if (c == 0xF4 && b(i + 1) >= 0x90) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+// The rule stated in --help: invalid UTF-8 and control characters (other
+// than tab) become U+FFFD, so nothing a user sends can corrupt another
+// user's terminal or the line structure.
+std::string sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_len(s, i);
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (n == 0 || (n == 1 && ((c < 0x20 && c != '\t') || c == 0x7F))) {
+      out += "\xEF\xBF\xBD";
+      i += 1;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+// 1-32 characters of valid UTF-8, none of them a space or control character.
+bool valid_name(std::string_view s) {
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_len(s, i);
+    if (n == 0) return false;
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (n == 1 && (c <= 0x20 || c == 0x7F)) return false;
+    i += n;
+    ++chars;
+  }
+  return chars >= 1 && chars <= kMaxName;
+}
+
+struct Conn {
+  explicit Conn(TcpStream&& s) : stream(std::move(s)), ip(peer_ip(stream)) {}
+  TcpStream stream;
+  std::string ip;
+  std::string name;  // empty until it joined
+  green::Queue<Msg> out;
+  std::size_t queued_bytes = 0;  // in `out` plus the batch being written
+  std::uint64_t seq = 0;
+  bool dropped = false;
+  bool writing = false;
+};
+
+class ChatRoom {
+ public:
+  ChatRoom(const ChatOptions& opt, const net::Tcp::endpoint& ep)
+      : opt_(opt), server_(ep, [this](TcpStream& s) { handle(s); }, options(opt)) {}
+
+  net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
+
+  void run() {
+    green::SignalHandler signals({SIGINT, SIGTERM}, [this](int) { shutdown(); });
+    announce("chat", server_.local_endpoint());
+    server_.serve_forever();
+    writers_.kill();
+  }
+
+ private:
+  static net::StreamServerOptions options(const ChatOptions& opt) {
+    net::StreamServerOptions o;
+    o.max_connections = opt.max_clients;
+    o.reject_when_full = true;
+    o.full_message = "## server full, try again later\n";
+    return o;
+  }
+
+  // Everyone (named or not) gets the notice; queues close, so writers flush
+  // and close their sockets, which ends the readers.
+  void shutdown() {
+    if (stopping_) return;
+    stopping_ = true;
+    server_.stop_accepting();
+    auto note = make_msg(std::string(kShutdown));
+    for (auto& [seq, c] : conns_) {
+      if (!c->out.closed()) {
+        c->out.put_nowait(note);
+        c->out.close();
+      }
+    }
+    server_.stop(2s);
+  }
+
+  // Never switches: a slow user is dropped, never waited for.
+  void deliver(Conn& c, const Msg& m) {
+    if (c.dropped || c.out.closed()) return;
+    if (c.queued_bytes + m->size() > opt_.queue_limit) {
+      drop(c);
+      return;
+    }
+    c.queued_bytes += m->size();
+    c.out.put_nowait(m);
+  }
+
+  void drop(Conn& c) {
+    c.dropped = true;
+    log_line("chat", (c.name.empty() ? c.ip : c.name) + " disconnected: more than " +
+                         std::to_string(opt_.queue_limit) + " bytes waiting to be sent");
+    // The notice only goes out if it cannot land inside a half-written line.
+    if (!c.writing) {
+      std::error_code ec;
+      c.stream.try_write(kTooSlow, ec);
+    }
+    c.out.close();
+    c.stream.close();  // ends the reader and the writer
+  }
+
+  void broadcast(const Msg& m) {
+    for (auto& [seq, c] : members_) deliver(*c, m);
+  }
+
+  void writer(const std::shared_ptr<Conn>& c) {
+    std::string batch;
+    bool stalled = false;
+    while (auto m = c->out.next()) {
+      batch.assign(**m);
+      while (!c->out.empty() && batch.size() < 64 * 1024) batch += *c->out.get_nowait();
+      std::error_code ec;
+      c->writing = true;
+      {
+        green::Timeout limit(60s);  // a peer that takes nothing for a minute is gone
+        try {
+          c->stream.write_all(batch, ec);
+        } catch (const green::Timeout& t) {
+          if (!(t == limit)) throw;
+          stalled = true;
+        }
+      }
+      c->writing = false;
+      c->queued_bytes -= std::min(c->queued_bytes, batch.size());
+      if (ec || stalled) break;
+    }
+    std::error_code ignored;
+    c->stream.shutdown_write(ignored);
+    c->stream.close();
+    c->out.close();
+  }
+
+  // Reads one line of at most kMaxLine bytes; the rest of a longer line is
+  // discarded. Returns false at end of stream with nothing read.
+  static bool read_message(Conn& c, std::string& line) {
+    line = c.stream.read_line(kMaxLine + 1);
+    if (line.empty()) return false;
+    if (line.size() > kMaxLine && line.back() != '\n') {
+      line.resize(kMaxLine);
+      for (;;) {  // skip to the end of this line
+        std::string rest = c.stream.read_line(kMaxLine);
+        if (rest.empty() || rest.back() == '\n') break;
+      }
+    }
+    return true;
+  }
+
+  // The seed's read_name: prompt until a free, valid name arrives.
+  bool read_name(Conn& c) {
+    std::string line;
+    for (;;) {
+      deliver(c, prompt_);
+      if (!read_message(c, line)) return false;
+      const std::string_view name = strip(line);
+      if (name.empty()) continue;
+      if (!valid_name(name)) {
+        deliver(c, bad_name_);
+        continue;
+      }
+      if (names_.count(std::string(name))) {
+        deliver(c, taken_);
+        continue;
+      }
+      c.name = name;
+      return true;
+    }
+  }
+
+  void who(Conn& c) {
+    std::string s = "## " + std::to_string(members_.size()) + (members_.size() == 1 ? " user: " : " users: ");
+    bool first = true;
+    for (auto& [seq, m] : members_) {
+      if (!first) s += ", ";
+      s += m->name;
+      first = false;
+    }
+    s += '\n';
+    deliver(c, make_msg(std::move(s)));
+  }
+
+  void handle(TcpStream& s) {
+    auto c = std::make_shared<Conn>(std::move(s));
+    c->seq = ++next_seq_;
+    if (stopping_) return;
+    conns_.emplace(c->seq, c);
+    writers_.spawn([this, c] { writer(c); });
+    bool joined = false;
+    // Leaving never switches, so it is safe in a destructor while a kill
+    // unwinds this greenlet.
+    struct Leave {
+      ChatRoom& room;
+      std::shared_ptr<Conn>& c;
+      bool& joined;
+      ~Leave() {
+        room.conns_.erase(c->seq);
+        if (joined) {
+          room.members_.erase(c->seq);
+          room.names_.erase(c->name);
+          if (room.opt_.verbose) room.log_event(c->name + " left");
+          room.broadcast(make_msg("## " + c->name + " left the chat.\n"));
+        }
+        c->out.close();
+      }
+    } leave{*this, c, joined};
+
+    std::error_code ec;
+    if (!read_name(*c)) return;
+    // The seed announces before adding the user: only those already in hear it.
+    broadcast(make_msg("## " + c->name + " joined from " + c->ip + ".\n"));
+    members_.emplace(c->seq, c.get());
+    names_.emplace(c->name, c.get());
+    joined = true;
+    if (opt_.verbose) log_event(c->name + " joined from " + c->ip);
+
+    std::string line;
+    while (read_message(*c, line)) {
+      const std::string_view text = strip(line);
+      if (text == "/quit") break;
+      if (text == "/who") {
+        who(*c);
+        continue;
+      }
+      std::string msg;
+      msg.reserve(c->name.size() + text.size() + 4);
+      msg += c->name;
+      msg += "> ";
+      msg += sanitize(text);
+      msg += '\n';
+      broadcast(make_msg(std::move(msg)));
+    }
+  }
+
+  void log_event(const std::string& what) {
+    log_line("chat", what + " (" + std::to_string(members_.size()) + " in the room)");
+  }
+
+  const ChatOptions& opt_;
+  StreamServer server_;
+  green::Group writers_;
+  std::map<std::uint64_t, std::shared_ptr<Conn>> conns_;  // every connection
+  std::map<std::uint64_t, Conn*> members_;               // named users, in join order
+  std::unordered_map<std::string, Conn*> names_;
+  std::uint64_t next_seq_ = 0;
+  bool stopping_ = false;
+  const Msg prompt_ = make_msg(std::string(kPrompt));
+  const Msg taken_ = make_msg(std::string(kTaken));
+  const Msg bad_name_ = make_msg(std::string(kBadName));
+};
+
+int run_chat(const ChatOptions& opt) {
+  net::raise_open_files_limit();
+  net::ignore_sigpipe();
+  const auto addr = host_or_usage_error(opt.host);
+  try {
+    return green::run([&] {
+      ChatRoom room(opt, net::Tcp::endpoint(addr, opt.port));
+      room.run();
+      return kExitOk;
+    });
+  } catch (const std::system_error& e) {
+    log_line("chat", e.what());
+    return kExitFailure;
+  }
+}
+
+void add_common(CLI::App* sub, ServerCommon& o, std::uint16_t default_port) {
+  o.port = default_port;
+  sub->add_option("--host", o.host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
+      ->capture_default_str();
+  sub->add_option("-p,--port", o.port, "TCP port; 0 picks a free one (the real port is printed)")
+      ->capture_default_str();
+  sub->add_option("--max-clients", o.max_clients,
+                  "Most clients at once (0: no limit); more are accepted and closed at once")
+      ->capture_default_str();
+  sub->add_flag("-v,--verbose", o.verbose, "Log connects and disconnects on stderr");
+}
+
+}  // namespace
+
+void setup_serve(CLI::App& app, int& status) {
+  CLI::App* serve = app.add_subcommand("serve", "Run a server: echo or chat (the gevent seeds' servers)");
+  serve->require_subcommand(1);
+  serve->footer(
+      "Each server prints 'listening on HOST:PORT' on stderr once bound and stops cleanly, with exit\n"
+      "status 0, on SIGINT or SIGTERM. Exit status 1 if it cannot listen, 2 on usage errors.");
+
+  auto echo = std::make_shared<EchoOptions>();
+  CLI::App* e = serve->add_subcommand("echo", "Echo back every byte each client sends (binary-safe)");
+  add_common(e, *echo, 8000);
+  e->add_option("--idle-timeout", echo->idle_timeout,
+                "Close a connection that sends nothing for this long (250ms, 1.5s, 2m; default: never)");
+  e->add_option("--threads", echo->threads,
+                "Hubs (threads) sharing the port with SO_REUSEPORT; the kernel spreads clients between them")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+  e->final_callback([echo, &status] { status = run_echo(*echo); });
+
+  auto chat = std::make_shared<ChatOptions>();
+  CLI::App* c = serve->add_subcommand("chat", "The seeds' chat server: telnet in, pick a name, talk");
+  add_common(c, *chat, 8001);
+  c->add_option("--queue-limit", chat->queue_limit,
+                "Bytes that may wait to be sent to one user; a user further behind is disconnected")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32));
+  c->footer(
+      "Protocol (the gevent seed's, byte for byte): the server sends 'Please enter your name: ';\n"
+      "an empty name asks again, a taken one gets 'That username is already taken.' and asks again.\n"
+      "Everyone already in gets '## NAME joined from IP.'; each line a user sends reaches every user,\n"
+      "the sender too, as 'NAME> line'; '## NAME left the chat.' when a user leaves.\n"
+      "Names are 1-32 printable characters without spaces. Commands: /who lists the users, /quit leaves.\n"
+      "Lines are stripped of surrounding whitespace (as the seed does). Lines longer than 4096 bytes are\n"
+      "cut to their first 4096 bytes and the rest of the line is dropped; invalid UTF-8 and control\n"
+      "characters other than tab become U+FFFD. A user with more than --queue-limit bytes waiting is\n"
+      "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server exits 0.");
+  c->final_callback([chat, &status] { status = run_chat(*chat); });
+}
+
+GREEN_SUBCOMMAND(serve, setup_serve);
+
+}  // namespace green::tools
