@@ -1,0 +1,298 @@
+// green::net: streams, servers and UDP over loopback, on the hub.
+#include <green/net.hpp>
+
+#include "green_test.hpp"
+
+#include <string>
+
+namespace {
+
+using green::net::DatagramServer;
+using green::net::StreamServer;
+using green::net::TcpStream;
+using green::net::Udp;
+using green::net::UdpSocket;
+
+// A server whose handler echoes lines back until the peer closes.
+StreamServer line_echo(green::net::StreamServerOptions opt = {}) {
+  return StreamServer(
+      "127.0.0.1", 0,
+      [](TcpStream& s) {
+        for (;;) {
+          std::string line = s.read_line();
+          if (line.empty()) return;
+          s.write_all(line);
+        }
+      },
+      std::move(opt));
+}
+
+GREEN_TEST(Net, ConnectReadLineAndWriteAllRoundTrip) {
+  StreamServer server = line_echo();
+  server.start();
+  EXPECT_NE(server.local_endpoint().port(), 0) << "port 0 must report the real port";
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port(), 5s);
+  c.write_all("first\nsecond\nthird");
+  EXPECT_EQ(c.read_line(), "first\n");
+  EXPECT_EQ(c.read_line(), "second\n");
+  c.write_all(" line\n");
+  EXPECT_EQ(c.read_line(), "third line\n");
+  c.close();
+  server.stop(1s);
+  EXPECT_EQ(server.accepted(), 1u);
+  EXPECT_EQ(server.connections(), 0u);
+}
+
+GREEN_TEST(Net, ReadLineReturnsLongLinesInPiecesOfMax) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("localhost", server.local_endpoint().port());
+  c.write_all("abcdefghij\nxy\n");
+  EXPECT_EQ(c.read_line(4), "abcd");
+  EXPECT_EQ(c.read_line(4), "efgh");
+  EXPECT_EQ(c.read_line(4), "ij\n");
+  char buf[16];
+  // read_some serves what read_line left buffered first.
+  std::size_t n = c.read_some(buf);
+  EXPECT_EQ(std::string(buf, n), "xy\n");
+  c.close();
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, HalfCloseDeliversEndOfStreamAndKeepsReading) {
+  StreamServer server(
+      "127.0.0.1", 0,
+      [](TcpStream& s) {
+        std::string all;
+        char buf[64];
+        while (std::size_t n = s.read_some(buf)) all.append(buf, n);
+        s.write_all("got " + all);  // the peer still reads after its half-close
+      });
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  c.write_all("request");
+  c.shutdown_write();
+  EXPECT_EQ(c.read_line(), "got request");
+  EXPECT_EQ(c.read_line(), "") << "end of stream after the handler returned";
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, TimeoutWhileBlockedInReadCancelsAndTheStreamStaysUsable) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  bool timed_out = false;
+  try {
+    green::Timeout t(20ms);
+    c.read_line();
+  } catch (const green::Timeout&) {
+    timed_out = true;
+  }
+  EXPECT_TRUE(timed_out);
+  c.write_all("after\n");
+  EXPECT_EQ(c.read_line(), "after\n");
+  c.close();
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, KillWhileBlockedInReadUnwindsTheReader) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  bool unwound = false;
+  auto reader = green::spawn([&] {
+    struct Guard {
+      bool& f;
+      ~Guard() { f = true; }
+    } guard{unwound};
+    c.read_line();
+  });
+  green::sleep(5ms);
+  EXPECT_FALSE(reader.ready());
+  reader.kill();
+  EXPECT_TRUE(reader.killed());
+  EXPECT_TRUE(unwound);
+  c.close();
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, ClosingAStreamWakesItsParkedReaderWithAnError) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  std::error_code ec;
+  auto reader = green::spawn([&] { c.read_line(1024, ec); });
+  green::sleep(5ms);
+  c.close();
+  reader.join();
+  EXPECT_TRUE(ec) << "a read cut off by close() reports an error";
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, VanishedPeerIsAnErrorOnThatConnectionOnly) {
+  green::net::ignore_sigpipe();
+  StreamServer server("127.0.0.1", 0, [](TcpStream& s) { s.close(); });
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  EXPECT_EQ(c.read_line(), "");  // the server closed
+  std::error_code ec;
+  std::string block(64 * 1024, 'x');
+  for (int i = 0; i < 100 && !ec; ++i) c.write_all(block, ec);
+  EXPECT_TRUE(ec == std::errc::broken_pipe || ec == std::errc::connection_reset) << ec.message();
+  EXPECT_THROW(c.write_all(block), std::system_error);
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, ConnectFailuresFillTheErrorCodeOrThrow) {
+  std::uint16_t port;
+  {
+    StreamServer s = line_echo();
+    port = s.local_endpoint().port();
+  }  // closed: nothing listens there now
+  std::error_code ec;
+  TcpStream c = TcpStream::connect("127.0.0.1", port, 5s, ec);
+  EXPECT_EQ(ec, std::errc::connection_refused) << ec.message();
+  EXPECT_FALSE(c.is_open());
+  EXPECT_THROW(TcpStream::connect("127.0.0.1", port), std::system_error);
+  // Names other than localhost are refused at once instead of blocking the hub.
+  TcpStream::connect("name.invalid", 80, 5s, ec);
+  EXPECT_TRUE(ec);
+  EXPECT_THROW(green::net::parse_address("name.invalid"), std::system_error);
+}
+
+GREEN_TEST(Net, ParseAddressTakesNumericAddressesAndLocalhost) {
+  EXPECT_EQ(green::net::parse_address("[::1]").to_string(), "::1");
+  EXPECT_EQ(green::net::parse_address("localhost").to_string(), "127.0.0.1");
+  EXPECT_EQ(green::net::parse_address("10.1.2.3").to_string(), "10.1.2.3");
+  EXPECT_EQ(green::net::to_string(green::net::Tcp::endpoint(green::net::parse_address("::1"), 80)), "[::1]:80");
+}
+
+GREEN_TEST(Net, StreamServerListensOnIpv6Loopback) {
+  std::error_code ec;
+  StreamServer server = StreamServer("::1", 0, [](TcpStream& s) { s.write_all("hi v6\n"); });
+  server.start();
+  TcpStream c = TcpStream::connect("::1", server.local_endpoint().port());
+  EXPECT_EQ(c.read_line(), "hi v6\n");
+  EXPECT_TRUE(c.remote_endpoint().address().is_v6());
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, ConnectionLimitTurnsExtraClientsAwayWithTheMessage) {
+  green::net::StreamServerOptions opt;
+  opt.max_connections = 2;
+  opt.full_message = "full\n";
+  StreamServer server = line_echo(std::move(opt));
+  server.start();
+  const auto port = server.local_endpoint().port();
+  TcpStream a = TcpStream::connect("127.0.0.1", port);
+  TcpStream b = TcpStream::connect("127.0.0.1", port);
+  a.write_all("a\n");
+  b.write_all("b\n");
+  EXPECT_EQ(a.read_line(), "a\n");
+  EXPECT_EQ(b.read_line(), "b\n");
+  TcpStream c = TcpStream::connect("127.0.0.1", port);
+  EXPECT_EQ(c.read_line(), "full\n");
+  EXPECT_EQ(c.read_line(), "");
+  EXPECT_EQ(server.connections(), 2u);
+  EXPECT_EQ(server.rejected(), 1u);
+  a.close();
+  b.close();
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, GracefulStopLetsHandlersFinishThenKillsTheRest) {
+  Lines log;
+  StreamServer server("127.0.0.1", 0, [&](TcpStream& s) {
+    const std::string name = s.read_line();
+    try {
+      if (name == "quick\n") {
+        green::sleep(5ms);
+      } else {
+        green::sleep(10s);
+      }
+      log.push_back("finished " + name.substr(0, name.size() - 1));
+    } catch (const green::GreenletExit&) {
+      log.push_back("killed " + name.substr(0, name.size() - 1));
+      throw;
+    }
+  });
+  server.start();
+  const auto port = server.local_endpoint().port();
+  TcpStream q = TcpStream::connect("127.0.0.1", port);
+  TcpStream s = TcpStream::connect("127.0.0.1", port);
+  q.write_all("quick\n");
+  s.write_all("slow\n");
+  green::sleep(2ms);
+  server.stop(50ms);
+  EXPECT_EQ(log, (Lines{"finished quick", "killed slow"}));
+  EXPECT_EQ(server.connections(), 0u);
+  // The listener is closed: new connections are refused.
+  std::error_code ec;
+  TcpStream::connect("127.0.0.1", port, 5s, ec);
+  EXPECT_TRUE(ec);
+}
+
+GREEN_TEST(Net, ServeForeverReturnsAfterStop) {
+  StreamServer server = line_echo();
+  auto stopper = green::spawn([&] {
+    TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+    c.write_all("x\n");
+    EXPECT_EQ(c.read_line(), "x\n");
+    server.stop();
+  });
+  server.serve_forever();
+  stopper.join();
+  EXPECT_TRUE(server.stopped());
+}
+
+GREEN_TEST(Net, HandlerExceptionsGoToOnError) {
+  green::net::StreamServerOptions opt;
+  std::string seen;
+  opt.on_error = [&](const green::net::Tcp::endpoint&, std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      seen = ex.what();
+    }
+  };
+  StreamServer server("127.0.0.1", 0, [](TcpStream&) { throw std::runtime_error("handler failed"); },
+                      std::move(opt));
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  EXPECT_EQ(c.read_line(), "");
+  server.stop(1s);
+  EXPECT_EQ(seen, "handler failed");
+}
+
+GREEN_TEST(Net, UdpRoundTripThroughADatagramServer) {
+  DatagramServer server(Udp::endpoint(green::net::parse_address("127.0.0.1"), 0),
+                        [](UdpSocket& sock, std::string_view data, const Udp::endpoint& from) {
+                          sock.send_to("echo:" + std::string(data), from);
+                        });
+  server.start();
+  UdpSocket client(Udp::endpoint(green::net::parse_address("127.0.0.1"), 0));
+  client.send_to("ping", server.local_endpoint());
+  char buf[64];
+  Udp::endpoint from;
+  const std::size_t n = client.receive_from(buf, from);
+  EXPECT_EQ(std::string(buf, n), "echo:ping");
+  EXPECT_EQ(from, server.local_endpoint());
+  // A receive that nothing answers obeys Timeout.
+  bool timed_out = false;
+  try {
+    green::Timeout t(10ms);
+    client.receive_from(buf, from);
+  } catch (const green::Timeout&) {
+    timed_out = true;
+  }
+  EXPECT_TRUE(timed_out);
+  server.stop();
+}
+
+GREEN_TEST(Net, RaiseOpenFilesLimitReachesTheHardLimit) {
+  const std::size_t now = green::net::raise_open_files_limit();
+  EXPECT_GT(now, 0u);
+  EXPECT_EQ(green::net::raise_open_files_limit(), now);
+}
+
+}  // namespace
