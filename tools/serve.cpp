@@ -7,6 +7,7 @@
 // on every user's queue and never waits, so a slow reader only ever delays
 // itself. Its queue is bounded in bytes: past the bound the user is
 // disconnected and the room goes on.
+#include "common/duration.hpp"
 #include "common/subcommand.hpp"
 
 #include <green/green.hpp>
@@ -17,7 +18,6 @@
 #include <boost/asio/post.hpp>
 
 #include <atomic>
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <deque>
@@ -39,26 +39,6 @@ using green::net::StreamServer;
 using green::net::TcpStream;
 
 // ---- shared helpers ------------------------------------------------------------
-
-// "250ms", "1.5s", "2m", "1h", "100us", bare number = seconds.
-Duration parse_duration_arg(const std::string& text, const char* option) {
-  double value = 0;
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(text.data(), end, value);
-  std::string_view unit(p, static_cast<std::size_t>(end - p));
-  double scale = -1;
-  if (ec == std::errc() && value >= 0) {
-    if (unit.empty() || unit == "s") scale = 1;
-    else if (unit == "ms") scale = 1e-3;
-    else if (unit == "us") scale = 1e-6;
-    else if (unit == "m") scale = 60;
-    else if (unit == "h") scale = 3600;
-  }
-  if (scale < 0) {
-    throw UsageError(std::string(option) + ": invalid duration '" + text + "' (use e.g. 250ms, 1.5s, 2m)");
-  }
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(value * scale));
-}
 
 void log_line(const char* sub, const std::string& msg) {
   std::fprintf(stderr, "green serve %s: %s\n", sub, msg.c_str());
@@ -92,7 +72,7 @@ void announce(const char* sub, const net::Tcp::endpoint& ep) {
 // ---- echo ------------------------------------------------------------------------
 
 struct EchoOptions : ServerCommon {
-  std::string idle_timeout;
+  Duration idle_timeout = Duration::zero();
   unsigned threads = 1;
 };
 
@@ -188,8 +168,7 @@ int run_echo(const EchoOptions& opt) {
   net::raise_open_files_limit();
   net::ignore_sigpipe();
   const auto addr = host_or_usage_error(opt.host);
-  const Duration idle = opt.idle_timeout.empty() ? Duration::zero()
-                                                 : parse_duration_arg(opt.idle_timeout, "--idle-timeout");
+  const Duration idle = opt.idle_timeout;
   const bool reuse_port = opt.threads > 1;
   try {
     return green::run([&] {
@@ -576,47 +555,77 @@ int run_chat(const ChatOptions& opt) {
   }
 }
 
-void add_common(CLI::App* sub, ServerCommon& o, std::uint16_t default_port) {
-  o.port = default_port;
-  sub->add_option("--host", o.host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
-      ->capture_default_str();
-  sub->add_option("-p,--port", o.port, "TCP port; 0 picks a free one (the real port is printed)")
-      ->capture_default_str();
-  sub->add_option("--max-clients", o.max_clients,
-                  "Most clients at once (0: no limit); more are accepted and closed at once")
-      ->capture_default_str();
-  sub->add_flag("-v,--verbose", o.verbose, "Log connects and disconnects on stderr");
+struct ServeOptions {
+  std::string mode;
+  std::string host = "127.0.0.1";
+  int port = -1;  // -1: the mode's default (echo 8000, chat 8001, as in the seeds)
+  std::size_t max_clients = 0;
+  bool verbose = false;
+  Duration idle_timeout = Duration::zero();
+  unsigned threads = 1;
+  std::size_t queue_limit = 1024 * 1024;
+  bool echo_only_given = false;
+  bool chat_only_given = false;
+};
+
+int run_serve(const ServeOptions& o) {
+  if (o.mode == "echo" && o.chat_only_given) throw UsageError("--queue-limit applies to 'serve chat' only");
+  if (o.mode == "chat" && o.echo_only_given) throw UsageError("--idle-timeout and --threads apply to 'serve echo' only");
+  if (o.mode == "echo") {
+    EchoOptions e;
+    e.host = o.host;
+    e.port = static_cast<std::uint16_t>(o.port < 0 ? 8000 : o.port);
+    e.max_clients = o.max_clients;
+    e.verbose = o.verbose;
+    e.idle_timeout = o.idle_timeout;
+    e.threads = o.threads;
+    return run_echo(e);
+  }
+  ChatOptions c;
+  c.host = o.host;
+  c.port = static_cast<std::uint16_t>(o.port < 0 ? 8001 : o.port);
+  c.max_clients = o.max_clients;
+  c.verbose = o.verbose;
+  c.queue_limit = o.queue_limit;
+  return run_chat(c);
 }
 
 }  // namespace
 
 void setup_serve(CLI::App& app, int& status) {
-  CLI::App* serve = app.add_subcommand("serve", "Run a server: echo or chat (the gevent seeds' servers)");
-  serve->require_subcommand(1);
-  serve->footer(
-      "Each server prints 'listening on HOST:PORT' on stderr once bound and stops cleanly, with exit\n"
-      "status 0, on SIGINT or SIGTERM. Exit status 1 if it cannot listen, 2 on usage errors.");
-
-  auto echo = std::make_shared<EchoOptions>();
-  CLI::App* e = serve->add_subcommand("echo", "Echo back every byte each client sends (binary-safe)");
-  add_common(e, *echo, 8000);
-  e->add_option("--idle-timeout", echo->idle_timeout,
-                "Close a connection that sends nothing for this long (250ms, 1.5s, 2m; default: never)");
-  e->add_option("--threads", echo->threads,
-                "Hubs (threads) sharing the port with SO_REUSEPORT; the kernel spreads clients between them")
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* sub = app.add_subcommand("serve", "Run a server: echo or chat (the gevent seeds' servers)");
+  sub->add_option("MODE", o->mode, "echo: send back every byte each client sends; chat: the seeds' chat room")
+      ->required()
+      ->check(CLI::IsMember({"echo", "chat"}));
+  sub->add_option("--host", o->host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
+      ->capture_default_str();
+  sub->add_option("-p,--port", o->port, "TCP port (default 8000 for echo, 8001 for chat); 0 picks a free one")
+      ->check(CLI::Range(0, 65535));
+  sub->add_option("--max-clients", o->max_clients,
+                  "Most clients at once (0: no limit); more are accepted and closed at once")
+      ->capture_default_str();
+  sub->add_flag("-v,--verbose", o->verbose, "Log connects, disconnects and joins on stderr");
+  add_duration_option(sub, "--idle-timeout", o->idle_timeout,
+                      "echo: close a connection that sends nothing for this long (default: never)")
+      ->each([o](const std::string&) { o->echo_only_given = true; });
+  sub->add_option("--threads", o->threads,
+                  "echo: hubs (threads) sharing the port with SO_REUSEPORT; the kernel spreads clients over them")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 256u));
-  e->final_callback([echo, &status] { status = run_echo(*echo); });
-
-  auto chat = std::make_shared<ChatOptions>();
-  CLI::App* c = serve->add_subcommand("chat", "The seeds' chat server: telnet in, pick a name, talk");
-  add_common(c, *chat, 8001);
-  c->add_option("--queue-limit", chat->queue_limit,
-                "Bytes that may wait to be sent to one user; a user further behind is disconnected")
+      ->check(CLI::Range(1u, 256u))
+      ->each([o](const std::string&) { o->echo_only_given = true; });
+  sub->add_option("--queue-limit", o->queue_limit,
+                  "chat: bytes that may wait to be sent to one user; a user further behind is disconnected")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32));
-  c->footer(
-      "Protocol (the gevent seed's, byte for byte): the server sends 'Please enter your name: ';\n"
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32))
+      ->each([o](const std::string&) { o->chat_only_given = true; });
+  sub->footer(
+      "The server prints 'listening on HOST:PORT' on stderr once bound and stops cleanly, with exit\n"
+      "status 0, on SIGINT or SIGTERM. Exit status 1 if it cannot listen, 2 on usage errors.\n"
+      "\n"
+      "echo sends back exactly the bytes each client sends (binary-safe), one greenlet per client.\n"
+      "\n"
+      "chat speaks the gevent seed's protocol byte for byte: the server sends 'Please enter your name: ';\n"
       "an empty name asks again, a taken one gets 'That username is already taken.' and asks again.\n"
       "Everyone already in gets '## NAME joined from IP.'; each line a user sends reaches every user,\n"
       "the sender too, as 'NAME> line'; '## NAME left the chat.' when a user leaves.\n"
@@ -625,7 +634,7 @@ void setup_serve(CLI::App& app, int& status) {
       "cut to their first 4096 bytes and the rest of the line is dropped; invalid UTF-8 and control\n"
       "characters other than tab become U+FFFD. A user with more than --queue-limit bytes waiting is\n"
       "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server exits 0.");
-  c->final_callback([chat, &status] { status = run_chat(*chat); });
+  sub->final_callback([o, &status] { status = run_serve(*o); });
 }
 
 GREEN_SUBCOMMAND(serve, setup_serve);

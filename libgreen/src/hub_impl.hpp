@@ -89,7 +89,9 @@ class Hub {
   ReadyQueue ready_;
   TimerHeap timers_;
   StackPool stacks_;
-  boost::asio::io_context io_;
+  // Run by one thread only (the hub's): Asio then keeps completions posted
+  // from that thread in a private queue. Other threads may still post.
+  boost::asio::io_context io_{1};
 
  private:
   struct EhGlobals {  // libstdc++'s __cxa_eh_globals

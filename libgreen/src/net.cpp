@@ -237,18 +237,26 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
       return 0;
     }
   }
-  for (;;) {
-    const ssize_t n = ::recv(sock.native_handle(), buf.data(), buf.size(), 0);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      ec = sys_error(errno);
-      return 0;
+  // Request/response traffic (the last read went through Asio and did not
+  // fill the buffer) goes straight to async_read_some, whose own speculative
+  // recv finds data that is already there: one recv per read, as with plain
+  // Asio. Streaming traffic (buffers come back full) tries recv itself and
+  // skips the trip through the hub.
+  if (!async_mode_) {
+    for (;;) {
+      const ssize_t n = ::recv(sock.native_handle(), buf.data(), buf.size(), 0);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = sys_error(errno);
+        return 0;
+      }
+      break;
     }
-    break;
   }
   streak_ = 0;
   auto [bec, n] = await_io(sock, [&](auto h) { sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), std::move(h)); });
+  async_mode_ = n < buf.size();
   if (bec == boost::asio::error::eof) return 0;
   if (bec) ec = to_std(bec);
   return n;

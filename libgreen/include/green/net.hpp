@@ -142,7 +142,8 @@ class TcpStream {
   std::unique_ptr<char[]> rbuf_;
   std::size_t rbegin_ = 0;
   std::size_t rend_ = 0;
-  unsigned streak_ = 0;  // reads in a row that did not park (see read_some)
+  unsigned streak_ = 0;      // reads in a row that did not park (see read_some)
+  bool async_mode_ = false;  // read through Asio first (see read_some)
 };
 
 /// A UDP socket on the hub.
