@@ -228,6 +228,9 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
     return 0;
   }
   green::detail::check_interrupt();
+  // Nothing follows a FIN. Asio also marks a socket that returned end of
+  // stream as exhausted and would wait for an epoll edge that never comes.
+  if (eof_) return 0;
   auto& sock = impl_->sock;
   if (++streak_ >= kYieldEvery) {
     streak_ = 0;
@@ -245,6 +248,7 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
   if (!async_mode_) {
     for (;;) {
       const ssize_t n = ::recv(sock.native_handle(), buf.data(), buf.size(), 0);
+      if (n == 0) eof_ = true;
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -257,7 +261,10 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
   streak_ = 0;
   auto [bec, n] = await_io(sock, [&](auto h) { sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), std::move(h)); });
   async_mode_ = n < buf.size();
-  if (bec == boost::asio::error::eof) return 0;
+  if (bec == boost::asio::error::eof) {
+    eof_ = true;
+    return 0;
+  }
   if (bec) ec = to_std(bec);
   return n;
 }

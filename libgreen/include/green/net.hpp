@@ -144,6 +144,7 @@ class TcpStream {
   std::size_t rend_ = 0;
   unsigned streak_ = 0;      // reads in a row that did not park (see read_some)
   bool async_mode_ = false;  // read through Asio first (see read_some)
+  bool eof_ = false;         // the peer's FIN was read
 };
 
 /// A UDP socket on the hub.
