@@ -7,14 +7,14 @@
 # EXEC:cat and ncat --chat. The load client (bench_loadgen) is plain epoll.
 # Servers are pinned to CPU 0 and the load client to CPU 1.
 #
-# Usage: bench/servers.sh [BUILD_DIR] [SECONDS]   (default build/release, 5)
+# Usage: bench/servers/servers.sh [BUILD_DIR] [SECONDS]   (default build/release, 5)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-$here/../build/release}
+build=${1:-$here/../../build/release}
 secs=${2:-5}
 green=$build/tools/green
-loadgen=$build/bench/bench_loadgen
-asio=$build/bench/bench_asio_echo
+loadgen=$build/bench/servers/bench_loadgen
+asio=$build/bench/servers/bench_asio_echo
 depth=${DEPTH:-4}
 idle_conns=${IDLE_CONNS:-10000}
 chat_clients=${CHAT_CLIENTS:-500}
