@@ -1,0 +1,185 @@
+// Core benchmarks of libgreen: sleep(0) switch cost, spawn+join throughput
+// and resident memory per parked greenlet. Plain program, own timing;
+// prints `key value` lines for bench/run_core.sh.
+//
+//   bench_core switch N            N sleep(0) calls in total, two greenlets ping-ponging
+//   bench_core spawn N [ALIVE]     N x (spawn a trivial greenlet, join it), with ALIVE
+//                                  other greenlets parked on an Event meanwhile
+//   bench_core rss N               N greenlets parked on one Event: RSS delta / N
+//   bench_core startlat N          N greenlets started one by one (spawn + sleep(0) until it
+//                                  has run and parked): latency of each start, the slowest
+//                                  ones listed (shows stalls when the stack pool grows)
+#include "bench_util.hpp"
+
+#include <green/green.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+long g_counter = 0;
+
+void ping(long k) {
+  for (long i = 0; i < k; ++i) green::sleep(0ns);
+}
+
+int bench_switch(long total) {
+  const long per = total / 2;
+  green::run([per] {
+    // Warm-up: carve the stacks, fault in the pages, settle the caches.
+    green::joinall({green::spawn(ping, per / 10 + 1), green::spawn(ping, per / 10 + 1)});
+    const double c0 = bench::cpu_ns();
+    const double t0 = bench::now_ns();
+    green::joinall({green::spawn(ping, per), green::spawn(ping, per)});
+    const double t1 = bench::now_ns();
+    const double c1 = bench::cpu_ns();
+    const double calls = 2.0 * static_cast<double>(per);
+    std::printf("switches %.0f\n", calls);
+    std::printf("seconds %.4f\n", (t1 - t0) / 1e9);
+    std::printf("switch_ns %.2f\n", (t1 - t0) / calls);
+    std::printf("switch_cpu_ns %.2f\n", (c1 - c0) / calls);
+  });
+  return 0;
+}
+
+int bench_spawn(long n, long alive) {
+  green::run([n, alive] {
+    green::Event ev;
+    std::vector<green::GreenletRef> parked;
+    parked.reserve(static_cast<std::size_t>(alive));
+    for (long i = 0; i < alive; ++i) parked.emplace_back(green::spawn([&ev] { ev.wait(); }));
+    green::sleep(0ns);  // every parked greenlet runs once and parks on ev
+    if (green::hub_stats().live_greenlets != static_cast<std::size_t>(alive) + 1) {
+      std::fprintf(stderr, "unexpected live count %zu\n", green::hub_stats().live_greenlets);
+      std::exit(1);
+    }
+    auto trivial = [] { ++g_counter; };
+    for (long i = 0; i < 10000; ++i) green::spawn(trivial).join();  // warm-up
+    g_counter = 0;
+    const double c0 = bench::cpu_ns();
+    const double t0 = bench::now_ns();
+    for (long i = 0; i < n; ++i) {
+      auto g = green::spawn(trivial);
+      g.join();
+    }
+    const double t1 = bench::now_ns();
+    const double c1 = bench::cpu_ns();
+    if (g_counter != n) {
+      std::fprintf(stderr, "ran %ld of %ld greenlets\n", g_counter, n);
+      std::exit(1);
+    }
+    ev.set();
+    green::joinall(parked);
+    std::printf("alive %ld\n", alive);
+    std::printf("spawn_joins %ld\n", n);
+    std::printf("seconds %.4f\n", (t1 - t0) / 1e9);
+    std::printf("spawn_join_ns %.2f\n", (t1 - t0) / static_cast<double>(n));
+    std::printf("spawn_join_per_s %.0f\n", static_cast<double>(n) / ((t1 - t0) / 1e9));
+    std::printf("spawn_join_cpu_per_s %.0f\n", static_cast<double>(n) / ((c1 - c0) / 1e9));
+  });
+  return 0;
+}
+
+int bench_rss(long n) {
+  green::run([n] {
+    green::Event ev;
+    // The handles' storage is touched before the baseline so it is not counted.
+    std::vector<green::GreenletRef> gs(static_cast<std::size_t>(n));
+    long started = 0;
+    const long rss0 = bench::rss_bytes();
+    const long maps0 = bench::map_count();
+    const double t0 = bench::now_ns();
+    for (long i = 0; i < n; ++i)
+      gs[static_cast<std::size_t>(i)] = green::spawn([&ev, &started] {
+        ++started;
+        ev.wait();
+      });
+    green::sleep(0ns);  // all of them run (FIFO) and park before main resumes
+    const double t1 = bench::now_ns();
+    const long rss1 = bench::rss_bytes();
+    const long maps1 = bench::map_count();
+    const auto st = green::hub_stats();
+    if (started != n) {
+      std::fprintf(stderr, "only %ld of %ld greenlets started\n", started, n);
+      std::exit(1);
+    }
+    ev.set();
+    const bool all = green::joinall(gs);
+    const double t2 = bench::now_ns();
+    const long rss2 = bench::rss_bytes();
+    std::printf("greenlets %ld\n", n);
+    std::printf("stack_size %d\n", 64 * 1024);
+    std::printf("rss_before %ld\n", rss0);
+    std::printf("rss_peak %ld\n", rss1);
+    std::printf("rss_per_greenlet %.1f\n", static_cast<double>(rss1 - rss0) / static_cast<double>(n));
+    std::printf("rss_after_join %ld\n", rss2);
+    std::printf("maps_before %ld\n", maps0);
+    std::printf("maps_peak %ld\n", maps1);
+    std::printf("max_map_count %ld\n", bench::max_map_count());
+    std::printf("stacks_allocated %zu\n", st.stacks_allocated);
+    std::printf("live_greenlets %zu\n", st.live_greenlets);
+    std::printf("spawn_park_s %.3f\n", (t1 - t0) / 1e9);
+    std::printf("wake_join_s %.3f\n", (t2 - t1) / 1e9);
+    std::printf("all_joined %d\n", all ? 1 : 0);
+  });
+  return 0;
+}
+
+int bench_startlat(long n) {
+  green::run([n] {
+    green::Event ev;
+    std::vector<green::GreenletRef> gs(static_cast<std::size_t>(n));
+    std::vector<double> lat(static_cast<std::size_t>(n));
+    for (long i = 0; i < n; ++i) {
+      const double t0 = bench::now_ns();
+      gs[static_cast<std::size_t>(i)] = green::spawn([&ev] { ev.wait(); });
+      green::sleep(0ns);
+      lat[static_cast<std::size_t>(i)] = bench::now_ns() - t0;
+    }
+    std::vector<double> sorted = lat;
+    std::sort(sorted.begin(), sorted.end());
+    double sum = 0;
+    for (double v : lat) sum += v;
+    std::printf("greenlets %ld\n", n);
+    std::printf("start_mean_us %.2f\n", sum / static_cast<double>(n) / 1e3);
+    std::printf("start_p50_us %.2f\n", sorted[sorted.size() / 2] / 1e3);
+    std::printf("start_p99_us %.2f\n", sorted[sorted.size() * 99 / 100] / 1e3);
+    std::printf("start_max_us %.1f\n", sorted.back() / 1e3);
+    long over = 0;
+    for (long i = 0; i < n; ++i) {
+      if (lat[static_cast<std::size_t>(i)] > 1e6) {  // over 1 ms
+        if (over++ < 20) std::printf("slow_start %ld %.1f\n", i, lat[static_cast<std::size_t>(i)] / 1e3);
+      }
+    }
+    std::printf("starts_over_1ms %ld\n", over);
+    std::printf("stacks_allocated %zu\n", green::hub_stats().stacks_allocated);
+    ev.set();
+    green::joinall(gs);
+  });
+  return 0;
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: bench_core switch N | spawn N [ALIVE] | rss N | startlat N\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const long n = bench::arg_long(argc, argv, 2, 0);
+  if (n <= 0) return usage();
+  if (std::strcmp(argv[1], "switch") == 0) return bench_switch(n);
+  if (std::strcmp(argv[1], "spawn") == 0) return bench_spawn(n, bench::arg_long(argc, argv, 3, 0));
+  if (std::strcmp(argv[1], "rss") == 0) return bench_rss(n);
+  if (std::strcmp(argv[1], "startlat") == 0) return bench_startlat(n);
+  return usage();
+}
