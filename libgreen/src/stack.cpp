@@ -167,7 +167,6 @@ void StackPool::grow(std::size_t size, SizeClass& sc) {
     // The canary guarding this stack lives at the top of the stack below;
     // the lowest stack has the guard page below it instead.
     s.canary = i == 0 ? nullptr : reinterpret_cast<std::uint64_t*>(s.lo) - 1;
-    *(reinterpret_cast<std::uint64_t*>(s.hi) - 1) = kStackCanary;
     GREEN_VALGRIND_STACK_REGISTER(s.lo, s.hi);
     sc.free.push_back(s);
   }
@@ -181,6 +180,13 @@ StackRef StackPool::allocate(std::size_t size) {
   if (sc.free.empty()) grow(size, sc);
   StackRef s = sc.free.back();
   sc.free.pop_back();
+  // The canary goes in when the stack is first handed out, not when its slab
+  // is carved: writing a slab's worth at once made one spawn in 1024 pay a
+  // thousand page faults (tens of ms here) and kept unused stacks resident.
+  // The word sits in the reserved header of the stack below, which no frame
+  // ever uses, so writing it while that stack runs is safe; stacks are handed
+  // out bottom-up, so that page is normally resident already.
+  if (s.canary) *s.canary = kStackCanary;
   return s;
 }
 
