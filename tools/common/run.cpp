@@ -3,8 +3,7 @@
 #include "common/output.hpp"
 
 #include <green/green.hpp>
-
-#include <sys/resource.h>
+#include <green/net.hpp>
 
 #include <csignal>
 #include <cstdlib>
@@ -13,21 +12,13 @@ namespace green::tools {
 
 namespace {
 bool g_stop = false;
-
-void raise_nofile_limit() {
-  struct rlimit rl;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
 }  // namespace
 
 bool stop_requested() { return g_stop; }
 
 int run_tool(std::function<int()> body) {
-  std::signal(SIGPIPE, SIG_IGN);
-  raise_nofile_limit();
+  green::net::ignore_sigpipe();
+  green::net::raise_open_files_limit();
   g_stop = false;
   return green::run([&] {
     int signalled = 0;
