@@ -9,6 +9,7 @@
 // passes its output through line by line. @every/--every schedules are a
 // fixed grid anchored at start (no drift: a late start does not move the
 // next one); calendar schedules are recomputed from the wall clock.
+#include "common/color.hpp"
 #include "common/crontab.hpp"
 #include "common/duration.hpp"
 #include "common/json.hpp"
@@ -155,6 +156,8 @@ int print_schedule(const CronOptions& opt, const std::vector<Job>& jobs) {
 
 struct JobState {
   Job job;
+  std::string out_prefix{};  // "" or the job's name and a tab, coloured for stdout
+  std::string err_prefix{};  // the same for stderr
   std::size_t running = 0;
   bool warned_overlap = false;
   std::list<green::proc::Process*> procs{};  // runs in progress
@@ -164,7 +167,16 @@ class Cron {
  public:
   Cron(const CronOptions& opt, std::vector<Job> jobs) : opt_(opt) {
     for (auto& j : jobs) jobs_.push_back(std::make_unique<JobState>(JobState{std::move(j)}));
-    prefix_ = opt.prefix == "always" || (opt.prefix == "auto" && jobs_.size() > 1);
+    if (opt.prefix == "always" || (opt.prefix == "auto" && jobs_.size() > 1)) {
+      // One colour per job, as docker compose does, so interleaved output reads apart.
+      constexpr Color kJobColors[] = {Color::cyan, Color::magenta, Color::blue, Color::green, Color::yellow};
+      std::size_t k = 0;
+      for (auto& j : jobs_) {
+        const Color c = kJobColors[k++ % std::size(kJobColors)];
+        j->out_prefix = paint(j->job.name, c, color_stdout()) + "\t";
+        j->err_prefix = paint(j->job.name, c, color_stderr()) + "\t";
+      }
+    }
     shares_stdout_ = !opt.main.empty();
   }
 
@@ -175,7 +187,7 @@ class Cron {
       try {
         main = green::proc::Process::spawn(opt_.main, {.new_process_group = false});
       } catch (const std::system_error& e) {
-        diag("{}", e.what());
+        diag_error("{}", e.what());
         return e.code().value() == ENOENT ? 127 : 126;
       }
     }
@@ -203,7 +215,7 @@ class Cron {
     if (!runs_.join(opt_.grace)) {
       std::size_t n = 0;
       for (auto& j : jobs_) n += j->procs.size();
-      diag("killing {} job run(s) still running after --grace {}", n, format_duration(opt_.grace));
+      diag_warn("killing {} job run(s) still running after --grace {}", n, format_duration(opt_.grace));
       for (auto& j : jobs_)
         for (auto* p : j->procs) p->kill();
       runs_.join();
@@ -211,7 +223,7 @@ class Cron {
     if (main && !main_rc) {
       main_rc = main->wait(opt_.grace);
       if (!main_rc) {
-        diag("killing the main command after --grace {}", format_duration(opt_.grace));
+        diag_warn("killing the main command after --grace {}", format_duration(opt_.grace));
         main->kill();
         main_rc = main->wait();
       }
@@ -283,7 +295,7 @@ class Cron {
       skip(j, "overlap", tick, due);
       if (!j.warned_overlap) {
         j.warned_overlap = true;
-        diag("job '{}' is still running: skipping its overlapping runs (--overlap allows them; warned once per job)",
+        diag_warn("job '{}' is still running: skipping its overlapping runs (--overlap allows them; warned once per job)",
              j.job.name);
       }
       return;
@@ -312,9 +324,9 @@ class Cron {
       if (opt_.json) {
         event(j, "output", [&](JsonWriter& w) { w.field("stream", is_stdout ? "stdout" : "stderr").field("line", *line); });
       } else if (is_stdout) {
-        emit_stdout(prefix_ ? j.job.name + "\t" + *line : *line);
+        emit_stdout(j.out_prefix + *line);
       } else {
-        std::string text = (prefix_ ? j.job.name + "\t" + *line : *line) + "\n";
+        std::string text = j.err_prefix + *line + "\n";
         std::fwrite(text.data(), 1, text.size(), stderr);
       }
     }
@@ -337,7 +349,7 @@ class Cron {
       p = green::proc::Process::shell(j.job.command, po);
     } catch (const std::system_error& e) {
       ++failed_;
-      diag("job '{}': {}", j.job.name, e.what());
+      diag_error("job '{}': {}", j.job.name, e.what());
       return;
     }
     ++runs_started_;
@@ -362,11 +374,11 @@ class Cron {
     if (!rc) {
       timed_out = true;
       ++timed_out_;
-      diag("job '{}' ran longer than --timeout {}: sending SIGTERM", j.job.name, format_duration(opt_.timeout));
+      diag_warn("job '{}' ran longer than --timeout {}: sending SIGTERM", j.job.name, format_duration(opt_.timeout));
       p->terminate();
       rc = p->wait(opt_.grace);
       if (!rc) {
-        diag("job '{}' still running {} after SIGTERM: sending SIGKILL", j.job.name, format_duration(opt_.grace));
+        diag_warn("job '{}' still running {} after SIGTERM: sending SIGKILL", j.job.name, format_duration(opt_.grace));
         p->kill();
         rc = p->wait();
       }
@@ -387,7 +399,6 @@ class Cron {
 
   const CronOptions& opt_;
   std::vector<std::unique_ptr<JobState>> jobs_;
-  bool prefix_ = false;
   bool shares_stdout_ = false;
   green::Event stop_;
   Clock::time_point stop_time_{};
@@ -396,7 +407,6 @@ class Cron {
 };
 
 int run_cron(const CronOptions& opt) {
-  set_tool_name("cron");
   if (opt.prefix != "auto" && opt.prefix != "always" && opt.prefix != "never")
     throw UsageError("--prefix must be auto, always or never");
   std::vector<Job> jobs = load_jobs(opt);

@@ -1,6 +1,7 @@
 // `green demo`: the seeds' patterns run on the hub, with their output. It is
 // the smallest end-to-end check that the hub works on this machine; the
 // network tools replace it as the quick start's main job.
+#include "common/color.hpp"
 #include "common/output.hpp"
 #include "common/run.hpp"
 #include "common/subcommand.hpp"
@@ -27,14 +28,16 @@ struct DemoOptions {
 
 void say(std::string_view line) { Output::out().line(line); }
 
+// A section title, bold on a colour terminal.
+void title(std::string_view text) { say(paint(text, Color::bold, color_stdout())); }
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 int run_demo(const DemoOptions& opt) {
-  set_tool_name("demo");
   return run_tool([&] {
-    say("== two greenlets switching with sleep(0)");
+    title("== two greenlets switching with sleep(0)");
     green::joinall({green::spawn([] {
                      say("12");
                      green::sleep(0s);
@@ -46,7 +49,7 @@ int run_demo(const DemoOptions& opt) {
                      say("78");
                    })});
 
-    say(fmt::format("== Pool({}).map over {} tasks, each sleeping 10 ms", opt.concurrency, opt.tasks));
+    title(fmt::format("== Pool({}).map over {} tasks, each sleeping 10 ms", opt.concurrency, opt.tasks));
     const auto start = Clock::now();
     green::Pool pool(opt.concurrency);
     std::vector<std::size_t> input(opt.tasks);
@@ -62,7 +65,7 @@ int run_demo(const DemoOptions& opt) {
     say(fmt::format("{} results (sum of squares {}) in {:.2f} s; one at a time would take {:.2f} s", results.size(), sum,
                     seconds_since(start), static_cast<double>(opt.tasks) * 0.010));
 
-    say("== Queue(maxsize=3): a boss and three workers");
+    title("== Queue(maxsize=3): a boss and three workers");
     green::Queue<int> tasks(3);
     auto worker = [&](const char* name) {
       try {
@@ -81,7 +84,7 @@ int run_demo(const DemoOptions& opt) {
                     }),
                     green::spawn(worker, "steve"), green::spawn(worker, "john"), green::spawn(worker, "bob")});
 
-    say("== Timeout");
+    title("== Timeout");
     try {
       green::Timeout t(50ms);
       green::sleep(10s);

@@ -3,6 +3,7 @@
 // a green::http request on the hub (curl multi), so connection reuse, HTTP/2
 // and TLS come from curl while concurrency, rate, per-host caps, retries and
 // ordering are greenlets and semaphores.
+#include "common/color.hpp"
 #include "common/duration.hpp"
 #include "common/input.hpp"
 #include "common/json.hpp"
@@ -152,17 +153,6 @@ class Latency {
   std::uint64_t n_ = 0;
 };
 
-std::string human_bytes(std::uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
 std::string human_seconds(double s) {
   if (s < 1e-3) return fmt::format("{:.0f} us", s * 1e6);
   if (s < 1) return fmt::format("{:.1f} ms", s * 1e3);
@@ -214,7 +204,7 @@ class Fetcher {
         std::optional<http::Url> url = http::parse_url(line->text, &why);
         if (!url) {
           ++bad_lines_;
-          diag("{}:{}: {}: {}", line->source == "-" ? "stdin" : line->source, line->lineno,
+          diag_error("{}:{}: {}: {}", line->source == "-" ? "stdin" : line->source, line->lineno,
                input.overlong() ? "line too long" : why, line->text.substr(0, 200));
           continue;
         }
@@ -406,7 +396,7 @@ class Fetcher {
     if (!ok) ++failures_;
     if (r.failed) {
       ++errors_;
-      diag("{}: {}", r.url, r.error);
+      diag_error("{}: {}", r.url, r.error);
     } else if (status >= 100 && status < 600) {
       ++classes_[static_cast<std::size_t>(status / 100)];
     } else {
@@ -430,12 +420,23 @@ class Fetcher {
       j.field("attempts", r.attempts).field("http_version", r.res.http_version);
       out_.line(j.finish());
     } else {
-      std::string line = r.failed ? std::string("ERR") : std::to_string(status);
+      std::string line = paint(r.failed ? std::string("ERR") : std::to_string(status), status_color(r), color_);
       fmt::format_to(std::back_inserter(line), "\t{}\t{}\t{}", r.res.bytes, seconds, r.url);
       if (!opt_.output_dir.empty()) line += "\t" + (r.path.empty() ? std::string("-") : r.path);
       out_.line(line);
     }
     progress_.update(done_, failures_);
+  }
+
+  // 2xx green, 3xx cyan, 4xx yellow, 5xx and transfer errors red.
+  static Color status_color(const Result& r) {
+    if (r.failed) return Color::red;
+    switch (r.res.status / 100) {
+      case 2: return Color::green;
+      case 3: return Color::cyan;
+      case 4: return Color::yellow;
+      default: return Color::red;
+    }
   }
 
   void summary(bool interrupted) {
@@ -453,6 +454,7 @@ class Fetcher {
 
   const FetchOptions& opt_;
   Output& out_;
+  const bool color_ = color_stdout();
   Progress progress_;
   http::Request base_;
   Duration interval_ = Duration::zero();
@@ -475,7 +477,6 @@ class Fetcher {
 };
 
 int run_fetch(const FetchOptions& opt) {
-  set_tool_name("fetch");
   if (opt.cat && opt.json) throw UsageError("--cat and --json both write to stdout; pick one");
   if (opt.cat && !opt.output_dir.empty()) throw UsageError("--cat and -o both take the bodies; pick one");
   if (opt.http11 && opt.http2) throw UsageError("--http1.1 and --http2 exclude each other");

@@ -169,7 +169,7 @@ class Resolve {
         is_address = true;
       } else if (const char* why = in.overlong() ? "name longer than 253 bytes" : dns::name_error(line->text)) {
         ++counts_.bad_lines;
-        diag("{}:{}: invalid name '{}': {}", line->source, line->lineno, printable(line->text), why);
+        diag_error("{}:{}: invalid name '{}': {}", line->source, line->lineno, printable(line->text), why);
         continue;
       } else {
         qname = line->text;
@@ -214,28 +214,32 @@ class Resolve {
     ++counts_.by_status[static_cast<int>(a.status)];
     counts_.records += a.records.size();
     std::string problem;
+    // A name that does not exist is an answer (yellow); no answer at all is an error (red).
+    const Severity severity = a.status == dns::Status::nxdomain || a.status == dns::Status::nodata
+                                  ? Severity::warning
+                                  : Severity::error;
     if (!a.ok() && !opt_.json) {
       problem = a.status == dns::Status::error
                     ? fmt::format("{} {}: ERROR ({})", job.input, dns::type_name(job.type), a.error)
                     : fmt::format("{} {}: {}", job.input, dns::type_name(job.type), dns::status_name(a.status));
     }
     if (opt_.ordered) {
-      held_[seq - held_base_] = Held{std::move(text), std::move(problem), true};
+      held_[seq - held_base_] = Held{std::move(text), std::move(problem), severity, true};
       flush_ordered();
     } else {
-      emit(text, problem);
+      emit(text, problem, severity);
     }
     progress_.update(counts_.done, counts_.failed());
   }
 
-  void emit(const std::string& text, const std::string& problem) {
+  void emit(const std::string& text, const std::string& problem, Severity severity) {
     if (!text.empty()) out_.write(text);
-    if (!problem.empty()) diag_line(problem);
+    if (!problem.empty()) diag_line(problem, severity);
   }
 
   void flush_ordered() {
     while (!held_.empty() && held_.front().ready) {
-      emit(held_.front().text, held_.front().problem);
+      emit(held_.front().text, held_.front().problem, held_.front().severity);
       held_.pop_front();
       ++held_base_;
       window_.release();
@@ -293,6 +297,7 @@ class Resolve {
   struct Held {
     std::string text;
     std::string problem;
+    Severity severity = Severity::info;
     bool ready = false;
   };
 
@@ -315,7 +320,6 @@ class Resolve {
 };
 
 int run_resolve(const ResolveOptions& opt) {
-  set_tool_name("resolve");
   return run_tool([&] {
     Resolve r(opt);
     return r.run();

@@ -8,6 +8,7 @@
 // itself. Its queue is bounded in bytes: past the bound the user is
 // disconnected and the room goes on.
 #include "common/duration.hpp"
+#include "common/output.hpp"
 #include "common/subcommand.hpp"
 
 #include <green/green.hpp>
@@ -40,9 +41,6 @@ using green::net::TcpStream;
 
 // ---- shared helpers ------------------------------------------------------------
 
-void log_line(const char* sub, const std::string& msg) {
-  std::fprintf(stderr, "green serve %s: %s\n", sub, msg.c_str());
-}
 
 std::string peer_ip(const TcpStream& s) { return s.remote_endpoint().address().to_string(); }
 
@@ -53,9 +51,6 @@ struct ServerCommon {
   bool verbose = false;
 };
 
-// Runs `body` on a hub with SIGINT/SIGTERM turned into a call of `on_signal`
-// (a greenlet). A server stopped by a signal exits 0: that is how servers are
-// meant to stop.
 net::address host_or_usage_error(const std::string& host) {
   std::error_code ec;
   auto a = net::parse_address(host, ec);
@@ -63,10 +58,17 @@ net::address host_or_usage_error(const std::string& host) {
   return a;
 }
 
-void announce(const char* sub, const net::Tcp::endpoint& ep) {
+void announce(const net::Tcp::endpoint& ep) {
   std::fprintf(stderr, "listening on %s\n", net::to_string(ep).c_str());
   std::fflush(stderr);
-  (void)sub;
+}
+
+// How a server's life ended: SIGTERM (or none) is the normal stop of a
+// service, so 0; SIGINT is an interrupted run, 130 as for every green tool.
+int exit_status(int stop_signal) { return stop_signal == SIGINT ? kExitInterrupted : kExitOk; }
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // ---- echo ------------------------------------------------------------------------
@@ -76,10 +78,17 @@ struct EchoOptions : ServerCommon {
   unsigned threads = 1;
 };
 
+// Shared by every hub of `serve echo --threads N`, for the summary.
+struct EchoStats {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<int> stop_signal{0};
+};
+
 class EchoServer {
  public:
-  EchoServer(const EchoOptions& opt, Duration idle, const net::Tcp::endpoint& ep, bool reuse_port)
-      : opt_(opt), idle_(idle),
+  EchoServer(const EchoOptions& opt, EchoStats& stats, Duration idle, const net::Tcp::endpoint& ep, bool reuse_port)
+      : opt_(opt), stats_(stats), idle_(idle),
         server_(ep, [this](TcpStream& s) { handle(s); }, options(opt, reuse_port)) {}
 
   net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
@@ -87,7 +96,9 @@ class EchoServer {
   // Serves until SIGINT/SIGTERM.
   void run() {
     green::SignalHandler signals({SIGINT, SIGTERM}, [this](int sig) {
-      if (opt_.verbose) log_line("echo", std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+      if (opt_.verbose) diag_line(std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+      int none = 0;
+      stats_.stop_signal.compare_exchange_strong(none, sig);
       server_.stop();
     });
     server_.serve_forever();
@@ -106,9 +117,9 @@ class EchoServer {
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-          log_line("echo", net::to_string(peer) + ": " + ex.what());
+          diag_line(net::to_string(peer) + ": " + ex.what());
         } catch (...) {
-          log_line("echo", net::to_string(peer) + ": unknown error");
+          diag_line(net::to_string(peer) + ": unknown error");
         }
       };
     }
@@ -117,10 +128,17 @@ class EchoServer {
 
   void handle(TcpStream& s) {
     const std::string who = opt_.verbose ? net::to_string(s.remote_endpoint()) : std::string();
-    if (opt_.verbose) log_line("echo", "connect " + who + " (" + std::to_string(server_.connections()) + " clients)");
+    ++stats_.connections;
+    if (opt_.verbose) diag_line("connect " + who + " (" + std::to_string(server_.connections()) + " clients)");
     std::error_code ec;
     s.set_nodelay(true, ec);
     std::uint64_t bytes = 0;
+    // Into the summary even when a stop kills this greenlet mid-loop.
+    struct Tally {
+      std::atomic<std::uint64_t>& total;
+      const std::uint64_t& n;
+      ~Tally() { total += n; }
+    } tally{stats_.bytes, bytes};
     const char* why = "closed by peer";
     char buf[16 * 1024];
     for (;;) {
@@ -154,12 +172,13 @@ class EchoServer {
       bytes += n;
     }
     if (opt_.verbose) {
-      log_line("echo", "disconnect " + who + ": " + why + (ec ? " (" + ec.message() + ")" : std::string()) + ", " +
+      diag_line("disconnect " + who + ": " + why + (ec ? " (" + ec.message() + ")" : std::string()) + ", " +
                            std::to_string(bytes) + " bytes echoed");
     }
   }
 
   const EchoOptions& opt_;
+  EchoStats& stats_;
   Duration idle_;
   StreamServer server_;
 };
@@ -170,9 +189,11 @@ int run_echo(const EchoOptions& opt) {
   const auto addr = host_or_usage_error(opt.host);
   const Duration idle = opt.idle_timeout;
   const bool reuse_port = opt.threads > 1;
+  EchoStats stats;
+  const auto start = Clock::now();
   try {
     return green::run([&] {
-      EchoServer first(opt, idle, net::Tcp::endpoint(addr, opt.port), reuse_port);
+      EchoServer first(opt, stats, idle, net::Tcp::endpoint(addr, opt.port), reuse_port);
       const auto bound = first.local_endpoint();
       // Extra hubs: one thread each, its own listener on the same port
       // (SO_REUSEPORT lets the kernel spread connections between them).
@@ -187,10 +208,10 @@ int run_echo(const EchoOptions& opt) {
       for (unsigned i = 1; i < opt.threads; ++i) {
         auto promise = std::make_shared<std::promise<Started>>();
         ready.push_back(promise->get_future());
-        threads.emplace_back([&opt, idle, bound, promise] {
+        threads.emplace_back([&opt, &stats, idle, bound, promise] {
           try {
             green::run([&] {
-              EchoServer server(opt, idle, bound, true);
+              EchoServer server(opt, stats, idle, bound, true);
               promise->set_value(Started{&green::io_context(), &server});
               server.run();
             });
@@ -213,7 +234,7 @@ int run_echo(const EchoOptions& opt) {
         }
       }
       if (!failure.empty()) {
-        log_line("echo", "cannot start a server thread: " + failure);
+        diag_line("cannot start a server thread: " + failure, Severity::error);
         for (const Started& s : started) {
           // Runs on that hub; a posted callback may spawn but not switch.
           boost::asio::post(*s.io, [srv = s.server] { green::spawn([srv] { srv->stop(); }); });
@@ -221,13 +242,15 @@ int run_echo(const EchoOptions& opt) {
         for (auto& t : threads) t.join();
         return kExitFailure;
       }
-      announce("echo", bound);
+      announce(bound);
       first.run();
       for (auto& t : threads) t.join();
-      return kExitOk;
+      diag("{} connection{}, {} echoed in {:.1f} s", stats.connections.load(), stats.connections == 1 ? "" : "s",
+           human_bytes(stats.bytes), seconds_since(start));
+      return exit_status(stats.stop_signal);
     });
   } catch (const std::system_error& e) {
-    log_line("echo", e.what());
+    diag_line(e.what(), Severity::error);
     return kExitFailure;
   }
 }
@@ -335,11 +358,19 @@ class ChatRoom {
 
   net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
 
-  void run() {
-    green::SignalHandler signals({SIGINT, SIGTERM}, [this](int) { shutdown(); });
-    announce("chat", server_.local_endpoint());
+  // Serves until SIGINT/SIGTERM; returns the exit status.
+  int run() {
+    const auto start = Clock::now();
+    green::SignalHandler signals({SIGINT, SIGTERM}, [this](int sig) {
+      if (!stop_signal_) stop_signal_ = sig;
+      shutdown();
+    });
+    announce(server_.local_endpoint());
     server_.serve_forever();
     writers_.kill();
+    diag("{} connection{}, {} joined, {} message{} in {:.1f} s", server_.accepted(), server_.accepted() == 1 ? "" : "s",
+         joins_, messages_, messages_ == 1 ? "" : "s", seconds_since(start));
+    return exit_status(stop_signal_);
   }
 
  private:
@@ -380,8 +411,9 @@ class ChatRoom {
 
   void drop(Conn& c) {
     c.dropped = true;
-    log_line("chat", (c.name.empty() ? c.ip : c.name) + " disconnected: more than " +
-                         std::to_string(opt_.queue_limit) + " bytes waiting to be sent");
+    diag_line((c.name.empty() ? c.ip : c.name) + " disconnected: more than " + std::to_string(opt_.queue_limit) +
+                  " bytes waiting to be sent",
+              Severity::warning);
     // The notice only goes out if it cannot land inside a half-written line.
     if (!c.writing) {
       std::error_code ec;
@@ -502,6 +534,7 @@ class ChatRoom {
     members_.emplace(c->seq, c.get());
     names_.emplace(c->name, c.get());
     joined = true;
+    ++joins_;
     if (opt_.verbose) log_event(c->name + " joined from " + c->ip);
 
     std::string line;
@@ -519,11 +552,12 @@ class ChatRoom {
       msg += sanitize(text);
       msg += '\n';
       broadcast(make_msg(std::move(msg)));
+      ++messages_;
     }
   }
 
   void log_event(const std::string& what) {
-    log_line("chat", what + " (" + std::to_string(members_.size()) + " in the room)");
+    diag_line(what + " (" + std::to_string(members_.size()) + " in the room)");
   }
 
   const ChatOptions& opt_;
@@ -533,6 +567,9 @@ class ChatRoom {
   std::map<std::uint64_t, Conn*> members_;               // named users, in join order
   std::unordered_map<std::string, Conn*> names_;
   std::uint64_t next_seq_ = 0;
+  std::uint64_t joins_ = 0;
+  std::uint64_t messages_ = 0;
+  int stop_signal_ = 0;
   bool stopping_ = false;
   const Msg prompt_ = make_msg(std::string(kPrompt));
   const Msg taken_ = make_msg(std::string(kTaken));
@@ -546,11 +583,10 @@ int run_chat(const ChatOptions& opt) {
   try {
     return green::run([&] {
       ChatRoom room(opt, net::Tcp::endpoint(addr, opt.port));
-      room.run();
-      return kExitOk;
+      return room.run();
     });
   } catch (const std::system_error& e) {
-    log_line("chat", e.what());
+    diag_line(e.what(), Severity::error);
     return kExitFailure;
   }
 }
@@ -569,6 +605,7 @@ struct ServeOptions {
 };
 
 int run_serve(const ServeOptions& o) {
+  set_tool_name("serve " + o.mode);
   if (o.mode == "echo" && o.chat_only_given) throw UsageError("--queue-limit applies to 'serve chat' only");
   if (o.mode == "chat" && o.echo_only_given) throw UsageError("--idle-timeout and --threads apply to 'serve echo' only");
   if (o.mode == "echo") {
@@ -620,8 +657,10 @@ void setup_serve(CLI::App& app, int& status) {
       ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32))
       ->each([o](const std::string&) { o->chat_only_given = true; });
   sub->footer(
-      "The server prints 'listening on HOST:PORT' on stderr once bound and stops cleanly, with exit\n"
-      "status 0, on SIGINT or SIGTERM. Exit status 1 if it cannot listen, 2 on usage errors.\n"
+      "The server prints 'listening on HOST:PORT' on stderr once bound. SIGTERM or SIGINT stops it\n"
+      "cleanly and prints a summary on stderr. Exit status: 0 after SIGTERM (a service's normal stop),\n"
+      "130 after SIGINT (an interrupted run, as for every green tool), 1 if it cannot listen, 2 on\n"
+      "usage errors.\n"
       "\n"
       "echo sends back exactly the bytes each client sends (binary-safe), one greenlet per client.\n"
       "\n"
@@ -633,7 +672,7 @@ void setup_serve(CLI::App& app, int& status) {
       "Lines are stripped of surrounding whitespace (as the seed does). Lines longer than 4096 bytes are\n"
       "cut to their first 4096 bytes and the rest of the line is dropped; invalid UTF-8 and control\n"
       "characters other than tab become U+FFFD. A user with more than --queue-limit bytes waiting is\n"
-      "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server exits 0.");
+      "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server stops.");
   sub->final_callback([o, &status] { status = run_serve(*o); });
 }
 

@@ -71,7 +71,9 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=IO_TIMEOUT)
+            rc = self.proc.wait(timeout=IO_TIMEOUT)
+            self.reader.join(timeout=IO_TIMEOUT)  # the whole log, summary included
+            return rc
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -196,7 +198,12 @@ def test_chat_max_clients():
         check(recv_until_eof(b) == b"## server full, try again later\n", "the second client was not turned away")
         a.sendall(b"still here\n")
         expect(a, b"a> still here\n")
-        check(srv.stop(signal.SIGINT) == 0, "chat exited non-zero on SIGINT")
+        # SIGINT is an interrupted run (130, as for every green tool); the
+        # summary counts both connections, one join and one message.
+        rc = srv.stop(signal.SIGINT)
+        check(rc == 130, "chat exited %d on SIGINT" % rc)
+        check("green serve chat: 2 connections, 1 joined, 1 message in " in "".join(srv.log),
+              "no summary on SIGINT: %r" % srv.log)
 
 
 def test_chat_slow_reader():
@@ -415,6 +422,9 @@ def test_echo_sigterm_closes_connections():
         check(srv.stop(signal.SIGTERM) == 0, "echo exited non-zero on SIGTERM")
         for s in socks:
             check(recv_until_eof(s) == b"", "a connection stayed open")
+        # Both hubs' connections and bytes are in the one summary.
+        check("green serve echo: 20 connections, 20 B echoed in " in "".join(srv.log),
+              "no summary on SIGTERM: %r" % srv.log)
 
 
 def test_usage_errors():

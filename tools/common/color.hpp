@@ -1,7 +1,8 @@
-// --color=auto|always|never, and NO_COLOR.
+// --color=auto|always|never, and NO_COLOR (no-color.org).
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace CLI {
 class App;
@@ -11,12 +12,24 @@ namespace green::tools {
 
 enum class ColorMode { automatic, always, never };
 
-/// Adds `--color WHEN` (auto, always, never) bound to `mode`.
-void add_color_option(CLI::App* app, ColorMode& mode);
+/// Adds `--color WHEN` (auto, always, never) to a tool; it sets the
+/// process-wide mode that color_stdout() and color_stderr() apply.
+void add_color_option(CLI::App* app);
 
 /// Whether to colour output on `fd`: never with --color=never; always with
 /// --color=always; otherwise only on a terminal (TERM not "dumb") and when
-/// NO_COLOR is unset or empty (see no-color.org).
+/// NO_COLOR is unset or empty.
 bool use_color(ColorMode mode, int fd);
+
+/// The running tool's --color setting applied to stdout / stderr (decided
+/// once, on first use).
+bool color_stdout();
+bool color_stderr();
+
+enum class Color { red, green, yellow, blue, magenta, cyan, bold, dim };
+
+/// `text` wrapped in the SGR sequence for `c` and a reset when `on`;
+/// otherwise `text` unchanged.
+std::string paint(std::string_view text, Color c, bool on);
 
 }  // namespace green::tools

@@ -1,5 +1,7 @@
 #include "common/output.hpp"
 
+#include "common/color.hpp"
+
 #include <green/hub.hpp>
 
 #include <unistd.h>
@@ -14,6 +16,7 @@ namespace {
 constexpr std::size_t kBatch = 64 * 1024;
 constexpr auto kMaxDelay = std::chrono::milliseconds(100);
 std::string g_tool = "green";
+void (*g_before_diag)() = nullptr;
 }  // namespace
 
 Output& Output::out() {
@@ -82,10 +85,25 @@ void Output::write_now(std::string_view bytes) {
 void set_tool_name(std::string name) { g_tool = "green " + std::move(name); }
 const std::string& tool_name() { return g_tool; }
 
-void diag_line(std::string_view message) {
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+void set_before_diag(void (*fn)()) { g_before_diag = fn; }
+
+void diag_line(std::string_view message, Severity severity) {
+  if (g_before_diag) g_before_diag();
   std::string line = g_tool;
   line += ": ";
-  line += message;
+  if (severity == Severity::info) line += message;
+  else line += paint(message, severity == Severity::error ? Color::red : Color::yellow, color_stderr());
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stderr);
 }

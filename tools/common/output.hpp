@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -48,12 +49,32 @@ class Output {
 void set_tool_name(std::string name);
 const std::string& tool_name();
 
-/// One diagnostic line on stderr: "green TOOL: message".
-void diag_line(std::string_view message);
+/// "512 B", "1.5 KiB", "3.2 GiB".
+std::string human_bytes(std::uint64_t bytes);
+
+enum class Severity { info, warning, error };
+
+/// One diagnostic line on stderr: "green TOOL: message". With colour on
+/// stderr (see color.hpp) the message of a warning is yellow and of an error
+/// red. A progress line on the terminal is erased first (it redraws itself).
+void diag_line(std::string_view message, Severity severity = Severity::info);
+
+/// Called before a diagnostic is written (the progress display erases its line).
+void set_before_diag(void (*fn)());
 
 template <class... A>
 void diag(fmt::format_string<A...> f, A&&... args) {
   diag_line(fmt::format(f, std::forward<A>(args)...));
+}
+
+template <class... A>
+void diag_warn(fmt::format_string<A...> f, A&&... args) {
+  diag_line(fmt::format(f, std::forward<A>(args)...), Severity::warning);
+}
+
+template <class... A>
+void diag_error(fmt::format_string<A...> f, A&&... args) {
+  diag_line(fmt::format(f, std::forward<A>(args)...), Severity::error);
 }
 
 }  // namespace green::tools

@@ -1,5 +1,7 @@
 #include "common/progress.hpp"
 
+#include "common/output.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -9,10 +11,28 @@ namespace green::tools {
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-Progress::Progress(std::string what, bool enabled)
-    : what_(std::move(what)), active_(enabled && stderr_is_terminal()), start_(Clock::now()) {}
+namespace {
+// The progress line on screen, erased before a diagnostic is written.
+Progress* g_shown = nullptr;
+}  // namespace
 
-Progress::~Progress() { finish(); }
+Progress::Progress(std::string what, bool enabled)
+    : what_(std::move(what)), active_(enabled && stderr_is_terminal()), start_(Clock::now()) {
+  if (active_) {
+    g_shown = this;
+    set_before_diag([] {
+      if (g_shown) g_shown->finish();
+    });
+  }
+}
+
+Progress::~Progress() {
+  finish();
+  if (g_shown == this) {
+    g_shown = nullptr;
+    set_before_diag(nullptr);
+  }
+}
 
 void Progress::update(std::size_t done, std::size_t errors) {
   if (!active_) return;

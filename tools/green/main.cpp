@@ -1,6 +1,8 @@
 // The `green` command: one CLI11 app, one subcommand per tool. Each tool
 // lives in tools/<name>.cpp and registers itself with GREEN_SUBCOMMAND.
 #include "common/cli_docs.hpp"
+#include "common/color.hpp"
+#include "common/output.hpp"
 #include "common/subcommand.hpp"
 
 #include <algorithm>
@@ -21,6 +23,18 @@ std::vector<Subcommand>& subcommands() {
 }
 }  // namespace green::tools
 
+namespace {
+
+// "green fetch: MESSAGE" and where to look, on stderr.
+void usage_error(const CLI::App& app, const char* message) {
+  green::tools::diag_error("{}", message);
+  const auto used = app.get_subcommands();
+  std::fprintf(stderr, "Run 'green%s%s --help' for more information.\n", used.empty() ? "" : " ",
+               used.empty() ? "" : used.front()->get_name().c_str());
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"green: concurrent network utilities on a gevent-style fiber hub", "green"};
   app.set_version_flag("-V,--version", green::version_report(), "Print versions of green and its libraries and exit");
@@ -33,6 +47,11 @@ int main(int argc, char** argv) {
   auto& tools = green::tools::subcommands();
   std::sort(tools.begin(), tools.end(), [](const auto& a, const auto& b) { return std::strcmp(a.name, b.name) < 0; });
   for (const auto& tool : tools) tool.setup(app, status);
+  // What every tool shares: --color, and its name in diagnostics.
+  for (CLI::App* sub : app.get_subcommands({})) {
+    green::tools::add_color_option(sub);
+    sub->preparse_callback([sub](std::size_t) { green::tools::set_tool_name(sub->get_name()); });
+  }
 
   // Hidden: the build generates completions and man-page option lists from
   // the definitions above, so they cannot drift from --help.
@@ -60,13 +79,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message and a hint to stderr
+    usage_error(app, e.what());
     return green::tools::kExitUsage;
   } catch (const green::tools::UsageError& e) {
-    std::fprintf(stderr, "green: %s\n", e.what());
+    usage_error(app, e.what());
     return green::tools::kExitUsage;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "green: %s\n", e.what());
+    green::tools::diag_error("{}", e.what());
     return green::tools::kExitFailure;
   }
   return status;
