@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <iostream>
 #include <list>
 #include <memory>
 #include <sstream>
@@ -90,12 +91,19 @@ std::vector<Job> load_jobs(const CronOptions& opt) {
     jobs.push_back(std::move(j));
   }
   if (!opt.tab.empty()) {
-    std::ifstream in(opt.tab);
-    if (!in) throw UsageError("cannot read " + opt.tab + ": " + std::strerror(errno));
+    // `--tab -` reads the crontab from stdin (a file, a pipe or a terminal,
+    // up to end of file), as `crontab -` does.
+    const bool from_stdin = opt.tab == "-";
     std::stringstream text;
-    text << in.rdbuf();
+    if (from_stdin) {
+      text << std::cin.rdbuf();
+    } else {
+      std::ifstream in(opt.tab);
+      if (!in) throw UsageError("cannot read " + opt.tab + ": " + std::strerror(errno));
+      text << in.rdbuf();
+    }
     try {
-      auto tab = cron::parse_crontab(text.str(), opt.tab);
+      auto tab = cron::parse_crontab(text.str(), from_stdin ? "stdin" : opt.tab);
       for (auto& j : tab) jobs.push_back(std::move(j));
     } catch (const cron::ScheduleError& e) {
       throw UsageError(e.what());
@@ -137,7 +145,7 @@ int print_schedule(const CronOptions& opt, const std::vector<Job>& jobs) {
         t = *n;
       }
     }
-    const std::string where = j.line ? fmt::format("{}:{}", opt.tab, j.line) : "--every";
+    const std::string where = j.line ? fmt::format("{}:{}", opt.tab == "-" ? "stdin" : opt.tab, j.line) : "--every";
     if (opt.json) {
       JsonWriter w;
       w.field("job", j.name).field("source", where).field("schedule", j.schedule.text).begin_array("next");
@@ -228,7 +236,8 @@ class Cron {
         main_rc = main->wait();
       }
     }
-    if (interrupted || skipped_ || failed_) {
+    // A reader that closed stdout (`| head -n 1`) ends the run quietly.
+    if ((interrupted || skipped_ || failed_) && !Output::out().closed()) {
       diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_,
            skipped_, interrupted ? "; stopped by signal" : "");
     }
@@ -443,7 +452,7 @@ void setup_cron(CLI::App& app, int& status) {
   sub->add_option("--every", opt->every, "Run CMD every DUR (repeatable): --every 200ms 'echo cron'")
       ->type_name("DUR CMD")
       ->allow_extra_args(false);
-  sub->add_option("--tab", opt->tab, "Run the jobs of this crontab until stopped")->type_name("FILE");
+  sub->add_option("--tab", opt->tab, "Run the jobs of this crontab until stopped ('-': read it from stdin)")->type_name("FILE");
   sub->add_flag("--test", opt->test, "Only check the jobs and print each one's next five run times");
   sub->add_option("--from", opt->from, "With --test: count from this local time instead of now")
       ->type_name("'YYYY-MM-DD HH:MM[:SS]'");

@@ -204,7 +204,7 @@ class Fetcher {
         std::optional<http::Url> url = http::parse_url(line->text, &why);
         if (!url) {
           ++bad_lines_;
-          diag_error("{}:{}: {}: {}", line->source == "-" ? "stdin" : line->source, line->lineno,
+          diag_error("{}:{}: {}: {}", line->source, line->lineno,
                input.overlong() ? "line too long" : why, line->text.substr(0, 200));
           continue;
         }
@@ -222,7 +222,7 @@ class Fetcher {
     if (interrupted) pool.kill();
     out_.flush();
     progress_.finish();
-    if (!opt_.quiet) summary(interrupted);
+    if (!opt_.quiet && !out_.closed()) summary(interrupted);  // `| head -n 1` ends quietly
     if (bad_lines_ > 0) return kExitUsage;
     return failures_ > 0 ? kExitFailure : kExitOk;
   }

@@ -134,7 +134,7 @@ class Resolve {
     flush_ordered();
     out_.flush();
     progress_.finish();
-    summary(Clock::now() - start, interrupted);
+    if (!out_.closed()) summary(Clock::now() - start, interrupted);  // `| head -n 1` ends quietly
     if (interrupted) throw GreenletExit();
     if (counts_.bad_lines > 0) return kExitUsage;
     return counts_.failed() > 0 ? kExitFailure : kExitOk;

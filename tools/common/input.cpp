@@ -63,6 +63,7 @@ bool InputLines::open_next() {
   auto src = std::make_unique<Source>();
   src->name = files_[next_file_++];
   if (src->name == "-") {
+    src->name = "stdin";  // as diagnostics name it: "stdin:3: ..."
     src->fd = STDIN_FILENO;
   } else {
     src->fd = ::open(src->name.c_str(), O_RDONLY | O_CLOEXEC);

@@ -12,7 +12,7 @@ namespace green::tools {
 
 struct InputLine {
   std::string text;    // trimmed of surrounding whitespace and CR
-  std::string source;  // the file name, or "-" for stdin
+  std::string source;  // the file name, or "stdin"
   std::size_t lineno;  // 1-based, counting every line of that source
 };
 

@@ -1,0 +1,506 @@
+#!/usr/bin/env python3
+"""One behaviour for every tool, checked tool by tool against real servers on
+loopback (nginx for fetch, Knot for resolve, real TCP clients for serve):
+
+  - input: no file or '-' reads stdin, whether stdin is a file, a pipe or a
+    terminal (a pseudo-terminal here, typed line by line and ended with ^D);
+  - `| head -n 1` ends the run quietly with status 0;
+  - --json is JSON Lines (every line parsed with Python's json module);
+  - colour: on a terminal by default, never with NO_COLOR or --color=never,
+    always with --color=always (even into a pipe);
+  - progress shows only when stderr is a terminal;
+  - SIGINT mid-run: what finished is written, the summary is printed, 130;
+  - exit status 0 / 1 / 2 as documented (2 with the good results still
+    written).
+
+Usage: behaviour_test.py PATH/TO/green [TEST...]"""
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+GREEN = None
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAILURES = []
+TIMEOUT = 60.0  # bounds every run; a correct one needs a fraction of it
+SGR = re.compile(rb"\x1b\[[0-9;]*m")  # a colour escape (not the progress line's \x1b[K)
+PROGRESS = b"\r\x1b[K"
+
+work = None
+http = None  # base URL of the private nginx
+dns = None  # ADDR:PORT of the private Knot
+BULK = 20000  # names in Knot's bulk.test zone
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def env_with(**extra):
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env["TERM"] = "xterm"
+    for k, v in extra.items():
+        env[k] = v
+    return env
+
+
+def run(args, stdin=subprocess.DEVNULL, input=None, env=None):
+    """Runs green with pipes for stdout and stderr: (status, stdout, stderr)."""
+    if input is not None:
+        stdin = None
+    p = subprocess.run([GREEN, *args], stdin=stdin, input=input, capture_output=True, env=env or env_with(),
+                       timeout=TIMEOUT)
+    return p.returncode, p.stdout, p.stderr
+
+
+def run_shell(script):
+    p = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, env=env_with(G=GREEN),
+                       timeout=TIMEOUT)
+    return p.returncode, p.stdout, p.stderr
+
+
+def run_tty(args, typed=None, env=None, stderr_tty=True):
+    """Runs green with stdin, stdout (and stderr unless stderr_tty is false)
+    on a pseudo-terminal. `typed` lines are typed in, then ^D. Returns
+    (status, what the terminal showed, stderr if it was a pipe)."""
+    master, slave = os.openpty()
+    p = subprocess.Popen([GREEN, *args], stdin=slave, stdout=slave,
+                         stderr=slave if stderr_tty else subprocess.PIPE, env=env or env_with(),
+                         start_new_session=True)
+    os.close(slave)
+    if typed is not None:
+        for line in typed:
+            os.write(master, line.encode() + b"\n")
+        os.write(master, b"\x04")
+    shown = bytearray()
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif p.poll() is not None:
+            break
+    os.close(master)
+    err = p.stderr.read() if p.stderr else b""
+    try:
+        rc = p.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("%s did not end on a terminal" % args)
+    return rc, bytes(shown), err
+
+
+def lines_of(data):
+    return [l for l in data.decode(errors="replace").splitlines() if l]
+
+
+def json_lines(data, keys):
+    rows = [json.loads(l) for l in data.decode().splitlines()]  # raises on anything but JSON Lines
+    check(rows, "no JSON lines")
+    for r in rows:
+        check(isinstance(r, dict) and keys <= r.keys(), "a JSON line lacks %s: %r" % (keys, r))
+    return rows
+
+
+class Interrupt:
+    """Starts green with its stdin a pipe kept open, so the run is mid-way
+    (waiting for more input, or for its jobs) when SIGINT comes."""
+
+    def __init__(self, args, feed=b"", env=None):
+        self.p = subprocess.Popen([GREEN, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env or env_with())
+        if feed:
+            self.p.stdin.write(feed)
+            self.p.stdin.flush()
+        self.out = bytearray()
+
+    def wait_for_lines(self, n):
+        deadline = time.time() + TIMEOUT
+        while self.out.count(b"\n") < n:
+            check(time.time() < deadline, "no %d result lines before the interrupt: %r" % (n, bytes(self.out)))
+            r, _, _ = select.select([self.p.stdout], [], [], 0.5)
+            if r:
+                chunk = os.read(self.p.stdout.fileno(), 65536)
+                check(chunk, "stdout ended early: %r" % bytes(self.out))
+                self.out += chunk
+
+    def interrupt(self):
+        """SIGINT with stdin still open (closing it first would end the run
+        normally); returns (status, all of stdout, stderr)."""
+        self.p.send_signal(signal.SIGINT)
+        err = bytearray()
+        streams = {self.p.stdout.fileno(): self.out, self.p.stderr.fileno(): err}
+        deadline = time.time() + TIMEOUT
+        while streams and time.time() < deadline:
+            r, _, _ = select.select(list(streams), [], [], 0.5)
+            for fd in r:
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    streams[fd] += chunk
+                else:
+                    del streams[fd]
+        try:
+            rc = self.p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise AssertionError("no exit after SIGINT")
+        finally:
+            self.p.stdin.close()
+        return rc, bytes(self.out), bytes(err)
+
+
+def colour_matrix(args, stdin_data=None, want_out=False, want_err=False, extra_env=None):
+    """The colour rules for one command that has something to colour: on a
+    terminal by default; never with NO_COLOR or --color=never; always with
+    --color=always, even into pipes (and even with NO_COLOR set)."""
+    e = dict(extra_env or {})
+
+    def color(when):  # right after the tool's name: cron's main command takes what follows `--`
+        return [args[0], "--color=" + when, *args[1:]]
+    typed = stdin_data.splitlines() if stdin_data is not None else None
+    rc, shown, _ = run_tty(args, typed, env_with(**e))
+    check(SGR.search(shown), "no colour on a terminal: %r" % shown[-300:])
+    rc, shown, _ = run_tty(args, typed, env_with(NO_COLOR="1", **e))
+    check(not SGR.search(shown), "colour despite NO_COLOR: %r" % shown[-300:])
+    rc, shown, _ = run_tty(color("never"), typed, env_with(**e))
+    check(not SGR.search(shown), "colour despite --color=never: %r" % shown[-300:])
+    inp = stdin_data.encode() if stdin_data is not None else None
+    for env in (env_with(**e), env_with(NO_COLOR="1", **e)):
+        rc, out, err = run(color("always"), input=inp, env=env)
+        if want_out:
+            check(SGR.search(out), "--color=always did not colour stdout: %r" % out[:300])
+        if want_err:
+            check(SGR.search(err), "--color=always did not colour stderr: %r" % err[:300])
+    rc, out, err = run(args, input=inp)
+    check(not SGR.search(out) and not SGR.search(err), "colour into a pipe by default: %r %r" % (out[:200], err[:200]))
+
+
+def stdin_forms(args, text, check_result):
+    """`args` reads `text` from stdin given as a file, a pipe ('-') and a terminal."""
+    path = os.path.join(work, "stdin.txt")
+    with open(path, "w") as f:
+        f.write(text)
+    with open(path) as f:
+        rc, out, err = run(args, stdin=f)
+    check_result("a file on stdin", rc, out)
+    rc, out, err = run([*args, "-"], input=text.encode())
+    check_result("a pipe on stdin ('-')", rc, out)
+    rc, shown, _ = run_tty(args, text.splitlines(), stderr_tty=False)
+    check_result("a terminal on stdin", rc, SGR.sub(b"", shown))
+
+
+def quiet_head(script, what):
+    rc, out, err = run_shell(script)
+    check(rc == 0, "%s | head -n 1 exited %d: %r" % (what, rc, err[-300:]))
+    check(len(lines_of(out)) == 1, "%s | head -n 1 printed %r" % (what, out[:300]))
+    check(not re.search(rb"Broken pipe|EPIPE|terminate|Abort|rror:", err), "%s | head -n 1 was not quiet: %r"
+          % (what, err[-300:]))
+
+
+# ---- fetch -----------------------------------------------------------------------
+
+def test_fetch_stdin():
+    url = http + "/files/size-1000.bin"
+
+    def ok(how, rc, out):
+        check(rc == 0 and b"200\t1000\t" in out, "fetch with %s: %d %r" % (how, rc, out[-300:]))
+    stdin_forms(["fetch", "--no-progress"], url + "\n" + url + "?2\n", ok)
+
+
+def test_fetch_head():
+    with open(os.path.join(work, "many-urls.txt"), "w") as f:
+        for i in range(3000):
+            f.write("%s/files/size-1.bin?%d\n" % (http, i))
+    quiet_head('"$G" fetch %s/many-urls.txt | head -n 1' % work, "fetch")
+
+
+def test_fetch_json():
+    urls = "%s/files/size-1000.bin\n%s/status/404\nhttp://127.0.0.1:1/refused\n" % (http, http)
+    rc, out, err = run(["fetch", "--json"], input=urls.encode())
+    rows = json_lines(out, {"url", "status", "bytes", "time", "error"})
+    check(sorted(str(r["status"]) for r in rows) == ["200", "404", "None"], "statuses: %r" % rows)
+    check(rc == 1, "a 404 and a refused connection exited %d" % rc)
+
+
+def test_fetch_colour():
+    colour_matrix(["fetch", "--no-progress", "-"], "%s/files/size-1.bin\n%s/status/404\n" % (http, http),
+                  want_out=True, want_err=False)
+
+
+def test_fetch_progress():
+    urls = "".join("%s/files/size-1.bin?%d\n" % (http, i) for i in range(50))
+    path = os.path.join(work, "progress-urls.txt")
+    with open(path, "w") as f:
+        f.write(urls)
+    rc, shown, _ = run_tty(["fetch", path])
+    check(rc == 0 and PROGRESS in shown and b" urls" in shown, "no progress on a terminal: %r" % shown[-300:])
+    rc, shown, _ = run_tty(["fetch", "--no-progress", path])
+    check(PROGRESS not in shown, "progress despite --no-progress")
+    rc, out, err = run(["fetch", path])
+    check(rc == 0 and PROGRESS not in err and b"\r" not in err, "progress into a pipe: %r" % err[-300:])
+    rc, shown, err = run_tty(["fetch", path], stderr_tty=False)
+    check(PROGRESS not in err and PROGRESS not in shown, "progress although stderr is a pipe")
+
+
+def test_fetch_sigint():
+    urls = "".join("%s/files/size-1000.bin?%d\n" % (http, i) for i in range(3)).encode()
+    run_ = Interrupt(["fetch", "-"], urls)
+    run_.wait_for_lines(3)
+    rc, out, err = run_.interrupt()
+    check(rc == 130, "SIGINT exited %d" % rc)
+    check(out.count(b"200\t1000\t") == 3, "results lost: %r" % out)
+    check(b"green fetch: 3 URLs in" in err and b"(interrupted)" in err, "no summary after SIGINT: %r" % err)
+
+
+def test_fetch_exit_codes():
+    good = "%s/files/size-1.bin\n" % http
+    rc, out, err = run(["fetch"], input=good.encode())
+    check(rc == 0, "all 2xx exited %d" % rc)
+    rc, out, err = run(["fetch"], input=(good + http + "/status/500\n").encode())
+    check(rc == 1 and b"500\t" in out, "a 500 exited %d" % rc)
+    rc, out, err = run(["fetch"], input=("not a url\n" + good).encode())
+    check(rc == 2 and b"200\t1\t" in out and b"stdin:1:" in err,
+          "a bad line: %d, the good URL must still be written: %r %r" % (rc, out, err))
+    rc, out, err = run(["fetch", "--concurrency", "0"], input=good.encode())
+    check(rc == 2 and out == b"" and b"green fetch: --concurrency" in err, "bad usage: %d %r" % (rc, err))
+    rc, out, err = run(["fetch", os.path.join(work, "no-such-file")])
+    check(rc == 2 and b"no-such-file" in err, "a missing file: %d %r" % (rc, err))
+
+
+# ---- resolve ---------------------------------------------------------------------
+
+def resolve_args(*more):
+    return ["resolve", "--server", dns, *more]
+
+
+def test_resolve_stdin():
+    def ok(how, rc, out):
+        check(rc == 0 and b"www.green.test\tA\t300\t192.0.2.10" in out, "resolve with %s: %d %r" % (how, rc, out))
+    stdin_forms(resolve_args("--no-progress"), "www.green.test\nmail.green.test\n", ok)
+
+
+def test_resolve_head():
+    with open(os.path.join(work, "many-names.txt"), "w") as f:
+        for i in range(BULK):
+            f.write("h%d.bulk.test\n" % i)
+    quiet_head('"$G" resolve --server %s -c 100 %s/many-names.txt | head -n 1' % (dns, work), "resolve")
+
+
+def test_resolve_json():
+    rc, out, err = run(resolve_args("--json", "-t", "A,MX"), input=b"green.test\nmissing.green.test\n")
+    rows = json_lines(out, {"name", "type", "status", "answers"})
+    got = sorted((r["name"], r["type"], r["status"]) for r in rows)
+    check(got == [("green.test", "A", "NODATA"), ("green.test", "MX", "NOERROR"),
+                  ("missing.green.test", "A", "NXDOMAIN"), ("missing.green.test", "MX", "NXDOMAIN")],
+          "JSON rows: %r" % got)
+    check(rc == 1, "unanswered queries exited %d" % rc)
+
+
+def test_resolve_colour():
+    colour_matrix(resolve_args("--no-progress"), "www.green.test\nmissing.green.test\n", want_err=True)
+
+
+def test_resolve_progress():
+    path = os.path.join(work, "progress-names.txt")
+    with open(path, "w") as f:
+        f.write("".join("h%d.bulk.test\n" % i for i in range(200)))
+    rc, shown, _ = run_tty(resolve_args("-c", "50", path))
+    check(rc == 0 and PROGRESS in shown and b" names" in shown, "no progress on a terminal: %r" % shown[-300:])
+    rc, shown, _ = run_tty(resolve_args("--no-progress", path))
+    check(PROGRESS not in shown, "progress despite --no-progress")
+    rc, out, err = run(resolve_args(path))
+    check(rc == 0 and b"\r" not in err, "progress into a pipe: %r" % err[-300:])
+
+
+def test_resolve_sigint():
+    run_ = Interrupt(resolve_args("-"), b"www.green.test\nmail.green.test\n")
+    run_.wait_for_lines(3)  # www has two A records, mail one
+    rc, out, err = run_.interrupt()
+    check(rc == 130, "SIGINT exited %d" % rc)
+    check(b"192.0.2.10" in out and b"192.0.2.25" in out, "results lost: %r" % out)
+    check(b"green resolve: 2 names, 2 queries" in err and b"interrupted" in err, "no summary after SIGINT: %r" % err)
+
+
+def test_resolve_exit_codes():
+    rc, out, err = run(resolve_args(), input=b"www.green.test\n")
+    check(rc == 0, "answered exited %d" % rc)
+    rc, out, err = run(resolve_args(), input=b"www.green.test\nmissing.green.test\n")
+    check(rc == 1 and b"missing.green.test A: NXDOMAIN" in err, "an NXDOMAIN: %d %r" % (rc, err))
+    rc, out, err = run(resolve_args(), input=b"a..b\nwww.green.test\n")
+    check(rc == 2 and b"192.0.2.10" in out and b"stdin:1:" in err, "a bad name: %d %r %r" % (rc, out, err))
+    rc, out, err = run(resolve_args("-t", "BOGUS"), input=b"www.green.test\n")
+    check(rc == 2 and out == b"" and b"green resolve: " in err and b"BOGUS" in err, "a bad type: %d %r" % (rc, err))
+
+
+# ---- cron ------------------------------------------------------------------------
+
+def test_cron_stdin():
+    tab = "@every 100ms echo from-the-tab\n"
+
+    def ok(how, rc, out):
+        check(rc == 0 and b"from-the-tab" in out, "cron --tab with %s: %d %r" % (how, rc, out[-300:]))
+    # `--tab -` is stdin; the main command bounds the run.
+    path = os.path.join(work, "tab.txt")
+    with open(path, "w") as f:
+        f.write(tab)
+    with open(path) as f:
+        rc, out, err = run(["cron", "--tab", "-", "--", "sleep", "0.5"], stdin=f)
+    ok("a file on stdin", rc, out)
+    rc, out, err = run(["cron", "--tab", "-", "--", "sleep", "0.5"], input=tab.encode())
+    ok("a pipe on stdin", rc, out)
+    rc, shown, _ = run_tty(["cron", "--tab", "-", "--", "sleep", "0.5"], tab.splitlines(), stderr_tty=False)
+    ok("a terminal on stdin", rc, shown)
+
+
+def test_cron_head():
+    quiet_head('"$G" cron --every 20ms "echo tick" | head -n 1', "cron")
+
+
+def test_cron_json():
+    rc, out, err = run(["cron", "--json", "--every", "100ms", "echo hi; exit 3", "--", "sleep", "0.45"])
+    rows = json_lines(out, {"event", "job", "time"})
+    events = {r["event"] for r in rows}
+    check({"start", "output", "exit"} <= events, "events: %r" % rows)
+    check(any(r["event"] == "exit" and r.get("exit_code") == 3 for r in rows), "exit code: %r" % rows)
+    check(rc == 0, "the main command's status (0) exited %d" % rc)
+
+
+def test_cron_colour():
+    # Two jobs: each line is prefixed with its job, in the job's colour.
+    colour_matrix(["cron", "--every", "50ms", "echo a", "--every", "50ms", "echo b", "--", "sleep", "0.3"],
+                  want_out=True)
+
+
+def test_cron_sigint():
+    run_ = Interrupt(["cron", "--every", "50ms", "echo tick"])
+    run_.wait_for_lines(2)
+    rc, out, err = run_.interrupt()
+    check(rc == 130, "SIGINT exited %d" % rc)
+    check(b"run(s)" in err and b"stopped by signal" in err, "no summary after SIGINT: %r" % err)
+
+
+def test_cron_exit_codes():
+    rc, out, err = run(["cron", "--every", "1h", "true", "--", "true"])
+    check(rc == 0, "main 'true' exited %d" % rc)
+    rc, out, err = run(["cron", "--every", "1h", "true", "--", "false"])
+    check(rc == 1, "main 'false' exited %d" % rc)
+    rc, out, err = run(["cron", "--tab", "-"], input=b"@every 1s echo fine\n61 * * * * echo bad\n")
+    check(rc == 2 and b"stdin:2:" in err and out == b"", "a bad crontab line: %d %r" % (rc, err))
+    rc, out, err = run(["cron", "--every", "soon", "true"])
+    check(rc == 2 and b"green cron: " in err and b"soon" in err, "a bad duration: %d %r" % (rc, err))
+
+
+# ---- serve -----------------------------------------------------------------------
+
+class Serve:
+    def __init__(self, mode, env=None):
+        self.p = subprocess.Popen([GREEN, "serve", mode, "--port", "0"], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or env_with())
+        line = self.p.stderr.readline().decode()
+        check(line.startswith("listening on 127.0.0.1:"), "no 'listening on': %r" % line)
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self, sig):
+        self.p.send_signal(sig)
+        out, err = self.p.communicate(timeout=TIMEOUT)
+        return self.p.returncode, out, err
+
+
+def test_serve_signals():
+    for sig, want in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+        srv = Serve("echo")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+            c.sendall(b"ping\n")
+            check(c.recv(16) == b"ping\n", "no echo")
+        rc, out, err = srv.stop(sig)
+        check(rc == want, "%s exited %d, want %d" % (sig.name, rc, want))
+        check(b"green serve echo: 1 connection, 5 B echoed in " in err, "no summary after %s: %r" % (sig.name, err))
+        check(out == b"", "a server wrote to stdout: %r" % out)
+
+
+def test_serve_colour_and_exit_codes():
+    srv = Serve("chat")
+    try:
+        busy = ["serve", "chat", "--port", str(srv.port)]
+        rc, out, err = run(busy)
+        check(rc == 1 and (b"127.0.0.1:%d" % srv.port) in err, "a port in use: %d %r" % (rc, err))
+        colour_matrix(busy, want_err=True)
+    finally:
+        srv.stop(signal.SIGTERM)
+    rc, out, err = run(["serve", "gopher"])
+    check(rc == 2 and b"green serve: " in err, "an unknown mode: %d %r" % (rc, err))
+
+
+# ---- demo ------------------------------------------------------------------------
+
+def test_demo():
+    rc, out, err = run(["demo", "-n", "5"])
+    check(rc == 0 and lines_of(out)[0] == "== two greenlets switching with sleep(0)", "demo: %d %r" % (rc, out[:200]))
+    quiet_head('"$G" demo | head -n 1', "demo")
+    colour_matrix(["demo", "-n", "5"], want_out=True)
+    rc, out, err = run(["demo", "-n", "0"])
+    check(rc == 2 and b"green demo: " in err, "demo -n 0: %d %r" % (rc, err))
+
+
+# ---- the servers and the runner -------------------------------------------------
+
+def start_servers():
+    global http, dns
+    subprocess.run([os.path.join(HERE, "lib", "httpd.sh"), "start", os.path.join(work, "httpd")], check=True,
+                   stdout=subprocess.DEVNULL, timeout=TIMEOUT)
+    with open(os.path.join(work, "httpd", "env")) as f:
+        env = dict(l.strip().split("=", 1) for l in f if "=" in l)
+    http = "http://127.0.0.1:%s" % env["HTTP_PORT"]
+    port = subprocess.run([os.path.join(HERE, "..", "dns", "knot.sh"), "start", os.path.join(work, "knot"),
+                           str(BULK)], check=True, capture_output=True, timeout=TIMEOUT).stdout.decode().strip()
+    dns = "127.0.0.1:%s" % port
+
+
+def stop_servers():
+    subprocess.run([os.path.join(HERE, "lib", "httpd.sh"), "stop", os.path.join(work, "httpd")], timeout=TIMEOUT)
+    subprocess.run([os.path.join(HERE, "..", "dns", "knot.sh"), "stop", os.path.join(work, "knot")],
+                   timeout=TIMEOUT)
+
+
+def main():
+    global GREEN, work
+    GREEN = os.path.abspath(sys.argv[1])
+    names = sys.argv[2:] or [n for n in globals() if n.startswith("test_")]
+    with tempfile.TemporaryDirectory(prefix="green-behaviour.") as tmp:
+        work = tmp
+        os.chmod(tmp, 0o755)  # nginx's workers may run as another user
+        start_servers()
+        try:
+            for name in names:
+                start = time.time()
+                try:
+                    globals()[name]()
+                    print("ok   %s (%.1fs)" % (name, time.time() - start), flush=True)
+                except Exception as e:  # report every failure, keep going
+                    FAILURES.append(name)
+                    print("FAIL %s: %s" % (name, e), flush=True)
+        finally:
+            stop_servers()
+    if FAILURES:
+        print("%d failed: %s" % (len(FAILURES), " ".join(FAILURES)))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
