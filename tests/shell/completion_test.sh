@@ -49,14 +49,11 @@ for shell in bash fish zsh; do
     done
   done
   expect $shell "green --ver" "--version"
-  # The cases the issue names, once those tools exist.
-  if grep -qx fetch <<<"$subs"; then
-    expect $shell "green f" fetch
-    expect $shell "green fetch --co" --concurrency --connect-timeout
-  fi
-  if grep -qx resolve <<<"$subs"; then
-    expect $shell "green resolve -t " A AAAA MX TXT
-  fi
+  # The cases the issue names, and the fixed values of --color.
+  expect $shell "green f" fetch
+  expect $shell "green fetch --co" --concurrency --connect-timeout --color
+  expect $shell "green resolve -t " A AAAA MX TXT
+  expect $shell "green cron --color " auto always never
 done
 
 # File arguments complete to files.
