@@ -5,16 +5,16 @@
 #include "common/output.hpp"
 #include "common/subcommand.hpp"
 
-#include <algorithm>
-#include <cstring>
-
 #include <green/version.hpp>
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 namespace green::tools {
 std::vector<Subcommand>& subcommands() {
