@@ -51,6 +51,7 @@ struct ResolveOptions {
   bool ordered = false;
   bool json = false;
   bool no_progress = false;
+  bool quiet = false;
   int sockets = 1;
   Shard shard;
 };
@@ -134,7 +135,7 @@ class Resolve {
     flush_ordered();
     out_.flush();
     progress_.finish();
-    if (!out_.closed()) summary(Clock::now() - start, interrupted);  // `| head -n 1` ends quietly
+    if (!opt_.quiet && !out_.closed()) summary(Clock::now() - start, interrupted);  // `| head -n 1` ends quietly
     if (interrupted) throw GreenletExit();
     if (counts_.bad_lines > 0) return kExitUsage;
     return counts_.failed() > 0 ? kExitFailure : kExitOk;
@@ -365,7 +366,8 @@ void setup_resolve(CLI::App& app, int& status) {
   sub->add_flag("--ordered", opt->ordered, "Write results in input order (default: as they complete)");
   sub->add_flag("--json", opt->json,
                 "JSON Lines: one object per name and type with its status and answers, always");
-  sub->add_flag("--no-progress", opt->no_progress, "No progress line on a terminal");
+  sub->add_flag("--no-progress", opt->no_progress, "No progress line on stderr (shown only on a terminal)");
+  sub->add_flag("-q,--quiet", opt->quiet, "No summary on stderr");
   sub->footer(
       "Output: NAME<TAB>TYPE<TAB>TTL<TAB>VALUE per answer record (CNAMEs of a chain first). Names without an "
       "answer are reported on stderr with their outcome (NXDOMAIN, NODATA, SERVFAIL, REFUSED, TIMEOUT, ERROR); "

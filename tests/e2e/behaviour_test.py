@@ -249,7 +249,7 @@ def test_fetch_progress():
     with open(path, "w") as f:
         f.write(urls)
     rc, shown, _ = run_tty(["fetch", path])
-    check(rc == 0 and PROGRESS in shown and b" urls" in shown, "no progress on a terminal: %r" % shown[-300:])
+    check(rc == 0 and re.search(rb"\r\x1b\[K\d+(/\d+)? urls", shown), "no progress on a terminal: %r" % shown[-300:])
     rc, shown, _ = run_tty(["fetch", "--no-progress", path])
     check(PROGRESS not in shown, "progress despite --no-progress")
     rc, out, err = run(["fetch", path])
@@ -321,11 +321,14 @@ def test_resolve_progress():
     with open(path, "w") as f:
         f.write("".join("h%d.bulk.test\n" % i for i in range(200)))
     rc, shown, _ = run_tty(resolve_args("-c", "50", path))
-    check(rc == 0 and PROGRESS in shown and b" names" in shown, "no progress on a terminal: %r" % shown[-300:])
+    check(rc == 0 and re.search(rb"\r\x1b\[K\d+(/\d+)? queries", shown),
+          "no progress on a terminal: %r" % shown[-300:])
     rc, shown, _ = run_tty(resolve_args("--no-progress", path))
     check(PROGRESS not in shown, "progress despite --no-progress")
     rc, out, err = run(resolve_args(path))
     check(rc == 0 and b"\r" not in err, "progress into a pipe: %r" % err[-300:])
+    rc, out, err = run(resolve_args("-q", path))
+    check(rc == 0 and err == b"", "-q still wrote to stderr: %r" % err[-300:])
 
 
 def test_resolve_sigint():
