@@ -25,7 +25,8 @@ std::vector<Subcommand>& subcommands() {
 
 namespace {
 
-// "green fetch: MESSAGE" and where to look, on stderr.
+// A command line CLI11 rejected: "green fetch: MESSAGE" and where to look.
+// (A tool's own UsageError, such as a bad input line, is the one line alone.)
 void usage_error(const CLI::App& app, const char* message) {
   green::tools::diag_error("{}", message);
   const auto used = app.get_subcommands();
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
     usage_error(app, e.what());
     return green::tools::kExitUsage;
   } catch (const green::tools::UsageError& e) {
-    usage_error(app, e.what());
+    green::tools::diag_error("{}", e.what());
     return green::tools::kExitUsage;
   } catch (const std::exception& e) {
     green::tools::diag_error("{}", e.what());
