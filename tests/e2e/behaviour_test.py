@@ -25,9 +25,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from runner import finish, run_tests  # noqa: E402
+
 GREEN = None
 HERE = os.path.dirname(os.path.abspath(__file__))
-FAILURES = []
 TIMEOUT = 60.0  # bounds every run; a correct one needs a fraction of it
 SGR = re.compile(rb"\x1b\[[0-9;]*m")  # a colour escape (not the progress line's \x1b[K)
 PROGRESS = b"\r\x1b[K"
@@ -484,25 +486,15 @@ def stop_servers():
 def main():
     global GREEN, work
     GREEN = os.path.abspath(sys.argv[1])
-    names = sys.argv[2:] or [n for n in globals() if n.startswith("test_")]
     with tempfile.TemporaryDirectory(prefix="green-behaviour.") as tmp:
         work = tmp
         os.chmod(tmp, 0o755)  # nginx's workers may run as another user
         start_servers()
         try:
-            for name in names:
-                start = time.time()
-                try:
-                    globals()[name]()
-                    print("ok   %s (%.1fs)" % (name, time.time() - start), flush=True)
-                except Exception as e:  # report every failure, keep going
-                    FAILURES.append(name)
-                    print("FAIL %s: %s" % (name, e), flush=True)
+            failures = run_tests(globals(), sys.argv[2:])
         finally:
             stop_servers()
-    if FAILURES:
-        print("%d failed: %s" % (len(FAILURES), " ".join(FAILURES)))
-        sys.exit(1)
+    finish(failures)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from runner import finish, run_tests  # noqa: E402
+
 GREEN = None
-FAILURES = []
 
 # Every read in these tests is bounded, so a broken server fails a test
 # instead of hanging it; the bound is far above what a correct server needs.
@@ -444,18 +446,7 @@ def test_usage_errors():
 def main():
     global GREEN
     GREEN = sys.argv[1]
-    names = sys.argv[2:] or [n for n in globals() if n.startswith("test_")]
-    for name in names:
-        start = time.time()
-        try:
-            globals()[name]()
-            print("ok   %s (%.1fs)" % (name, time.time() - start), flush=True)
-        except Exception as e:  # report every failure, keep going
-            FAILURES.append(name)
-            print("FAIL %s: %s" % (name, e), flush=True)
-    if FAILURES:
-        print("%d failed: %s" % (len(FAILURES), " ".join(FAILURES)))
-        sys.exit(1)
+    finish(run_tests(globals(), sys.argv[2:]))
 
 
 if __name__ == "__main__":
