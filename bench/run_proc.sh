@@ -14,11 +14,8 @@ n=${3:-10000}
 c=20
 here=$(cd "$(dirname "$0")" && pwd)
 green=$build/tools/green
-# bench_proc is built here against the build's libgreen (not a CMake target
-# yet: bench/CMakeLists.txt is shared; ask the lead to add it there).
-bench=$build/bench_proc
-c++ -O2 -std=c++20 -I"$here/../libgreen/include" "$here/bench_proc.cpp" "$build/libgreen/libgreen.a" \
-  -lboost_context -lcurl -lcares -lpthread -o "$bench"
+bench=$build/bench/bench_proc
+cmake --build "$build" --target bench_proc >/dev/null
 
 echo "== machine: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== 1. tick accuracy: 100 jobs --every 100ms true, ${duration} s"
