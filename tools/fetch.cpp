@@ -108,15 +108,22 @@ std::string sanitize(std::string_view s) {
 }
 
 // The name a URL's body is saved under, before de-duplication: the last path
-// segment (index.html for a directory), plus the query, sanitized and cut
-// to a length every file system takes.
+// segment (index.html for a directory), with the query (its dots made '_')
+// between the stem and the extension so the type still shows
+// ("page_id_7.html"), sanitized and cut to a length every file system takes.
 std::string file_name_for(const http::Url& u) {
   constexpr std::size_t kMax = 120;
   std::string_view path = u.path;
   const auto slash = path.rfind('/');
   std::string name = sanitize(slash == std::string_view::npos ? path : path.substr(slash + 1));
   if (name.empty()) name = "index.html";
-  if (!u.query.empty()) name += "_" + sanitize(u.query);
+  if (!u.query.empty()) {
+    std::string query = sanitize(u.query);
+    std::replace(query.begin(), query.end(), '.', '_');
+    const auto dot = name.rfind('.');
+    const bool has_ext = dot != std::string::npos && dot > 0 && name.size() - dot <= 10;
+    name = has_ext ? name.substr(0, dot) + "_" + query + name.substr(dot) : name + "_" + query;
+  }
   if (name.size() > kMax) {
     const auto dot = name.rfind('.');
     const std::string ext = dot != std::string::npos && name.size() - dot <= 10 ? name.substr(dot) : "";

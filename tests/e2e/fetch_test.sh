@@ -149,6 +149,9 @@ done <<<"$paths"
 for i in 1 2 3; do
   [ "$(sed -n ${i}p <<<"$paths")" = "$work/names/size-1-$i.bin" ] || fail "duplicate name $i: $(sed -n ${i}p <<<"$paths")"
 done
+# The query goes between the stem and the extension, its dots made '_'.
+[ "$(sed -n 4p <<<"$paths")" = "$work/names/size-1_a_1_b_______etc_passwd.bin" ] ||
+  fail "a URL with a query: $(sed -n 4p <<<"$paths")"
 out=$(printf '%s\n' "$H/files/size-1000.bin" "$H/files/size-1000.bin" | "$green" fetch -q); rc=$?
 [ "$(grep -c "^200	1000	" <<<"$out")" -eq 2 ] || fail "duplicate URLs: want two results: $out"
 
