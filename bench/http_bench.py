@@ -69,8 +69,11 @@ def main():
     ap.add_argument("green")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer files, for a smoke run")
+    ap.add_argument("--only", default="", help="comma-separated clients by first word (green,curl,aria2c,wget2,xargs,"
+                    "gevent); curl --parallel, the reference, always runs")
     args = ap.parse_args()
     green = os.path.abspath(args.green)
+    only = set(filter(None, args.only.split(",")))
     n_small, n_big, n_stream = (20000, 200, 100000) if not args.quick else (2000, 20, 10000)
 
     work = tempfile.mkdtemp(prefix="green-http-bench.")
@@ -129,6 +132,8 @@ def main():
             n, lst, cfg = lists[kind]
             for c in (20, 100):
                 for name, cmd, stdin, repeat in clients(c, lst, cfg):
+                    if only and name.split()[0] not in only | {"curl"}:
+                        continue
                     if os.path.isdir(scratch):
                         shutil.rmtree(scratch)
                     os.makedirs(scratch)
