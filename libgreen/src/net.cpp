@@ -55,10 +55,13 @@ std::tuple<boost::system::error_code, std::size_t> await_io(Socket& sock, Start&
                                                                  });
 }
 
+// Waits until `sock` is readable or writable (`what`), reading and writing
+// nothing. An async_wait re-arms the descriptor's epoll registration, so
+// readiness that arrived before the wait is not missed.
 template <class Socket>
-boost::system::error_code await_writable(Socket& sock) {
+boost::system::error_code await_ready(Socket& sock, typename Socket::wait_type what) {
   auto [ec] = green::await_op<boost::system::error_code>(
-      [&sock](auto h) { sock.async_wait(Socket::wait_write, std::move(h)); },
+      [&sock, what](auto h) { sock.async_wait(what, std::move(h)); },
       [&sock] {
         boost::system::error_code ignored;
         sock.cancel(ignored);
@@ -276,6 +279,56 @@ std::size_t TcpStream::read_some(std::span<char> buf) {
   return n;
 }
 
+std::size_t TcpStream::try_read(std::span<char> buf, std::error_code& ec) noexcept {
+  ec.clear();
+  if (buf.empty()) return 0;
+  if (rbegin_ < rend_) {
+    const std::size_t n = std::min(buf.size(), rend_ - rbegin_);
+    std::memcpy(buf.data(), rbuf_.get() + rbegin_, n);
+    rbegin_ += n;
+    return n;
+  }
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return 0;
+  }
+  if (eof_) return 0;
+  for (;;) {
+    const ssize_t n = ::recv(impl_->sock.native_handle(), buf.data(), buf.size(), 0);
+    if (n == 0) eof_ = true;
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      ec = std::make_error_code(std::errc::operation_would_block);
+    } else {
+      ec = sys_error(errno);
+    }
+    return 0;
+  }
+}
+
+void TcpStream::wait_readable(std::error_code& ec) {
+  ec.clear();
+  if (rbegin_ < rend_) return;
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return;
+  }
+  green::detail::check_interrupt();
+  if (eof_) return;
+  streak_ = 0;
+  // async_wait rather than a 1-byte MSG_PEEK receive: it makes no system
+  // call of its own when the data is not there yet (the peek would try a
+  // speculative recv first), only the epoll_ctl that re-arms the socket.
+  if (auto bec = await_ready(impl_->sock, Tcp::socket::wait_read)) ec = to_std(bec);
+}
+
+void TcpStream::wait_readable() {
+  std::error_code ec;
+  wait_readable(ec);
+  if (ec) throw_error(ec, "wait for " + to_string(peer_));
+}
+
 std::size_t TcpStream::fill(std::error_code& ec) {
   if (!rbuf_) rbuf_ = std::make_unique<char[]>(kReadBuffer);
   rbegin_ = rend_ = 0;
@@ -333,7 +386,7 @@ void TcpStream::write_all(std::string_view data, std::error_code& ec) {
     if (ec) return;
     data.remove_prefix(n);
     if (data.empty()) return;
-    if (auto bec = await_writable(impl_->sock)) {
+    if (auto bec = await_ready(impl_->sock, Tcp::socket::wait_write)) {
       ec = to_std(bec);
       return;
     }

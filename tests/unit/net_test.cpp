@@ -160,6 +160,102 @@ GREEN_TEST(Net, ConnectFailuresFillTheErrorCodeOrThrow) {
   EXPECT_THROW(green::net::parse_address("name.invalid"), std::system_error);
 }
 
+// Reads everything until end of stream with wait_readable() + try_read().
+std::string read_to_end_without_waiting_reads(TcpStream& s) {
+  std::string all;
+  char buf[4];  // small: several reads per message
+  for (;;) {
+    s.wait_readable();
+    std::error_code ec;
+    const std::size_t n = s.try_read(buf, ec);
+    if (ec == std::errc::operation_would_block) continue;
+    EXPECT_FALSE(ec) << ec.message();
+    if (ec || n == 0) return all;
+    all.append(buf, n);
+  }
+}
+
+GREEN_TEST(Net, TryReadSaysWouldBlockThenReadsWhatArrivedThenEndOfStream) {
+  green::Event got_request;
+  StreamServer server("127.0.0.1", 0, [&](TcpStream& s) {
+    // The request ends with the client's half-close.
+    const std::string request = read_to_end_without_waiting_reads(s);
+    got_request.set();
+    s.write_all("got " + request);
+  });
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  char buf[16];
+  std::error_code ec;
+  EXPECT_EQ(c.try_read(buf, ec), 0u);
+  EXPECT_EQ(ec, std::errc::operation_would_block) << "nothing was sent yet: " << ec.message();
+  c.write_all(std::string("ping\0\xff", 6));  // binary-safe
+  c.shutdown_write();
+  got_request.wait();
+  EXPECT_EQ(read_to_end_without_waiting_reads(c), std::string("got ping\0\xff", 10));
+  // End of stream stays: no wait, no error.
+  c.wait_readable();
+  EXPECT_EQ(c.try_read(buf, ec), 0u);
+  EXPECT_FALSE(ec);
+  c.close();
+  EXPECT_EQ(c.try_read(buf, ec), 0u);
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, TryReadAndWaitReadableServeBytesLeftByReadLineFirst) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  c.write_all("three\nfour\n");
+  EXPECT_EQ(c.read_line(), "three\n");
+  std::string rest;
+  while (rest.size() < 5) {
+    c.wait_readable();  // returns at once while "four\n" is buffered (it normally is)
+    char buf[2];
+    std::error_code ec;
+    const std::size_t n = c.try_read(buf, ec);
+    if (ec == std::errc::operation_would_block) continue;
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_NE(n, 0u);
+    rest.append(buf, n);
+  }
+  EXPECT_EQ(rest, "four\n");
+  c.close();
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, TimeoutOrKillWhileInWaitReadableCancelsTheWait) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  bool timed_out = false;
+  try {
+    green::Timeout t(20ms);
+    c.wait_readable();
+  } catch (const green::Timeout&) {
+    timed_out = true;
+  }
+  EXPECT_TRUE(timed_out);
+  auto waiter = green::spawn([&] { c.wait_readable(); });
+  green::sleep(0s);
+  EXPECT_FALSE(waiter.ready());
+  waiter.kill();
+  EXPECT_TRUE(waiter.killed());
+  // The stream is still usable after both.
+  c.write_all("after\n");
+  c.wait_readable();
+  EXPECT_EQ(c.read_line(), "after\n");
+  // close() wakes a parked waiter with an error.
+  std::error_code ec;
+  auto closed = green::spawn([&] { c.wait_readable(ec); });
+  green::sleep(0s);
+  c.close();
+  closed.join();
+  EXPECT_TRUE(ec);
+  server.stop(1s);
+}
+
 GREEN_TEST(Net, ParseAddressTakesNumericAddressesAndLocalhost) {
   EXPECT_EQ(green::net::parse_address("[::1]").to_string(), "::1");
   EXPECT_EQ(green::net::parse_address("localhost").to_string(), "127.0.0.1");

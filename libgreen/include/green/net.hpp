@@ -96,6 +96,22 @@ class TcpStream {
   std::size_t read_some(std::span<char> buf);
   std::size_t read_some(std::span<char> buf, std::error_code& ec);
 
+  /// Reads what has arrived, without waiting: buffered bytes left by
+  /// read_line() first, else one recv. Returns the byte count (at most
+  /// buf.size()); 0 at end of stream; 0 with `ec` set to
+  /// std::errc::operation_would_block when nothing is there yet (then
+  /// wait_readable()). Other errors set `ec`. Never switches, never throws.
+  std::size_t try_read(std::span<char> buf, std::error_code& ec) noexcept;
+
+  /// Waits until a read would not block: data or end of stream has arrived,
+  /// or the socket has an error (the read reports it). Reads nothing, so a
+  /// connection waiting for its peer needs no buffer: wait_readable(), then
+  /// try_read() into a buffer shared with other connections. Returns at once
+  /// if bytes are buffered or end of stream was seen. Throws
+  /// std::system_error. Switch point (waits while nothing is available).
+  void wait_readable();
+  void wait_readable(std::error_code& ec);
+
   /// Reads one line, up to and including '\n' (Python's readline(max)):
   /// returns at most `max` bytes, so a longer line comes back in pieces that
   /// do not end in '\n'; the last line before end of stream may lack its
