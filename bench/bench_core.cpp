@@ -5,7 +5,8 @@
 //   bench_core switch N            N sleep(0) calls in total, two greenlets ping-ponging
 //   bench_core spawn N [ALIVE]     N x (spawn a trivial greenlet, join it), with ALIVE
 //                                  other greenlets parked on an Event meanwhile
-//   bench_core rss N               N greenlets parked on one Event: RSS delta / N
+//   bench_core rss N               N greenlets parked on one Event: RSS delta / N; then
+//                                  all woken and joined: RSS after that burst
 //   bench_core startlat N          N greenlets started one by one (spawn + sleep(0) until it
 //                                  has run and parked): latency of each start, the slowest
 //                                  ones listed (shows stalls when the stack pool grows)
@@ -113,12 +114,15 @@ int bench_rss(long n) {
     const bool all = green::joinall(gs);
     const double t2 = bench::now_ns();
     const long rss2 = bench::rss_bytes();
+    const auto st2 = green::hub_stats();
     std::printf("greenlets %ld\n", n);
     std::printf("stack_size %d\n", 64 * 1024);
     std::printf("rss_before %ld\n", rss0);
     std::printf("rss_peak %ld\n", rss1);
     std::printf("rss_per_greenlet %.1f\n", static_cast<double>(rss1 - rss0) / static_cast<double>(n));
-    std::printf("rss_after_join %ld\n", rss2);
+    std::printf("rss_after_join %ld\n", rss2);  // the handles (and control blocks) are still held
+    std::printf("stacks_free_after_join %zu\n", st2.stacks_free);
+    std::printf("stacks_returned_after_join %zu\n", st2.stacks_returned);  // pages given back to the kernel
     std::printf("maps_before %ld\n", maps0);
     std::printf("maps_peak %ld\n", maps1);
     std::printf("max_map_count %ld\n", bench::max_map_count());
@@ -127,6 +131,9 @@ int bench_rss(long n) {
     std::printf("spawn_park_s %.3f\n", (t1 - t0) / 1e9);
     std::printf("wake_join_s %.3f\n", (t2 - t1) / 1e9);
     std::printf("all_joined %d\n", all ? 1 : 0);
+    gs = {};  // drop the handles: the greenlets' control blocks go too
+    green::sleep(0ns);
+    std::printf("rss_after_release %ld\n", bench::rss_bytes());
   });
   return 0;
 }

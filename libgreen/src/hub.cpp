@@ -516,6 +516,7 @@ HubStats hub_stats() {
   s.ready = hub.ready_.size();
   s.stacks_allocated = hub.stacks_.allocated();
   s.stacks_free = hub.stacks_.free_count();
+  s.stacks_returned = hub.stacks_.returned();
   s.abandoned = hub.abandoned_;
   return s;
 }

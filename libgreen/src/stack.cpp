@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -171,6 +172,12 @@ void StackPool::grow(std::size_t size, SizeClass& sc) {
     sc.free.push_back(s);
   }
   allocated_ += count;
+  // Fresh stacks hold no pages: trim() has nothing to give back from them.
+  // (cold <= low_water always holds, which lets allocate() test one bound.)
+  if (sc.cold + count == sc.free.size()) {
+    sc.cold = sc.free.size();
+    sc.low_water = std::max(sc.low_water, sc.cold);
+  }
   if (sc.next_slab_stacks < kMaxSlabStacks) sc.next_slab_stacks *= 2;
 }
 
@@ -180,12 +187,18 @@ StackRef StackPool::allocate(std::size_t size) {
   if (sc.free.empty()) grow(size, sc);
   StackRef s = sc.free.back();
   sc.free.pop_back();
+  const std::size_t left = sc.free.size();
+  if (left < sc.low_water) [[unlikely]] {
+    sc.low_water = left;
+    if (left < sc.cold) sc.cold = left;  // a returned stack: it faults its pages back in
+  }
   // The canary goes in when the stack is first handed out, not when its slab
   // is carved: writing a slab's worth at once made one spawn in 1024 pay a
   // thousand page faults (tens of ms here) and kept unused stacks resident.
   // The word sits in the reserved header of the stack below, which no frame
   // ever uses, so writing it while that stack runs is safe; stacks are handed
-  // out bottom-up, so that page is normally resident already.
+  // out bottom-up, so that page is normally resident already. It is written
+  // on every hand-out: trim() may have dropped the page that held it.
   if (s.canary) *s.canary = kStackCanary;
   return s;
 }
@@ -195,11 +208,55 @@ void StackPool::deallocate(const StackRef& s) noexcept {
   GREEN_ASAN_UNPOISON(s.lo, static_cast<std::size_t>(s.hi - s.lo));
   auto it = classes_.find(static_cast<std::size_t>(s.hi - s.lo));
   if (it == classes_.end()) return;  // cannot happen: the class was made on allocate
+  SizeClass& sc = it->second;
   try {
-    it->second.free.push_back(s);
+    sc.free.push_back(s);
   } catch (...) {
     // Out of memory growing the free list: the stack stays mapped, unused.
   }
+  // Releases are counted only while more than kKeepFree stacks are free:
+  // spawn+join one at a time (a handful of free stacks) pays one compare.
+  if (sc.free.size() > kKeepFree && ++releases_ >= kTrimEvery) [[unlikely]]
+    trim();
+}
+
+void StackPool::trim() noexcept {
+  releases_ = 0;
+  for (auto& [size, sc] : classes_) trim(sc);
+}
+
+void StackPool::trim(SizeClass& sc) noexcept {
+  const std::size_t n = sc.free.size();
+  // Candidates: the bottom of the LIFO, below both the kKeepFree warmest and
+  // the low-water mark (stacks above it were handed out again during the
+  // interval: the workload still uses that many).
+  const std::size_t end = std::min(sc.low_water, n > kKeepFree ? n - kKeepFree : 0);
+  sc.low_water = n;
+  if (end <= sc.cold) return;
+  // Address order, so that neighbours merge into one madvise call; highest
+  // address first, so the lowest is handed out first again (as after grow()).
+  const auto first = sc.free.begin() + static_cast<std::ptrdiff_t>(sc.cold);
+  const auto last = sc.free.begin() + static_cast<std::ptrdiff_t>(end);
+  std::sort(first, last, [](const StackRef& a, const StackRef& b) { return a.lo > b.lo; });
+  const std::size_t page = page_size();
+  for (std::size_t i = end; i > sc.cold;) {
+    // A run of adjacent free stacks: free[j..i) in descending address order.
+    std::size_t j = i - 1;
+    while (j > sc.cold && sc.free[j - 1].lo == sc.free[j].hi) --j;
+    char* lo = sc.free[i - 1].lo;
+    char* hi = sc.free[j].hi;
+    // The run's top page holds the canary of the stack above it, which may
+    // be in use: that page stays. (Telling a free neighbour from a busy one
+    // would cost the spawn+join path a store per release; keeping one page
+    // per run of free stacks costs little, as runs tend to be long.)
+    hi -= page;
+    // MADV_DONTNEED, not MADV_FREE: the pages leave the resident set now
+    // rather than under memory pressure, and come back zeroed.
+    if (hi > lo) ::madvise(lo, static_cast<std::size_t>(hi - lo), MADV_DONTNEED);
+    i = j;
+  }
+  returned_ += end - sc.cold;
+  sc.cold = end;
 }
 
 void check_stack(const StackRef& s, const void* sp) noexcept {

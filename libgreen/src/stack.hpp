@@ -11,6 +11,19 @@
 // greenlet can run on the damaged memory, instead of corrupting it silently.
 // An overflow that runs on past the canaries ends on the slab's guard page,
 // where a SIGSEGV handler (on an alternate signal stack) says so.
+//
+// Free stacks are kept for reuse, but not all of their memory: after a burst
+// (a million greenlets finished) the pool would otherwise hold gigabytes of
+// touched pages until the hub ends. Every kTrimEvery releases (counted while
+// more than kKeepFree stacks of a size are free), the pool gives
+// back (madvise MADV_DONTNEED) the pages of the free stacks beyond the
+// kKeepFree most recently freed ones that stayed free for the whole interval
+// since the previous pass (the fewest free stacks seen in it), so a workload
+// whose concurrency swings back and forth does not fault its stacks in again
+// and again. Of each run of adjacent returned stacks the top page stays: it
+// holds the canary of the stack above, which may be in use. A returned stack
+// is handed out again like any other (its canary is rewritten then) and
+// faults its pages back in as it runs.
 #pragma once
 
 #include <green/detail/greenlet_base.hpp>
@@ -38,6 +51,13 @@ class StackPool {
 
   std::size_t allocated() const noexcept { return allocated_; }
   std::size_t free_count() const noexcept;
+  /// Free stacks whose pages were given back to the kernel, ever.
+  std::size_t returned() const noexcept { return returned_; }
+
+  /// Free stacks kept resident per stack size, and how many releases
+  /// (deallocate calls) pass between two looks at the rest.
+  static constexpr std::size_t kKeepFree = 1024;
+  static constexpr std::size_t kTrimEvery = 1024;
 
   static std::size_t page_size() noexcept;
   static std::size_t round_size(std::size_t size) noexcept;
@@ -48,14 +68,20 @@ class StackPool {
     std::size_t bytes;
   };
   struct SizeClass {
-    std::vector<StackRef> free;       // LIFO: reuse the warmest stack first
+    std::vector<StackRef> free;         // LIFO: reuse the warmest stack first
     std::size_t next_slab_stacks = 16;  // doubles up to kMaxSlabStacks
+    std::size_t cold = 0;       // free[0, cold) hold no pages (returned or never used)
+    std::size_t low_water = 0;  // fewest free stacks since the last trim pass (>= cold)
   };
   void grow(std::size_t size, SizeClass& sc);
+  [[gnu::noinline, gnu::cold]] void trim() noexcept;
+  void trim(SizeClass& sc) noexcept;
 
   std::map<std::size_t, SizeClass> classes_;
   std::vector<Slab> slabs_;
   std::size_t allocated_ = 0;
+  std::size_t returned_ = 0;
+  std::size_t releases_ = 0;  // deallocations since the last trim pass (see deallocate)
 };
 
 /// An alternate signal stack for the hub's thread (if it has none), so the

@@ -1,5 +1,11 @@
-// Scale and failure: many parked greenlets, stack overflow detection.
+// Scale and failure: many parked greenlets, stacks going back to the kernel,
+// stack overflow detection.
 #include "green_test.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 
 namespace {
 
@@ -29,6 +35,82 @@ GREEN_TEST(Scale, StacksAreReusedFromThePool) {
   // One at a time: a handful of stacks serve a thousand greenlets.
   EXPECT_LE(s.stacks_allocated - s.stacks_free, 2u);
   EXPECT_LT(s.stacks_allocated, 100u);
+}
+
+// Whether the page holding `p` is in memory (mincore).
+bool resident(const void* p) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto* start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(page - 1));
+  unsigned char vec = 0;
+  return ::mincore(start, page, &vec) == 0 && (vec & 1) != 0;
+}
+
+// Spawns `n` greenlets that each note where their frames are and park on
+// `ev`; returns once all of them have parked.
+std::vector<green::GreenletRef> park_and_note(std::size_t n, green::Event& ev, std::vector<const void*>& frames) {
+  std::vector<green::GreenletRef> gs;
+  gs.reserve(n);
+  frames.assign(n, nullptr);
+  for (std::size_t i = 0; i < n; ++i)
+    gs.push_back(green::spawn([&ev, &frames, i] {
+      volatile char here = 1;
+      frames[i] = const_cast<const char*>(&here);
+      ev.wait();
+    }));
+  green::sleep(0s);
+  return gs;
+}
+
+GREEN_TEST(Scale, FreeStacksBeyondTheCacheGiveTheirPagesBackAndAreReusedAfterwards) {
+  constexpr std::size_t kGreenlets = 6000;  // several trim intervals (1024 releases each) past the 1024 kept
+  const std::size_t returned0 = green::hub_stats().stacks_returned;
+  green::Event go;
+  std::vector<const void*> frames;
+  auto gs = park_and_note(kGreenlets, go, frames);
+  std::size_t in_memory = 0;
+  for (const void* f : frames) in_memory += resident(f) ? 1 : 0;
+  EXPECT_EQ(in_memory, kGreenlets) << "every parked greenlet's top stack page is resident";
+  go.set();
+  EXPECT_TRUE(green::joinall(gs));
+  gs.clear();
+
+  const auto s = green::hub_stats();
+  EXPECT_GE(s.stacks_returned - returned0, kGreenlets / 2) << "the pool gave the pages of the coldest free stacks back";
+  EXPECT_GE(s.stacks_free, kGreenlets);
+  in_memory = 0;
+  for (const void* f : frames) in_memory += resident(f) ? 1 : 0;
+  EXPECT_LE(in_memory, kGreenlets / 2) << "their pages really left memory (mincore)";
+
+  // The returned stacks serve again: canaries rewritten, pages faulted back in.
+  green::Event again;
+  gs = park_and_note(kGreenlets, again, frames);
+  again.set();
+  EXPECT_TRUE(green::joinall(gs));
+  for (const auto& g : gs) EXPECT_TRUE(g.successful());
+}
+
+GREEN_TEST(Scale, ReturningFreeStacksKeepsTheCanariesOfNeighboursInUse) {
+  // Every other greenlet finishes; the free stacks between the parked ones
+  // go back to the kernel except the word guarding the stack above each.
+  // A lost canary would abort at the parked ones' next switch.
+  constexpr std::size_t kGreenlets = 8000;
+  const std::size_t returned0 = green::hub_stats().stacks_returned;
+  green::Event even, odd;
+  std::vector<green::GreenletRef> gs;
+  std::size_t done = 0;
+  for (std::size_t i = 0; i < kGreenlets; ++i)
+    gs.push_back(green::spawn([&done, &ev = i % 2 ? odd : even] {
+      ev.wait();
+      green::sleep(0s);
+      ++done;
+    }));
+  green::sleep(0s);
+  even.set();
+  for (std::size_t i = 0; i < kGreenlets; i += 2) gs[i].join();
+  EXPECT_GT(green::hub_stats().stacks_returned, returned0);
+  odd.set();
+  EXPECT_TRUE(green::joinall(gs));
+  EXPECT_EQ(done, kGreenlets);
 }
 
 // An overflowing greenlet is stopped with a message, not left to corrupt the

@@ -26,6 +26,7 @@ struct HubStats {
   std::size_t ready = 0;            // queued greenlets and callbacks
   std::size_t stacks_allocated = 0; // stacks ever carved (pooled afterwards)
   std::size_t stacks_free = 0;      // in the pool now
+  std::size_t stacks_returned = 0;  // free stacks whose pages went back to the kernel, ever
   std::size_t abandoned = 0;        // greenlets that ignored GreenletExit at teardown
 };
 HubStats hub_stats();
