@@ -10,6 +10,8 @@
 # Prints a Markdown table (queries/s, CPU seconds, peak RSS, answers lost).
 #
 # Usage: bench/dns_bench.sh [PATH/TO/green] [CONCURRENCY]   (needs root for port 53)
+#   DNS_BENCH_QUICK=1: only dnsperf and green (no adnshost, gevent or memory
+#   table), for repeating a comparison back to back.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 green=${1:-$here/../build/release/tools/green}
@@ -61,6 +63,12 @@ green_nx=$(grep -c ': NXDOMAIN$' "$work/green.err" || true)
 green_qps=$(awk -v n=$n -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 green_lost=$((want_ok - green_ok + want_nx - green_nx))
 row "green resolve" "$green_qps" "$cpu" "$rss_mib" "$green_lost" "-c $conc; $(tail -n 1 "$work/green.err" | sed 's/.*; //')"
+
+if [ "${DNS_BENCH_QUICK:-0}" = 1 ]; then
+  echo
+  echo "green/dnsperf: $(awk -v a="$green_qps" -v b="$dnsperf_qps" 'BEGIN { printf "%.2fx", a / b }')"
+  exit 0
+fi
 
 # adnshost: every name read is queried at once (no concurrency limit).
 measure adns adnshost --config "nameserver $addr" -a -f <"$work/names" >"$work/adns.out" 2>&1 || true
