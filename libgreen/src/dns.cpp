@@ -19,6 +19,18 @@
 //    server gets its own channel (ARES_FLAG_NOCHECKRESP: SERVFAIL and
 //    REFUSED come back as answers), and query() moves to the next server
 //    itself on SERVFAIL, REFUSED, timeout or a connection error.
+//  - 1.18 makes one send() per query and one recvfrom() per answer, plus one
+//    more that says EAGAIN per wakeup; on a busy resolver those system calls
+//    are most of the cost. So c-ares gets our socket functions
+//    (ares_set_socket_functions): a UDP socket's answers are read by one
+//    recvmmsg() into a batch that recvfrom() calls are served from, and its
+//    queries are queued and sent by one sendmmsg() from a callback posted on
+//    the hub, which runs before the hub next waits for I/O. A send error is
+//    handed to c-ares by the next read, which makes it reset the socket and
+//    re-send what was in flight, as a failed read always did. With socket
+//    functions 1.18 configures nothing itself: non-blocking, close-on-exec,
+//    TCP_NODELAY and SO_RCVBUF are set where we create the socket. TCP
+//    sockets (truncated answers, use_tcp) pass straight through.
 #include "dns_message.hpp"
 
 #include <green/dns.hpp>
@@ -28,15 +40,22 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 
 namespace green::dns {
 
@@ -52,6 +71,16 @@ void library_init() {
 }
 
 struct Channel;
+
+// Sends a channel's queued datagrams: posted on the hub when the first one
+// is queued, so it runs after the greenlets that are ready (and queue more)
+// and before the hub waits for I/O.
+struct Flush : detail::Callback {
+  explicit Flush(Channel* c) noexcept : Callback(&Flush::run), ch(c) {}
+  static void run(detail::Callback* cb) noexcept;
+  Channel* ch;  // null once the channel is gone
+  bool queued = false;
+};
 
 // A c-ares socket watched by the hub. Shared with the pending Asio handlers,
 // which may run after c-ares has dropped the socket (they then see closed).
@@ -74,6 +103,41 @@ struct Request {
   detail::GreenletBase* g;
   Answer* answer;  // null once abandoned
   bool done = false;
+};
+
+// A socket c-ares opened through our socket functions.
+struct Sock {
+  Sock(int f, bool is_tcp) noexcept : fd(f), tcp(is_tcp) {}
+  ~Sock() { delete in; }
+  Sock(const Sock&) = delete;
+  Sock& operator=(const Sock&) = delete;
+
+  // Datagrams read by one recvmmsg(), handed to c-ares one recvfrom() at a
+  // time. Allocated on the first read, uninitialised (only what the kernel
+  // writes is touched).
+  struct Batch {
+    static constexpr unsigned size = 64;
+    // c-ares 1.18 reads a datagram into MAXENDSSZ + 1 bytes: keep as many,
+    // so an oversized reply is cut exactly where it was before.
+    static constexpr std::size_t datagram = 4097;
+    mmsghdr msgs[size];
+    iovec iov[size];
+    sockaddr_storage from[size];
+    unsigned char data[size][datagram];
+  };
+
+  bool buffered() const noexcept { return next < count; }
+
+  int fd;
+  bool tcp;
+  Batch* in = nullptr;
+  unsigned next = 0;     // the batch's next datagram for c-ares
+  unsigned count = 0;    // datagrams in the batch
+  bool drained = false;  // the batch's recvmmsg() emptied the socket
+  int error = 0;         // a send error c-ares has not seen yet
+  // Datagrams c-ares sent since the last flush, back to back.
+  std::vector<unsigned char> out;
+  std::vector<std::uint32_t> out_len;
 };
 
 // Parses "ADDR", "ADDR:PORT", "[ADDR6]:PORT" or a bare IPv6 address into the
@@ -124,12 +188,15 @@ struct Channel {
   ares_channel channel = nullptr;
   boost::asio::io_context& io;
   std::unordered_map<int, std::shared_ptr<Watch>> watches;
-  std::unordered_map<int, int> socket_types;  // from the configure callback, until the first state callback
+  std::vector<std::unique_ptr<Sock>> socks;  // every socket c-ares has open (one UDP, maybe one TCP)
+  Flush* flush_cb;  // posted while datagrams wait to be sent; outlives us if still queued
   Timer timer{this};
   std::size_t outstanding = 0;
   std::optional<detail::IoRef> io_ref;  // held while queries are outstanding
 
-  Channel(const Options& o, std::string srv) : opt(o), server(std::move(srv)), io(green::io_context()) {
+  Channel(const Options& o, std::string srv)
+      : opt(o), server(std::move(srv)), io(green::io_context()), flush_cb(new Flush(this)) {
+    std::unique_ptr<Flush> owned(flush_cb);
     const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(opt.timeout).count();
     ares_options ao{};
     int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS | ARES_OPT_NOROTATE |
@@ -153,12 +220,13 @@ struct Channel {
       channel = nullptr;
       throw std::runtime_error(std::string("c-ares: cannot create a channel: ") + ares_strerror(rc));
     }
-    ares_set_socket_configure_callback(channel, &Channel::on_socket_created, this);
+    ares_set_socket_functions(channel, &socket_functions, this);
     if (int rc = ares_set_servers_ports_csv(channel, server.c_str()); rc != ARES_SUCCESS) {
       ares_destroy(channel);
       channel = nullptr;
       throw std::invalid_argument("invalid DNS server address '" + server + "': " + ares_strerror(rc));
     }
+    owned.release();
   }
 
   // Ends every query (callbacks with ARES_EDESTRUCTION wake their greenlets)
@@ -168,24 +236,196 @@ struct Channel {
     for (auto& [fd, w] : watches) close_watch(*w);
     watches.clear();
     detail::timer_cancel(timer);
+    if (flush_cb->queued) {
+      flush_cb->ch = nullptr;  // the hub still holds it: it frees itself when it runs
+    } else {
+      delete flush_cb;
+    }
   }
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
   // ---- c-ares callbacks (on the hub; never switch, never throw) ----------
 
-  static int on_socket_created(ares_socket_t fd, int type, void* data) {
+  // ---- c-ares's socket functions (on the hub; never switch, never throw) --
+
+  static const ares_socket_functions socket_functions;
+
+  Sock* find_sock(int fd) const noexcept {
+    for (const auto& s : socks) {
+      if (s->fd == fd) return s.get();
+    }
+    return nullptr;
+  }
+
+  static ares_socket_t sock_open(int domain, int type, int protocol, void* data) {
     auto* self = static_cast<Channel*>(data);
+    const int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0) return ARES_SOCKET_BAD;
     if (type == SOCK_DGRAM && self->opt.udp_receive_buffer > 0) {
       int size = self->opt.udp_receive_buffer;
       ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     }
+    if (type == SOCK_STREAM) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     try {
-      self->socket_types[fd] = type;
+      self->socks.push_back(std::make_unique<Sock>(fd, type == SOCK_STREAM));
     } catch (...) {
+      ::close(fd);
+      errno = ENOMEM;
+      return ARES_SOCKET_BAD;
+    }
+    return fd;
+  }
+
+  // c-ares has announced (fd, 0, 0) already, so no watch holds the fd.
+  static int sock_close(ares_socket_t fd, void* data) {
+    auto* self = static_cast<Channel*>(data);
+    auto& v = self->socks;
+    v.erase(std::remove_if(v.begin(), v.end(), [fd](const auto& s) { return s->fd == fd; }), v.end());
+    return ::close(fd);
+  }
+
+  static int sock_connect(ares_socket_t fd, const sockaddr* addr, ares_socklen_t len, void*) {
+    return ::connect(fd, addr, len);
+  }
+
+  static ares_ssize_t sock_recvfrom(ares_socket_t fd, void* buf, size_t len, int flags, sockaddr* from,
+                                    ares_socklen_t* from_len, void* data) {
+    Sock* s = static_cast<Channel*>(data)->find_sock(fd);
+    if (!s || s->tcp) return ::recvfrom(fd, buf, len, flags, from, from_len);
+    if (s->error) {
+      errno = std::exchange(s->error, 0);
       return -1;
     }
-    return 0;
+    if (!s->buffered()) {
+      // A batch that did not fill up emptied the socket: anything newer
+      // comes with a new edge, so skip the recvmmsg() that would say EAGAIN.
+      if (s->drained) {
+        s->drained = false;
+        s->count = s->next = 0;
+        errno = EAGAIN;
+        return -1;
+      }
+      if (!fill(*s)) return -1;
+    }
+    Sock::Batch& b = *s->in;
+    const unsigned i = s->next++;
+    const std::size_t n = std::min<std::size_t>(len, b.msgs[i].msg_len);
+    std::memcpy(buf, b.data[i], n);
+    if (from && from_len) {
+      const socklen_t have = b.msgs[i].msg_hdr.msg_namelen;
+      std::memcpy(from, &b.from[i], std::min<socklen_t>(*from_len, have));
+      *from_len = have;
+    }
+    return static_cast<ares_ssize_t>(n);
+  }
+
+  // One recvmmsg() into the socket's batch; false (errno set) if it read nothing.
+  static bool fill(Sock& s) noexcept {
+    if (!s.in) {
+      s.in = new (std::nothrow) Sock::Batch;
+      if (!s.in) {
+        errno = ENOMEM;
+        return false;
+      }
+    }
+    Sock::Batch& b = *s.in;
+    for (unsigned i = 0; i < Sock::Batch::size; ++i) {
+      b.iov[i] = {b.data[i], Sock::Batch::datagram};
+      b.msgs[i].msg_hdr = {};
+      b.msgs[i].msg_hdr.msg_name = &b.from[i];
+      b.msgs[i].msg_hdr.msg_namelen = sizeof b.from[i];
+      b.msgs[i].msg_hdr.msg_iov = &b.iov[i];
+      b.msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got;
+    do {
+      got = ::recvmmsg(s.fd, b.msgs, Sock::Batch::size, MSG_DONTWAIT, nullptr);
+    } while (got < 0 && errno == EINTR);
+    s.next = 0;
+    s.count = got > 0 ? static_cast<unsigned>(got) : 0;
+    s.drained = s.count < Sock::Batch::size;
+    return got > 0;
+  }
+
+  static ares_ssize_t sock_sendv(ares_socket_t fd, const iovec* iov, int iovcnt, void* data) {
+    auto* self = static_cast<Channel*>(data);
+    Sock* s = self->find_sock(fd);
+    if (!s || s->tcp) {
+      msghdr m{};
+      m.msg_iov = const_cast<iovec*>(iov);
+      m.msg_iovlen = static_cast<std::size_t>(iovcnt);
+      return ::sendmsg(fd, &m, MSG_NOSIGNAL);
+    }
+    std::size_t total = 0;
+    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+    try {
+      const std::size_t at = s->out.size();
+      s->out.resize(at + total);
+      for (int i = 0; i < iovcnt; ++i) {
+        std::memcpy(s->out.data() + at, iov[i].iov_base, iov[i].iov_len);
+      }
+      s->out_len.push_back(static_cast<std::uint32_t>(total));
+    } catch (...) {
+      errno = ENOMEM;
+      return -1;
+    }
+    if (!self->flush_cb->queued) {
+      self->flush_cb->queued = true;
+      detail::post(*self->flush_cb);
+    }
+    return static_cast<ares_ssize_t>(total);
+  }
+
+  // Sends every queued datagram (the Flush callback, on the hub).
+  void flush() noexcept {
+    int failed[4];
+    std::size_t nfailed = 0;
+    for (const auto& s : socks) {
+      if (!s->out_len.empty() && !send_queued(*s) && nfailed < std::size(failed)) failed[nfailed++] = s->fd;
+    }
+    if (nfailed == 0) return;
+    // Let c-ares read the error: it resets the socket and re-sends its queries.
+    for (std::size_t i = 0; i < nfailed; ++i) {
+      if (find_sock(failed[i])) ares_process_fd(channel, failed[i], ARES_SOCKET_BAD);
+    }
+    settle();
+  }
+
+  // false if the socket failed (its error is kept for c-ares). EAGAIN drops
+  // the rest like a lost packet: c-ares re-sends after the timeout.
+  static bool send_queued(Sock& s) noexcept {
+    constexpr unsigned chunk = 64;
+    mmsghdr msgs[chunk];
+    iovec iov[chunk];
+    const std::size_t n = s.out_len.size();
+    std::size_t i = 0;
+    std::size_t off = 0;
+    while (i < n) {
+      const unsigned k = static_cast<unsigned>(std::min<std::size_t>(chunk, n - i));
+      std::size_t o = off;
+      for (unsigned j = 0; j < k; ++j) {
+        iov[j] = {s.out.data() + o, s.out_len[i + j]};
+        msgs[j] = {};
+        msgs[j].msg_hdr.msg_iov = &iov[j];
+        msgs[j].msg_hdr.msg_iovlen = 1;
+        o += s.out_len[i + j];
+      }
+      const int sent = ::sendmmsg(s.fd, msgs, k, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) s.error = errno;
+        break;
+      }
+      for (int j = 0; j < sent; ++j) off += s.out_len[i + static_cast<std::size_t>(j)];
+      i += static_cast<std::size_t>(sent);
+    }
+    s.out.clear();
+    s.out_len.clear();
+    return s.error == 0;
   }
 
   static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable) {
@@ -207,12 +447,8 @@ struct Channel {
       return;
     }
     if (it == watches.end()) {
-      bool tcp = false;
-      if (auto t = socket_types.find(fd); t != socket_types.end()) {
-        tcp = t->second == SOCK_STREAM;
-        socket_types.erase(t);
-      }
-      it = watches.emplace(fd, std::make_shared<Watch>(this, io, fd, tcp)).first;
+      const Sock* s = find_sock(fd);
+      it = watches.emplace(fd, std::make_shared<Watch>(this, io, fd, s && s->tcp)).first;
     }
     Watch& w = *it->second;
     w.want_read = readable;
@@ -248,6 +484,14 @@ struct Channel {
     const int fd = w->fd;
     if (read) {
       ares_process_fd(self->channel, fd, ARES_SOCKET_BAD);
+      // c-ares reads until EAGAIN, so the batch is empty now; should a
+      // version stop earlier, what it left would wait for an edge that never
+      // comes.
+      for (int rounds = 0; !w->closed && rounds < 64; ++rounds) {
+        const Sock* s = self->find_sock(fd);
+        if (!s || !s->buffered()) break;
+        ares_process_fd(self->channel, fd, ARES_SOCKET_BAD);
+      }
       // A TCP reply may still sit in the socket after 1.18's one-step read;
       // no new edge will come for it.
       for (int rounds = 0; w->tcp && !w->closed && rounds < 64; ++rounds) {
@@ -385,6 +629,20 @@ struct Channel {
     delete req;
   }
 };
+
+const ares_socket_functions Channel::socket_functions = {
+    &Channel::sock_open, &Channel::sock_close, &Channel::sock_connect, &Channel::sock_recvfrom, &Channel::sock_sendv,
+};
+
+void Flush::run(detail::Callback* cb) noexcept {
+  auto* f = static_cast<Flush*>(cb);
+  f->queued = false;
+  if (!f->ch) {
+    delete f;
+    return;
+  }
+  f->ch->flush();
+}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -346,6 +347,75 @@ DNS_TEST(ManyConcurrentQueriesEachGetTheirOwnAnswer) {
     ASSERT_EQ(got[i], want) << "h" << i;
   }
   EXPECT_EQ(r.outstanding(), 0u);
+}
+
+// The queries of one hub turn leave in one batch; the hub is then held so
+// their answers pile up in the socket and are read in batches (64, 64 and
+// the rest). Every tenth query's answer is truncated, so its TCP retry starts
+// in the middle of reading a UDP batch. 150 stays below what Knot's socket
+// holds at once.
+DNS_TEST(BurstOfAnswersReadInBatchesEachGetsItsOwnAnswerAndTcpRetriesToo) {
+  Resolver r(opts({servers().good}));
+  constexpr int n = 150;
+  std::vector<std::string> got(n);
+  std::vector<green::GreenletRef> gs;
+  for (int i = 0; i < n; ++i) {
+    gs.push_back(green::spawn([&, i] {
+      if (i % 10 == 9) {
+        Answer a = r.query("big.green.test", Type::txt);
+        got[i] = a.ok() && a.records.size() == 1
+                     ? std::to_string(std::get<green::dns::TXT>(a.records[0].data).strings.size()) + " strings"
+                     : green::dns::status_name(a.status) + (" " + a.error);
+        return;
+      }
+      Answer a = r.query("h" + std::to_string(i) + ".bulk.test", Type::a);
+      got[i] = a.ok() && a.records.size() == 1 ? a.records[0].value() : green::dns::status_name(a.status);
+    }));
+  }
+  // Twice: the greenlets run and queue their queries, then the send goes out.
+  green::sleep(0s);
+  green::sleep(0s);
+  EXPECT_EQ(r.outstanding(), static_cast<std::size_t>(n));
+  std::this_thread::sleep_for(200ms);  // blocks the hub: the answers wait in the socket
+  green::joinall(gs);
+  for (int i = 0; i < n; ++i) {
+    const std::string want = i % 10 == 9 ? "8 strings" : "10.0.0." + std::to_string(i);
+    ASSERT_EQ(got[i], want) << i;
+  }
+  EXPECT_EQ(r.outstanding(), 0u);
+}
+
+// A UDP port nobody listens on: the kernel's port-unreachable reaches c-ares
+// as a read or a send error, whichever comes first.
+DNS_TEST(ClosedPortIsConnectionRefusedAndTheNextServerAnswers) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  const std::string closed = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  {
+    Resolver r(opts({closed}));
+    // One query first; the second is sent while the port-unreachable of the
+    // first waits (the hub is held), so its send sees the error.
+    auto first = green::spawn([&] { return r.query("www.green.test", Type::a); });
+    green::sleep(0s);
+    green::sleep(0s);
+    std::this_thread::sleep_for(50ms);
+    auto second = green::spawn([&] { return r.query("mail.green.test", Type::a); });
+    for (Answer got : {first.get(), second.get()}) {
+      EXPECT_EQ(got.status, Status::error);
+      EXPECT_EQ(got.error, "connection refused");
+    }
+    EXPECT_EQ(r.outstanding(), 0u);
+  }
+  Resolver r(opts({closed, servers().good}));
+  Answer got = r.query("mail2.green.test", Type::a);
+  EXPECT_EQ(got.status, Status::ok);
+  EXPECT_EQ(lines(got), (std::vector<std::string>{"mail2.green.test A 121 192.0.2.26"}));
 }
 
 DNS_TEST(KillWhileParkedOnQueryRaisesGreenletExitAndDropsTheLateAnswer) {
