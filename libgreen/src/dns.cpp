@@ -47,6 +47,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <algorithm>
@@ -72,12 +73,11 @@ void library_init() {
 
 struct Channel;
 
-// Sends a channel's queued datagrams: posted on the hub when the first one
-// is queued, so it runs after the greenlets that are ready (and queue more)
-// and before the hub waits for I/O.
-struct Flush : detail::Callback {
-  explicit Flush(Channel* c) noexcept : Callback(&Flush::run), ch(c) {}
-  static void run(detail::Callback* cb) noexcept;
+// A channel's pending send of queued datagrams. The send is posted to the
+// hub's io_context when the first datagram is queued, so it runs on the hub's
+// stack at its next I/O poll: after the ready greenlets (at most
+// kPollInterval of them, which queue more) and before the hub waits.
+struct Flush {
   Channel* ch;  // null once the channel is gone
   bool queued = false;
 };
@@ -189,14 +189,13 @@ struct Channel {
   boost::asio::io_context& io;
   std::unordered_map<int, std::shared_ptr<Watch>> watches;
   std::vector<std::unique_ptr<Sock>> socks;  // every socket c-ares has open (one UDP, maybe one TCP)
-  Flush* flush_cb;  // posted while datagrams wait to be sent; outlives us if still queued
+  std::shared_ptr<Flush> flush_state;  // shared with the posted send, which may outlive us
   Timer timer{this};
   std::size_t outstanding = 0;
   std::optional<detail::IoRef> io_ref;  // held while queries are outstanding
 
   Channel(const Options& o, std::string srv)
-      : opt(o), server(std::move(srv)), io(green::io_context()), flush_cb(new Flush(this)) {
-    std::unique_ptr<Flush> owned(flush_cb);
+      : opt(o), server(std::move(srv)), io(green::io_context()), flush_state(std::make_shared<Flush>(Flush{this})) {
     const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(opt.timeout).count();
     ares_options ao{};
     int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS | ARES_OPT_NOROTATE |
@@ -226,7 +225,6 @@ struct Channel {
       channel = nullptr;
       throw std::invalid_argument("invalid DNS server address '" + server + "': " + ares_strerror(rc));
     }
-    owned.release();
   }
 
   // Ends every query (callbacks with ARES_EDESTRUCTION wake their greenlets)
@@ -236,11 +234,7 @@ struct Channel {
     for (auto& [fd, w] : watches) close_watch(*w);
     watches.clear();
     detail::timer_cancel(timer);
-    if (flush_cb->queued) {
-      flush_cb->ch = nullptr;  // the hub still holds it: it frees itself when it runs
-    } else {
-      delete flush_cb;
-    }
+    flush_state->ch = nullptr;
   }
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
@@ -347,7 +341,9 @@ struct Channel {
     } while (got < 0 && errno == EINTR);
     s.next = 0;
     s.count = got > 0 ? static_cast<unsigned>(got) : 0;
-    s.drained = s.count < Sock::Batch::size;
+    // Only a read that got something can vouch for the next one: after an
+    // EAGAIN the next call comes with a new edge and must read.
+    s.drained = got > 0 && s.count < Sock::Batch::size;
     return got > 0;
   }
 
@@ -373,14 +369,24 @@ struct Channel {
       errno = ENOMEM;
       return -1;
     }
-    if (!self->flush_cb->queued) {
-      self->flush_cb->queued = true;
-      detail::post(*self->flush_cb);
+    if (!self->flush_state->queued) {
+      try {
+        boost::asio::post(self->io, [f = self->flush_state] {
+          f->queued = false;
+          if (f->ch) f->ch->flush();
+        });
+      } catch (...) {
+        s->out.resize(s->out.size() - total);
+        s->out_len.pop_back();
+        errno = ENOMEM;
+        return -1;
+      }
+      self->flush_state->queued = true;
     }
     return static_cast<ares_ssize_t>(total);
   }
 
-  // Sends every queued datagram (the Flush callback, on the hub).
+  // Sends every queued datagram (posted on the hub, see Flush).
   void flush() noexcept {
     int failed[4];
     std::size_t nfailed = 0;
@@ -636,16 +642,6 @@ struct Channel {
 const ares_socket_functions Channel::socket_functions = {
     &Channel::sock_open, &Channel::sock_close, &Channel::sock_connect, &Channel::sock_recvfrom, &Channel::sock_sendv,
 };
-
-void Flush::run(detail::Callback* cb) noexcept {
-  auto* f = static_cast<Flush*>(cb);
-  f->queued = false;
-  if (!f->ch) {
-    delete f;
-    return;
-  }
-  f->ch->flush();
-}
 
 }  // namespace
 
