@@ -24,10 +24,11 @@
 //    are most of the cost. So c-ares gets our socket functions
 //    (ares_set_socket_functions): a UDP socket's answers are read by one
 //    recvmmsg() into a batch that recvfrom() calls are served from, and its
-//    queries are queued and sent by one sendmmsg() from a callback posted on
-//    the hub, which runs before the hub next waits for I/O. A send error is
-//    handed to c-ares by the next read, which makes it reset the socket and
-//    re-send what was in flight, as a failed read always did. With socket
+//    queries are queued and sent by one sendmmsg() posted to the hub's
+//    io_context, which runs at the next I/O poll, before the hub can wait.
+//    A send error is handed to c-ares by a read made at once, which makes it
+//    reset the socket and re-send what was in flight, as a failed read
+//    always did. With socket
 //    functions 1.18 configures nothing itself: non-blocking, close-on-exec,
 //    TCP_NODELAY and SO_RCVBUF are set where we create the socket. TCP
 //    sockets (truncated answers, use_tcp) pass straight through.
