@@ -10,12 +10,14 @@
 # Prints a Markdown table (queries/s, CPU seconds, peak RSS, answers lost).
 #
 # Usage: bench/dns_bench.sh [PATH/TO/green] [CONCURRENCY]   (needs root for port 53)
+#   CONCURRENCY defaults to 100, dnsperf's -q here: above ~190 queries in
+#   flight on one socket, Knot's socket can overflow (see bench/RESULTS.md).
 #   DNS_BENCH_QUICK=1: only dnsperf and green (no adnshost, gevent or memory
 #   table), for repeating a comparison back to back.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 green=${1:-$here/../build/release/tools/green}
-conc=${2:-200}
+conc=${2:-100}
 knot="$here/../tests/dns/knot.sh"
 addr=127.0.0.153
 n=100000
