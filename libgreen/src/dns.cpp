@@ -28,10 +28,10 @@
 //    io_context, which runs at the next I/O poll, before the hub can wait.
 //    A send error is handed to c-ares by a read made at once, which makes it
 //    reset the socket and re-send what was in flight, as a failed read
-//    always did. With socket
-//    functions 1.18 configures nothing itself: non-blocking, close-on-exec,
-//    TCP_NODELAY and SO_RCVBUF are set where we create the socket. TCP
-//    sockets (truncated answers, use_tcp) pass straight through.
+//    always did. With socket functions 1.18 configures nothing itself:
+//    non-blocking, close-on-exec, TCP_NODELAY and SO_RCVBUF are set where we
+//    create the socket. TCP sockets (truncated answers, use_tcp) pass
+//    straight through.
 #include "dns_message.hpp"
 
 #include <green/dns.hpp>
@@ -240,8 +240,6 @@ struct Channel {
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
-  // ---- c-ares callbacks (on the hub; never switch, never throw) ----------
-
   // ---- c-ares's socket functions (on the hub; never switch, never throw) --
 
   static const ares_socket_functions socket_functions;
@@ -360,10 +358,11 @@ struct Channel {
     std::size_t total = 0;
     for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
     try {
-      const std::size_t at = s->out.size();
+      std::size_t at = s->out.size();
       s->out.resize(at + total);
       for (int i = 0; i < iovcnt; ++i) {
         std::memcpy(s->out.data() + at, iov[i].iov_base, iov[i].iov_len);
+        at += iov[i].iov_len;
       }
       s->out_len.push_back(static_cast<std::uint32_t>(total));
     } catch (...) {
@@ -434,6 +433,8 @@ struct Channel {
     s.out_len.clear();
     return s.error == 0;
   }
+
+  // ---- c-ares callbacks (on the hub; never switch, never throw) ----------
 
   static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable) {
     auto* self = static_cast<Channel*>(data);
