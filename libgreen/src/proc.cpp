@@ -188,7 +188,10 @@ std::size_t reap_orphans() noexcept {
 // ---- Pipe -------------------------------------------------------------------
 
 struct Pipe::Impl {
-  Impl(asio::io_context& io, int fd) : sd(io, fd) {}
+  Impl(asio::io_context& io, int fd) : sd(io, fd) {
+    error_code ignored;
+    sd.non_blocking(true, ignored);  // reads try first, then wait (read_some)
+  }
   asio::posix::stream_descriptor sd;
 };
 
@@ -210,20 +213,31 @@ std::string Pipe::read_some(std::size_t n) {
   }
   if (eof_) return {};
   if (!impl_->sd.is_open()) throw sys_error(EBADF, "read from a closed pipe");
-  std::string out(std::max<std::size_t>(n, 1), '\0');
-  auto [ec, got] = await_op<error_code, std::size_t>(
-      [&](auto handler) { impl_->sd.async_read_some(asio::buffer(out), std::move(handler)); },
-      [&] {
-        error_code ignored;
-        impl_->sd.cancel(ignored);
-      });
-  if (ec == asio::error::eof) {
-    eof_ = true;
-    return {};
+  // A pipe waits for most of a child's life, so it waits without a buffer
+  // (a 64 KiB one per waiting pipe cost every job run a zero-fill and its page
+  // faults); the read goes into one buffer per thread, never held across a
+  // switch, and only what arrived is copied out.
+  static thread_local char scratch[64 * 1024];
+  const std::size_t want = std::clamp<std::size_t>(n, 1, sizeof scratch);
+  for (;;) {
+    error_code ec;
+    const std::size_t got = impl_->sd.read_some(asio::buffer(scratch, want), ec);
+    if (!ec) return std::string(scratch, got);
+    if (ec == asio::error::eof) {
+      eof_ = true;
+      return {};
+    }
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      throw std::system_error(ec, "read from child pipe");
+    }
+    auto [wait_ec] = await_op<error_code>(
+        [&](auto handler) { impl_->sd.async_wait(asio::posix::descriptor_base::wait_read, std::move(handler)); },
+        [&] {
+          error_code ignored;
+          impl_->sd.cancel(ignored);
+        });
+    if (wait_ec) throw std::system_error(wait_ec, "read from child pipe");
   }
-  if (ec) throw std::system_error(ec, "read from child pipe");
-  out.resize(got);
-  return out;
 }
 
 std::optional<std::string> Pipe::read_line() {
