@@ -173,8 +173,7 @@ int bench_startlat(long n) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: bench_core switch N | spawn N [ALIVE] | rss N | startlat N\n");
+  std::fprintf(stderr, "usage: bench_core switch N | spawn N [ALIVE] | rss N | startlat N\n");
   return 2;
 }
 

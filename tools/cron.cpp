@@ -20,8 +20,8 @@
 #include <green/green.hpp>
 #include <green/proc.hpp>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <signal.h>
 #include <unistd.h>
@@ -238,8 +238,8 @@ class Cron {
     }
     // A reader that closed stdout (`| head -n 1`) ends the run quietly.
     if ((interrupted || skipped_ || failed_) && !Output::out().closed()) {
-      diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_,
-           skipped_, interrupted ? "; stopped by signal" : "");
+      diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_, skipped_,
+           interrupted ? "; stopped by signal" : "");
     }
     return main_rc ? green::proc::shell_status(*main_rc) : kExitOk;
   }
@@ -293,7 +293,8 @@ class Cron {
     ++skipped_;
     if (opt_.json) {
       event(j, "skip", [&](JsonWriter& w) {
-        w.field("tick", tick).field("late_ms", std::chrono::duration<double, std::milli>(Clock::now() - due).count())
+        w.field("tick", tick)
+            .field("late_ms", std::chrono::duration<double, std::milli>(Clock::now() - due).count())
             .field("reason", reason);
       });
     }
@@ -304,8 +305,9 @@ class Cron {
       skip(j, "overlap", tick, due);
       if (!j.warned_overlap) {
         j.warned_overlap = true;
-        diag_warn("job '{}' is still running: skipping its overlapping runs (--overlap allows them; warned once per job)",
-             j.job.name);
+        diag_warn(
+            "job '{}' is still running: skipping its overlapping runs (--overlap allows them; warned once per job)",
+            j.job.name);
       }
       return;
     }
@@ -331,7 +333,8 @@ class Cron {
   void pass_through(JobState& j, green::proc::Pipe& pipe, bool is_stdout) {
     while (auto line = pipe.read_line()) {
       if (opt_.json) {
-        event(j, "output", [&](JsonWriter& w) { w.field("stream", is_stdout ? "stdout" : "stderr").field("line", *line); });
+        event(j, "output",
+              [&](JsonWriter& w) { w.field("stream", is_stdout ? "stdout" : "stderr").field("line", *line); });
       } else if (is_stdout) {
         emit_stdout(j.out_prefix + *line);
       } else {
@@ -400,9 +403,8 @@ class Cron {
     if (status != 0) ++failed_;
     if (opt_.json) {
       const double secs = std::chrono::duration<double>(Clock::now() - started).count();
-      event(j, "exit", [&](JsonWriter& w) {
-        w.field("exit_code", status).field("duration", secs).field("timed_out", timed_out);
-      });
+      event(j, "exit",
+            [&](JsonWriter& w) { w.field("exit_code", status).field("duration", secs).field("timed_out", timed_out); });
     }
   }
 
@@ -436,8 +438,7 @@ int run_cron(const CronOptions& opt) {
 void setup_cron(CLI::App& app, int& status) {
   auto opt = std::make_shared<CronOptions>();
   CLI::App* sub = app.add_subcommand(
-      "cron",
-      "Run commands on a schedule: every DUR while a main command runs, or from a crontab until stopped");
+      "cron", "Run commands on a schedule: every DUR while a main command runs, or from a crontab until stopped");
   sub->footer(
       "Each job runs as /bin/sh -c CMD with stdin from /dev/null, in its own process group; its output passes\n"
       "through line by line (prefixed with the job's command and a tab when there is more than one job).\n"
@@ -452,14 +453,17 @@ void setup_cron(CLI::App& app, int& status) {
   sub->add_option("--every", opt->every, "Run CMD every DUR (repeatable): --every 200ms 'echo cron'")
       ->type_name("DUR CMD")
       ->allow_extra_args(false);
-  sub->add_option("--tab", opt->tab, "Run the jobs of this crontab until stopped ('-': read it from stdin)")->type_name("FILE");
+  sub->add_option("--tab", opt->tab, "Run the jobs of this crontab until stopped ('-': read it from stdin)")
+      ->type_name("FILE");
   sub->add_flag("--test", opt->test, "Only check the jobs and print each one's next five run times");
   sub->add_option("--from", opt->from, "With --test: count from this local time instead of now")
       ->type_name("'YYYY-MM-DD HH:MM[:SS]'");
   sub->add_flag("--json", opt->json, "Write JSON Lines events (start, output, exit, skip) instead of raw output");
   sub->add_flag("--overlap", opt->overlap, "Start a run even while the job's previous run is still going");
-  add_duration_option(sub, "--timeout", opt->timeout, "Stop a run that takes longer: SIGTERM, then SIGKILL after --grace (0: no limit)");
-  add_duration_option(sub, "--grace", opt->grace, "Time between SIGTERM and SIGKILL, and for running jobs to finish at shutdown");
+  add_duration_option(sub, "--timeout", opt->timeout,
+                      "Stop a run that takes longer: SIGTERM, then SIGKILL after --grace (0: no limit)");
+  add_duration_option(sub, "--grace", opt->grace,
+                      "Time between SIGTERM and SIGKILL, and for running jobs to finish at shutdown");
   sub->add_option("--prefix", opt->prefix, "Prefix job output lines with the job: auto (when >1 job), always, never")
       ->capture_default_str();
   sub->add_option("main", opt->main, "The main command (after --): jobs run while it runs; its exit status is ours")

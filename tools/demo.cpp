@@ -31,23 +31,21 @@ void say(std::string_view line) { Output::out().line(line); }
 // A section title, bold on a colour terminal.
 void title(std::string_view text) { say(paint(text, Color::bold, color_stdout())); }
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 int run_demo(const DemoOptions& opt) {
   return run_tool([&] {
     title("== two greenlets switching with sleep(0)");
     green::joinall({green::spawn([] {
-                     say("12");
-                     green::sleep(0s);
-                     say("34");
-                   }),
-                   green::spawn([] {
-                     say("56");
-                     green::sleep(0s);
-                     say("78");
-                   })});
+                      say("12");
+                      green::sleep(0s);
+                      say("34");
+                    }),
+                    green::spawn([] {
+                      say("56");
+                      green::sleep(0s);
+                      say("78");
+                    })});
 
     title(fmt::format("== Pool({}).map over {} tasks, each sleeping 10 ms", opt.concurrency, opt.tasks));
     const auto start = Clock::now();
@@ -62,8 +60,8 @@ int run_demo(const DemoOptions& opt) {
         input);
     std::size_t sum = 0;
     for (std::size_t r : results) sum += r;
-    say(fmt::format("{} results (sum of squares {}) in {:.2f} s; one at a time would take {:.2f} s", results.size(), sum,
-                    seconds_since(start), static_cast<double>(opt.tasks) * 0.010));
+    say(fmt::format("{} results (sum of squares {}) in {:.2f} s; one at a time would take {:.2f} s", results.size(),
+                    sum, seconds_since(start), static_cast<double>(opt.tasks) * 0.010));
 
     title("== Queue(maxsize=3): a boss and three workers");
     green::Queue<int> tasks(3);
@@ -100,10 +98,14 @@ int run_demo(const DemoOptions& opt) {
 void setup_demo(CLI::App& app, int& status) {
   auto opt = std::make_shared<DemoOptions>();
   CLI::App* sub = app.add_subcommand("demo", "Run the gevent seeds' patterns on the hub and show their output");
-  sub->add_option("-n,--tasks", opt->tasks, "Tasks for the Pool.map part")->type_name("N")->capture_default_str()->check(
-      CLI::Range(std::size_t{1}, std::size_t{1000000}));
-  sub->add_option("-c,--concurrency", opt->concurrency, "Pool size")->type_name("N")->capture_default_str()->check(
-      CLI::Range(std::size_t{1}, std::size_t{100000}));
+  sub->add_option("-n,--tasks", opt->tasks, "Tasks for the Pool.map part")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  sub->add_option("-c,--concurrency", opt->concurrency, "Pool size")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
   sub->final_callback([opt, &status] { status = run_demo(*opt); });
 }
 

@@ -17,8 +17,8 @@
 #include <green/http.hpp>
 #include <green/version.hpp>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -83,9 +83,12 @@ double parse_rate(const std::string& text) {
   double n = 0;
   const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
   double per = 0;
-  if (unit == "s" || unit == "sec") per = 1;
-  else if (unit == "m" || unit == "min") per = 60;
-  else if (unit == "h" || unit == "hour") per = 3600;
+  if (unit == "s" || unit == "sec")
+    per = 1;
+  else if (unit == "m" || unit == "min")
+    per = 60;
+  else if (unit == "h" || unit == "hour")
+    per = 3600;
   if (num.empty() || ec != std::errc() || end != num.data() + num.size() || !(n > 0) || per == 0) {
     throw UsageError("--rate: '" + text + "' is not a rate (want N/s, N/m or N/h with N > 0)");
   }
@@ -98,8 +101,8 @@ std::string sanitize(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '-' || c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
     out.push_back(ok ? c : '_');
   }
   std::size_t lead = 0;
@@ -180,8 +183,7 @@ struct Result {
 
 class Fetcher {
  public:
-  explicit Fetcher(const FetchOptions& opt)
-      : opt_(opt), out_(Output::out()), progress_("urls", !opt.no_progress) {
+  explicit Fetcher(const FetchOptions& opt) : opt_(opt), out_(Output::out()), progress_("urls", !opt.no_progress) {
     base_.follow_redirects = opt.follow;
     base_.max_redirects = opt.max_redirs;
     base_.timeout = opt.timeout;
@@ -193,7 +195,8 @@ class Fetcher {
     base_.ca_file = opt.cacert;
     base_.verify_tls = !opt.insecure;
     base_.user_agent = opt.user_agent;
-    if (!opt.rate.empty()) interval_ = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / parse_rate(opt.rate)));
+    if (!opt.rate.empty())
+      interval_ = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / parse_rate(opt.rate)));
     ordered_ = opt.ordered || opt.cat;
     if (ordered_) window_.emplace(std::max<std::size_t>(opt.concurrency * 4, 256));
   }
@@ -211,8 +214,8 @@ class Fetcher {
         std::optional<http::Url> url = http::parse_url(line->text, &why);
         if (!url) {
           ++bad_lines_;
-          diag_error("{}:{}: {}: {}", line->source, line->lineno,
-               input.overlong() ? "line too long" : why, line->text.substr(0, 200));
+          diag_error("{}:{}: {}: {}", line->source, line->lineno, input.overlong() ? "line too long" : why,
+                     line->text.substr(0, 200));
           continue;
         }
         if (!in_shard(url->host, opt_.shard)) continue;
@@ -245,7 +248,7 @@ class Fetcher {
         }
       }
     }
-    struct stat st{};
+    struct stat st {};
     if (::stat(opt_.output_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       throw UsageError("-o: " + opt_.output_dir + " is not a directory");
     }
@@ -417,13 +420,19 @@ class Fetcher {
     } else if (opt_.json) {
       JsonWriter j;
       j.field("url", r.url).field("final_url", r.res.url.empty() ? r.url : r.res.url);
-      if (r.failed) j.field_null("status");
-      else j.field("status", static_cast<std::int64_t>(status));
+      if (r.failed)
+        j.field_null("status");
+      else
+        j.field("status", static_cast<std::int64_t>(status));
       j.field("bytes", static_cast<std::uint64_t>(r.res.bytes)).field_raw("time", seconds);
-      if (r.failed) j.field("error", r.error);
-      else j.field_null("error");
-      if (r.path.empty()) j.field_null("path");
-      else j.field("path", r.path);
+      if (r.failed)
+        j.field("error", r.error);
+      else
+        j.field_null("error");
+      if (r.path.empty())
+        j.field_null("path");
+      else
+        j.field("path", r.path);
       j.field("attempts", r.attempts).field("http_version", r.res.http_version);
       out_.line(j.finish());
     } else {
@@ -439,10 +448,14 @@ class Fetcher {
   static Color status_color(const Result& r) {
     if (r.failed) return Color::red;
     switch (r.res.status / 100) {
-      case 2: return Color::green;
-      case 3: return Color::cyan;
-      case 4: return Color::yellow;
-      default: return Color::red;
+      case 2:
+        return Color::green;
+      case 3:
+        return Color::cyan;
+      case 4:
+        return Color::yellow;
+      default:
+        return Color::red;
     }
   }
 
@@ -519,16 +532,19 @@ void setup_fetch(CLI::App& app, int& status) {
   sub->add_option("--max-per-host", opt->max_per_host, "At most N requests in flight per host:port (0: no cap)")
       ->check(CLI::Range(std::size_t{0}, std::size_t{10000}));
   sub->add_option("--rate", opt->rate, "Start at most N requests per second (N/s, N/m, N/h)")->type_name("N/s");
-  add_duration_option(sub, "--timeout", opt->timeout, "Give up a transfer after DUR (connecting included; default none)");
+  add_duration_option(sub, "--timeout", opt->timeout,
+                      "Give up a transfer after DUR (connecting included; default none)");
   add_duration_option(sub, "--connect-timeout", opt->connect_timeout, "Give up connecting after DUR (default 30s)");
   sub->add_option("--retries", opt->retries, "Retry transient failures up to N times")
       ->capture_default_str()
       ->check(CLI::Range(0u, 100u));
-  add_duration_option(sub, "--retry-delay", opt->retry_delay, "First wait before a retry, doubled each time (default 1s)");
+  add_duration_option(sub, "--retry-delay", opt->retry_delay,
+                      "First wait before a retry, doubled each time (default 1s)");
   sub->add_flag("-L,--location{true},--no-location{false}", opt->follow,
                 "Follow redirects (the default) or not (--no-location)");
-  sub->add_option("--max-redirs", opt->max_redirs, "Follow at most N redirects")->capture_default_str()->check(
-      CLI::Range(0L, 1000L));
+  sub->add_option("--max-redirs", opt->max_redirs, "Follow at most N redirects")
+      ->capture_default_str()
+      ->check(CLI::Range(0L, 1000L));
   sub->add_option("-X,--request", opt->method, "HTTP method (default GET, or POST with -d)")->type_name("METHOD");
   sub->add_option("-H,--header", opt->headers, "Extra request header 'Name: value' (repeatable)")
       ->type_name("HEADER")

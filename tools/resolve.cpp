@@ -24,8 +24,8 @@
 #include <green/dns.hpp>
 #include <green/green.hpp>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <deque>
@@ -95,10 +95,10 @@ std::string printable(std::string_view s) {
 }
 
 struct Counts {
-  std::size_t names = 0;       // valid input lines
-  std::size_t queries = 0;     // names x types
-  std::size_t done = 0;        // queries finished
-  std::size_t records = 0;     // answer lines written
+  std::size_t names = 0;    // valid input lines
+  std::size_t queries = 0;  // names x types
+  std::size_t done = 0;     // queries finished
+  std::size_t records = 0;  // answer lines written
   std::size_t bad_lines = 0;
   std::size_t by_status[7] = {};
   std::size_t failed() const { return done - by_status[static_cast<int>(dns::Status::ok)]; }
@@ -113,8 +113,12 @@ struct Job {
 class Resolve {
  public:
   explicit Resolve(const ResolveOptions& opt)
-      : opt_(opt), types_(parse_types(opt.types)), resolver_(make_resolver(opt)), out_(Output::out()),
-        progress_("queries", !opt.no_progress), pool_(opt.concurrency),
+      : opt_(opt),
+        types_(parse_types(opt.types)),
+        resolver_(make_resolver(opt)),
+        out_(Output::out()),
+        progress_("queries", !opt.no_progress),
+        pool_(opt.concurrency),
         window_(opt.ordered ? std::max<std::size_t>(4 * opt.concurrency, 1024) : 0) {}
 
   int run() {
@@ -216,9 +220,8 @@ class Resolve {
     counts_.records += a.records.size();
     std::string problem;
     // A name that does not exist is an answer (yellow); no answer at all is an error (red).
-    const Severity severity = a.status == dns::Status::nxdomain || a.status == dns::Status::nodata
-                                  ? Severity::warning
-                                  : Severity::error;
+    const Severity severity =
+        a.status == dns::Status::nxdomain || a.status == dns::Status::nodata ? Severity::warning : Severity::error;
     if (!a.ok() && !opt_.json) {
       problem = a.status == dns::Status::error
                     ? fmt::format("{} {}: ERROR ({})", job.input, dns::type_name(job.type), a.error)
@@ -335,12 +338,12 @@ void setup_resolve(CLI::App& app, int& status) {
       "resolve",
       "Resolve names (and IP addresses, by PTR) read one per line, many at once; one line per answer record");
   sub->add_option("files", opt->files, "Files of names, one per line; '-' or none: stdin")->type_name("FILE");
-  CLI::Option* type_opt =
-      sub->add_option("-t,--type", opt->types, "Record types to ask for, comma-separated")
-          ->type_name("TYPES")
-          ->capture_default_str();
+  CLI::Option* type_opt = sub->add_option("-t,--type", opt->types, "Record types to ask for, comma-separated")
+                              ->type_name("TYPES")
+                              ->capture_default_str();
   completion_values(type_opt, {"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"}, true);
-  sub->add_option("-c,--concurrency", opt->concurrency, "Queries in flight at most (the window starts small and grows to this)")
+  sub->add_option("-c,--concurrency", opt->concurrency,
+                  "Queries in flight at most (the window starts small and grows to this)")
       ->type_name("N")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
@@ -364,8 +367,7 @@ void setup_resolve(CLI::App& app, int& status) {
       ->check(CLI::Range(1, 64));
   add_shard_option(sub, opt->shard);
   sub->add_flag("--ordered", opt->ordered, "Write results in input order (default: as they complete)");
-  sub->add_flag("--json", opt->json,
-                "JSON Lines: one object per name and type with its status and answers, always");
+  sub->add_flag("--json", opt->json, "JSON Lines: one object per name and type with its status and answers, always");
   sub->add_flag("--no-progress", opt->no_progress, "No progress line on stderr (shown only on a terminal)");
   sub->add_flag("-q,--quiet", opt->quiet, "No summary on stderr");
   sub->footer(

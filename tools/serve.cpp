@@ -41,7 +41,6 @@ using green::net::TcpStream;
 
 // ---- shared helpers ------------------------------------------------------------
 
-
 std::string peer_ip(const TcpStream& s) { return s.remote_endpoint().address().to_string(); }
 
 struct ServerCommon {
@@ -67,9 +66,7 @@ void announce(const net::Tcp::endpoint& ep) {
 // service, so 0; SIGINT is an interrupted run, 130 as for every green tool.
 int exit_status(int stop_signal) { return stop_signal == SIGINT ? kExitInterrupted : kExitOk; }
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // ---- echo ------------------------------------------------------------------------
 
@@ -88,8 +85,11 @@ struct EchoStats {
 class EchoServer {
  public:
   EchoServer(const EchoOptions& opt, EchoStats& stats, Duration idle, const net::Tcp::endpoint& ep, bool reuse_port)
-      : opt_(opt), stats_(stats), idle_(idle),
-        server_(ep, [this](TcpStream& s) { handle(s); }, options(opt, reuse_port)) {}
+      : opt_(opt),
+        stats_(stats),
+        idle_(idle),
+        server_(
+            ep, [this](TcpStream& s) { handle(s); }, options(opt, reuse_port)) {}
 
   net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
 
@@ -204,7 +204,7 @@ class EchoServer {
     }
     if (opt_.verbose) {
       diag_line("disconnect " + who + ": " + why + (ec ? " (" + ec.message() + ")" : std::string()) + ", " +
-                           std::to_string(bytes) + " bytes echoed");
+                std::to_string(bytes) + " bytes echoed");
     }
   }
 
@@ -385,7 +385,9 @@ struct Conn {
 class ChatRoom {
  public:
   ChatRoom(const ChatOptions& opt, const net::Tcp::endpoint& ep)
-      : opt_(opt), server_(ep, [this](TcpStream& s) { handle(s); }, options(opt)) {}
+      : opt_(opt),
+        server_(
+            ep, [this](TcpStream& s) { handle(s); }, options(opt)) {}
 
   net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
 
@@ -595,7 +597,7 @@ class ChatRoom {
   StreamServer server_;
   green::Group writers_;
   std::map<std::uint64_t, std::shared_ptr<Conn>> conns_;  // every connection
-  std::map<std::uint64_t, Conn*> members_;               // named users, in join order
+  std::map<std::uint64_t, Conn*> members_;                // named users, in join order
   std::unordered_map<std::string, Conn*> names_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t joins_ = 0;
@@ -638,7 +640,8 @@ struct ServeOptions {
 int run_serve(const ServeOptions& o) {
   set_tool_name("serve " + o.mode);
   if (o.mode == "echo" && o.chat_only_given) throw UsageError("--queue-limit applies to 'serve chat' only");
-  if (o.mode == "chat" && o.echo_only_given) throw UsageError("--idle-timeout and --threads apply to 'serve echo' only");
+  if (o.mode == "chat" && o.echo_only_given)
+    throw UsageError("--idle-timeout and --threads apply to 'serve echo' only");
   if (o.mode == "echo") {
     EchoOptions e;
     e.host = o.host;

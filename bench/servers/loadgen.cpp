@@ -309,7 +309,8 @@ int run_chat(const char* host, int port, int clients, int lines, bool ncat) {
   std::vector<std::uint64_t> lat;
   lat.reserve(expected);
   std::uint64_t got = 0, reordered = 0;
-  for (int i = 0; i < clients; ++i) ep.mod(cs[static_cast<std::size_t>(i)].fd, EPOLLIN | EPOLLOUT, static_cast<std::uint64_t>(i));
+  for (int i = 0; i < clients; ++i)
+    ep.mod(cs[static_cast<std::size_t>(i)].fd, EPOLLIN | EPOLLOUT, static_cast<std::uint64_t>(i));
   const std::uint64_t start = now_ns();
   std::uint64_t last = start, last_progress = start;
   while (got < expected) {
@@ -322,7 +323,8 @@ int run_chat(const char* host, int port, int clients, int lines, bool ncat) {
       if (evs[static_cast<std::size_t>(i)].events & EPOLLOUT) {
         // Hand the server lines as fast as it takes them.
         while (c.out.size() < 65536 && c.next_line < lines) {
-          c.out += "@" + std::to_string(id) + ":" + std::to_string(c.next_line++) + ":" + std::to_string(now_ns()) + "\n";
+          c.out +=
+              "@" + std::to_string(id) + ":" + std::to_string(c.next_line++) + ":" + std::to_string(now_ns()) + "\n";
         }
         if (!flush(c.fd, c.out)) die("send");
         if (c.out.empty() && c.next_line >= lines) ep.mod(c.fd, EPOLLIN, id);
@@ -357,12 +359,12 @@ int run_chat(const char* host, int port, int clients, int lines, bool ncat) {
     }
   }
   const double secs = static_cast<double>(last - start) / 1e9;
-  std::printf("mode=chat clients=%d lines=%d deliveries=%llu expected=%llu lost=%llu reordered=%llu "
-              "deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f seconds=%.2f\n",
-              clients, lines, static_cast<unsigned long long>(got), static_cast<unsigned long long>(expected),
-              static_cast<unsigned long long>(expected - std::min(expected, got)),
-              static_cast<unsigned long long>(reordered), static_cast<double>(got) / secs, pct(lat, 0.5),
-              pct(lat, 0.99), secs);
+  std::printf(
+      "mode=chat clients=%d lines=%d deliveries=%llu expected=%llu lost=%llu reordered=%llu "
+      "deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f seconds=%.2f\n",
+      clients, lines, static_cast<unsigned long long>(got), static_cast<unsigned long long>(expected),
+      static_cast<unsigned long long>(expected - std::min(expected, got)), static_cast<unsigned long long>(reordered),
+      static_cast<double>(got) / secs, pct(lat, 0.5), pct(lat, 0.99), secs);
   for (auto& c : cs) ::close(c.fd);
   return 0;
 }
@@ -372,11 +374,14 @@ int run_chat(const char* host, int port, int clients, int lines, bool ncat) {
 int main(int argc, char** argv) {
   raise_nofile();
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "rr" && argc == 7) return run_rr(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]), std::atof(argv[6]));
-  if (mode == "stream" && argc == 6) return run_stream(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atof(argv[5]));
+  if (mode == "rr" && argc == 7)
+    return run_rr(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]), std::atof(argv[6]));
+  if (mode == "stream" && argc == 6)
+    return run_stream(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atof(argv[5]));
   if (mode == "idle" && argc == 6) return run_idle(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atof(argv[5]));
   if (mode == "chat" && argc == 7) {
-    return run_chat(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]), std::string(argv[6]) == "ncat");
+    return run_chat(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]),
+                    std::string(argv[6]) == "ncat");
   }
   std::fprintf(stderr,
                "usage: loadgen rr HOST PORT CONNS DEPTH SECONDS | stream HOST PORT CONNS SECONDS |\n"

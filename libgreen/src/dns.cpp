@@ -48,8 +48,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -86,8 +86,7 @@ struct Flush {
 // A c-ares socket watched by the hub. Shared with the pending Asio handlers,
 // which may run after c-ares has dropped the socket (they then see closed).
 struct Watch {
-  Watch(Channel* owner, boost::asio::io_context& io, int f, bool is_tcp)
-      : ch(owner), fd(f), tcp(is_tcp), sd(io, f) {}
+  Watch(Channel* owner, boost::asio::io_context& io, int f, bool is_tcp) : ch(owner), fd(f), tcp(is_tcp), sd(io, f) {}
   Channel* ch;
   int fd;
   bool tcp;
@@ -144,9 +143,7 @@ struct Sock {
 // Parses "ADDR", "ADDR:PORT", "[ADDR6]:PORT" or a bare IPv6 address into the
 // form ares_set_servers_ports_csv takes; throws std::invalid_argument.
 std::string normalize_server(const std::string& s) {
-  auto bad = [&](const char* why) {
-    return std::invalid_argument("invalid DNS server address '" + s + "': " + why);
-  };
+  auto bad = [&](const char* why) { return std::invalid_argument("invalid DNS server address '" + s + "': " + why); };
   std::string host = s;
   std::string port;
   if (!s.empty() && s[0] == '[') {
@@ -190,7 +187,7 @@ struct Channel {
   boost::asio::io_context& io;
   std::unordered_map<int, std::shared_ptr<Watch>> watches;
   std::vector<std::unique_ptr<Sock>> socks;  // every socket c-ares has open (one UDP, maybe one TCP)
-  std::shared_ptr<Flush> flush_state;  // shared with the posted send, which may outlive us
+  std::shared_ptr<Flush> flush_state;        // shared with the posted send, which may outlive us
   Timer timer{this};
   std::size_t outstanding = 0;
   std::optional<detail::IoRef> io_ref;  // held while queries are outstanding
@@ -475,8 +472,7 @@ struct Channel {
     using boost::asio::posix::descriptor_base;
     if (w->want_read && !w->reading) {
       w->reading = true;
-      w->sd.async_wait(descriptor_base::wait_read,
-                       [w](const boost::system::error_code& ec) { on_ready(w, true, ec); });
+      w->sd.async_wait(descriptor_base::wait_read, [w](const boost::system::error_code& ec) { on_ready(w, true, ec); });
     }
     if (w->want_write && !w->writing) {
       w->writing = true;
@@ -602,8 +598,8 @@ struct Channel {
     }
     // c-ares compares in milliseconds: one more keeps the timer from firing
     // just before c-ares thinks the query expired (and spinning).
-    const auto wait = std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec) +
-                      std::chrono::milliseconds(1);
+    const auto wait =
+        std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec) + std::chrono::milliseconds(1);
     detail::timer_arm(timer, Clock::now() + std::chrono::duration_cast<Duration>(wait));
   }
 
@@ -660,7 +656,8 @@ Resolver::Resolver(Options options) : impl_(std::make_unique<Impl>()) {
   Impl& im = *impl_;
   im.opt = std::move(options);
   if (im.opt.tries < 1) throw std::invalid_argument("green::dns: tries must be at least 1");
-  if (im.opt.timeout < std::chrono::milliseconds(1)) throw std::invalid_argument("green::dns: timeout must be at least 1ms");
+  if (im.opt.timeout < std::chrono::milliseconds(1))
+    throw std::invalid_argument("green::dns: timeout must be at least 1ms");
   std::vector<std::string> list;
   for (const auto& s : im.opt.servers) list.push_back(normalize_server(s));
   if (list.empty()) {
@@ -721,8 +718,6 @@ std::size_t Resolver::outstanding() const noexcept {
   return n;
 }
 
-std::vector<std::string> Resolver::servers() const {
-  return impl_->servers;
-}
+std::vector<std::string> Resolver::servers() const { return impl_->servers; }
 
 }  // namespace green::dns

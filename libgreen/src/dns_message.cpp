@@ -15,9 +15,8 @@ struct TypeName {
   const char* name;
 };
 constexpr TypeName kTypes[] = {
-    {Type::a, "A"},     {Type::ns, "NS"},   {Type::cname, "CNAME"}, {Type::soa, "SOA"},
-    {Type::ptr, "PTR"}, {Type::mx, "MX"},   {Type::txt, "TXT"},     {Type::aaaa, "AAAA"},
-    {Type::srv, "SRV"}, {Type::caa, "CAA"},
+    {Type::a, "A"},   {Type::ns, "NS"},   {Type::cname, "CNAME"}, {Type::soa, "SOA"}, {Type::ptr, "PTR"},
+    {Type::mx, "MX"}, {Type::txt, "TXT"}, {Type::aaaa, "AAAA"},   {Type::srv, "SRV"}, {Type::caa, "CAA"},
 };
 
 bool plain_name_byte(unsigned char c) noexcept {
@@ -243,13 +242,20 @@ std::optional<Type> parse_type(std::string_view text) {
 
 const char* status_name(Status s) noexcept {
   switch (s) {
-    case Status::ok: return "NOERROR";
-    case Status::nxdomain: return "NXDOMAIN";
-    case Status::nodata: return "NODATA";
-    case Status::servfail: return "SERVFAIL";
-    case Status::refused: return "REFUSED";
-    case Status::timeout: return "TIMEOUT";
-    case Status::error: return "ERROR";
+    case Status::ok:
+      return "NOERROR";
+    case Status::nxdomain:
+      return "NXDOMAIN";
+    case Status::nodata:
+      return "NODATA";
+    case Status::servfail:
+      return "SERVFAIL";
+    case Status::refused:
+      return "REFUSED";
+    case Status::timeout:
+      return "TIMEOUT";
+    case Status::error:
+      return "ERROR";
   }
   return "ERROR";
 }
@@ -368,8 +374,8 @@ bool parse_answers(const unsigned char* msg, std::size_t len, std::vector<Record
   const Reader r(msg, len);
   std::size_t pos = 0;
   std::uint16_t id, flags, qdcount, ancount, nscount, arcount;
-  if (!r.u16(pos, id) || !r.u16(pos, flags) || !r.u16(pos, qdcount) || !r.u16(pos, ancount) ||
-      !r.u16(pos, nscount) || !r.u16(pos, arcount)) {
+  if (!r.u16(pos, id) || !r.u16(pos, flags) || !r.u16(pos, qdcount) || !r.u16(pos, ancount) || !r.u16(pos, nscount) ||
+      !r.u16(pos, arcount)) {
     error = "reply shorter than a DNS header";
     return false;
   }

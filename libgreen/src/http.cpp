@@ -42,12 +42,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <strings.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <strings.h>
 
 namespace green::http {
 
@@ -87,14 +87,14 @@ struct Kick : detail::Callback {
 struct Watch {
   Watch(boost::asio::io_context& io, int curl_fd, bool is_owned) : sd(io), fd(curl_fd), owned(is_owned) {}
   stream_descriptor sd;
-  int fd;               // curl's descriptor
-  int dup_fd = -1;      // for descriptors curl opened itself: our dup, watched instead
-  bool owned;           // opened by on_open, closed by on_close
-  bool closed = false;  // released: pending waits must do nothing
-  int want = 0;         // CURL_POLL_IN/OUT bits curl asked for
-  bool reading = false; // a read wait is pending
-  bool writing = false; // a write wait is pending
-  bool in_ready = false;// readable while curl did not want to read
+  int fd;                 // curl's descriptor
+  int dup_fd = -1;        // for descriptors curl opened itself: our dup, watched instead
+  bool owned;             // opened by on_open, closed by on_close
+  bool closed = false;    // released: pending waits must do nothing
+  int want = 0;           // CURL_POLL_IN/OUT bits curl asked for
+  bool reading = false;   // a read wait is pending
+  bool writing = false;   // a write wait is pending
+  bool in_ready = false;  // readable while curl did not want to read
   Kick kick;
 };
 
@@ -455,7 +455,8 @@ void Kick::run(detail::Callback* cb) {
   k->ev = 0;
   Watch& w = *k->watch;
   if (w.closed || !k->multi->handle()) return;
-  const int still = ev & (((w.want & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) | ((w.want & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
+  const int still =
+      ev & (((w.want & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) | ((w.want & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
   if (still) k->multi->action(w.fd, still);
   if (!w.closed) k->multi->arm(w);
 }
@@ -617,8 +618,10 @@ void configure(Multi& m, Transfer& t) {
     set(e, CURLOPT_POSTFIELDS, r.data->data());
   }
   if (!r.method.empty()) {
-    if (strcasecmp(r.method.c_str(), "HEAD") == 0) set(e, CURLOPT_NOBODY, 1L);
-    else set(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    if (strcasecmp(r.method.c_str(), "HEAD") == 0)
+      set(e, CURLOPT_NOBODY, 1L);
+    else
+      set(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
   }
   // Bigger reads mean fewer callbacks for big bodies.
   set(e, CURLOPT_BUFFERSIZE, 64L * 1024);
@@ -640,11 +643,21 @@ void collect(Transfer& t) {
   long v = 0;
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &v);
   switch (v) {
-    case CURL_HTTP_VERSION_1_0: r.http_version = "1.0"; break;
-    case CURL_HTTP_VERSION_1_1: r.http_version = "1.1"; break;
-    case CURL_HTTP_VERSION_2_0: r.http_version = "2"; break;
-    case CURL_HTTP_VERSION_3: r.http_version = "3"; break;
-    default: r.http_version.clear(); break;
+    case CURL_HTTP_VERSION_1_0:
+      r.http_version = "1.0";
+      break;
+    case CURL_HTTP_VERSION_1_1:
+      r.http_version = "1.1";
+      break;
+    case CURL_HTTP_VERSION_2_0:
+      r.http_version = "2";
+      break;
+    case CURL_HTTP_VERSION_3:
+      r.http_version = "3";
+      break;
+    default:
+      r.http_version.clear();
+      break;
   }
   r.timings.name_lookup = micros(e, CURLINFO_NAMELOOKUP_TIME_T);
   r.timings.connect = micros(e, CURLINFO_CONNECT_TIME_T);
@@ -745,9 +758,12 @@ Response fetch(const Request& req, std::error_code& ec) {
     return res;
   }
   ec = std::error_code(static_cast<int>(rc), error_category());
-  if (!t.write_error.empty()) res.error = t.write_error;
-  else if (t.errbuf[0]) res.error = t.errbuf;
-  else res.error = curl_easy_strerror(rc);
+  if (!t.write_error.empty())
+    res.error = t.write_error;
+  else if (t.errbuf[0])
+    res.error = t.errbuf;
+  else
+    res.error = curl_easy_strerror(rc);
   return res;
 }
 
@@ -764,7 +780,8 @@ Response fetch(const Request& req) {
 void set_pool_limits(const PoolLimits& limits) {
   CURLM* h = multi().handle();
   if (limits.max_host_connections > 0) curl_multi_setopt(h, CURLMOPT_MAX_HOST_CONNECTIONS, limits.max_host_connections);
-  if (limits.max_total_connections > 0) curl_multi_setopt(h, CURLMOPT_MAX_TOTAL_CONNECTIONS, limits.max_total_connections);
+  if (limits.max_total_connections > 0)
+    curl_multi_setopt(h, CURLMOPT_MAX_TOTAL_CONNECTIONS, limits.max_total_connections);
   if (limits.max_cached_connections > 0) curl_multi_setopt(h, CURLMOPT_MAXCONNECTS, limits.max_cached_connections);
   if (limits.max_concurrent_streams > 0) {
     curl_multi_setopt(h, CURLMOPT_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams);

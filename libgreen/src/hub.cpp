@@ -111,14 +111,23 @@ Hub& Hub::get_or_throw() {
 void Hub::link_live(GreenletBase* g) noexcept {
   g->hub_prev_ = live_tail_;
   g->hub_next_ = nullptr;
-  if (live_tail_) live_tail_->hub_next_ = g; else live_head_ = g;
+  if (live_tail_)
+    live_tail_->hub_next_ = g;
+  else
+    live_head_ = g;
   live_tail_ = g;
   ++live_;
 }
 
 void Hub::unlink_live(GreenletBase* g) noexcept {
-  if (g->hub_prev_) g->hub_prev_->hub_next_ = g->hub_next_; else live_head_ = g->hub_next_;
-  if (g->hub_next_) g->hub_next_->hub_prev_ = g->hub_prev_; else live_tail_ = g->hub_prev_;
+  if (g->hub_prev_)
+    g->hub_prev_->hub_next_ = g->hub_next_;
+  else
+    live_head_ = g->hub_next_;
+  if (g->hub_next_)
+    g->hub_next_->hub_prev_ = g->hub_prev_;
+  else
+    live_tail_ = g->hub_prev_;
   g->hub_prev_ = g->hub_next_ = nullptr;
   --live_;
 }

@@ -77,7 +77,9 @@ class Hub {
   void finish_unstarted(GreenletBase* g) noexcept;
 
   void arm(TimerNode& t, Clock::time_point deadline);
-  void cancel(TimerNode& t) noexcept { if (t.armed()) timers_.remove(&t); }
+  void cancel(TimerNode& t) noexcept {
+    if (t.armed()) timers_.remove(&t);
+  }
 
   Context* current_;
   int callback_depth_ = 0;

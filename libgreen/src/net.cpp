@@ -41,18 +41,15 @@ std::error_code sys_error(int e) { return {e, std::system_category()}; }
 
 std::error_code to_std(const boost::system::error_code& ec) { return ec; }
 
-[[noreturn]] void throw_error(const std::error_code& ec, const std::string& what) {
-  throw std::system_error(ec, what);
-}
+[[noreturn]] void throw_error(const std::error_code& ec, const std::string& what) { throw std::system_error(ec, what); }
 
 // Waits for `op` on `sock` (an async_* call taking a handler) through the hub.
 template <class Socket, class Start>
 std::tuple<boost::system::error_code, std::size_t> await_io(Socket& sock, Start&& start) {
-  return green::await_op<boost::system::error_code, std::size_t>(std::forward<Start>(start),
-                                                                 [&sock] {
-                                                                   boost::system::error_code ignored;
-                                                                   sock.cancel(ignored);
-                                                                 });
+  return green::await_op<boost::system::error_code, std::size_t>(std::forward<Start>(start), [&sock] {
+    boost::system::error_code ignored;
+    sock.cancel(ignored);
+  });
 }
 
 // Waits until `sock` is readable or writable (`what`), reading and writing
@@ -60,12 +57,11 @@ std::tuple<boost::system::error_code, std::size_t> await_io(Socket& sock, Start&
 // readiness that arrived before the wait is not missed.
 template <class Socket>
 boost::system::error_code await_ready(Socket& sock, typename Socket::wait_type what) {
-  auto [ec] = green::await_op<boost::system::error_code>(
-      [&sock, what](auto h) { sock.async_wait(what, std::move(h)); },
-      [&sock] {
-        boost::system::error_code ignored;
-        sock.cancel(ignored);
-      });
+  auto [ec] = green::await_op<boost::system::error_code>([&sock, what](auto h) { sock.async_wait(what, std::move(h)); },
+                                                         [&sock] {
+                                                           boost::system::error_code ignored;
+                                                           sock.cancel(ignored);
+                                                         });
   return ec;
 }
 
@@ -177,12 +173,11 @@ TcpStream TcpStream::connect(const Tcp::endpoint& ep, Duration timeout, std::err
   bool timed_out = false;
   green::Timeout limit(timeout);
   try {
-    auto [res] = green::await_op<boost::system::error_code>(
-        [&](auto h) { s.async_connect(ep, std::move(h)); },
-        [&] {
-          boost::system::error_code ignored;
-          s.cancel(ignored);
-        });
+    auto [res] = green::await_op<boost::system::error_code>([&](auto h) { s.async_connect(ep, std::move(h)); },
+                                                            [&] {
+                                                              boost::system::error_code ignored;
+                                                              s.cancel(ignored);
+                                                            });
     bec = res;
   } catch (const green::Timeout& t) {
     if (!(t == limit)) throw;  // an enclosing Timeout, not ours
@@ -262,7 +257,8 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
     }
   }
   streak_ = 0;
-  auto [bec, n] = await_io(sock, [&](auto h) { sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), std::move(h)); });
+  auto [bec, n] =
+      await_io(sock, [&](auto h) { sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), std::move(h)); });
   async_mode_ = n < buf.size();
   if (bec == boost::asio::error::eof) {
     eof_ = true;
@@ -451,9 +447,8 @@ void UdpSocket::send_to(std::string_view data, const Udp::endpoint& to, std::err
     return;
   }
   auto& sock = impl_->sock;
-  auto [bec, n] = await_io(sock, [&](auto h) {
-    sock.async_send_to(boost::asio::buffer(data.data(), data.size()), to, std::move(h));
-  });
+  auto [bec, n] = await_io(
+      sock, [&](auto h) { sock.async_send_to(boost::asio::buffer(data.data(), data.size()), to, std::move(h)); });
   (void)n;
   ec = to_std(bec);
 }
@@ -471,9 +466,8 @@ std::size_t UdpSocket::receive_from(std::span<char> buf, Udp::endpoint& from, st
     return 0;
   }
   auto& sock = impl_->sock;
-  auto [bec, n] = await_io(sock, [&](auto h) {
-    sock.async_receive_from(boost::asio::buffer(buf.data(), buf.size()), from, std::move(h));
-  });
+  auto [bec, n] = await_io(
+      sock, [&](auto h) { sock.async_receive_from(boost::asio::buffer(buf.data(), buf.size()), from, std::move(h)); });
   ec = to_std(bec);
   return n;
 }

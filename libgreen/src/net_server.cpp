@@ -102,8 +102,7 @@ struct StreamServer::State : std::enable_shared_from_this<StreamServer::State> {
   void reject(Tcp::socket sock) {
     ++rejected;
     if (!opt.full_message.empty()) {
-      (void)::send(sock.native_handle(), opt.full_message.data(), opt.full_message.size(),
-                   MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)::send(sock.native_handle(), opt.full_message.data(), opt.full_message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     boost::system::error_code ignored;
     sock.close(ignored);
@@ -120,8 +119,8 @@ struct StreamServer::State : std::enable_shared_from_this<StreamServer::State> {
       }
       sockaddr_storage ss{};
       socklen_t len = sizeof ss;
-      const int fd = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd =
+          ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         const int e = errno;
         if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;

@@ -1,5 +1,5 @@
-#include <green/pool.hpp>
 #include <green/hub.hpp>
+#include <green/pool.hpp>
 
 namespace green {
 
@@ -27,15 +27,24 @@ void Group::insert(const GreenletRef& g) {
   }
   auto* m = new Member(this, g);
   m->prev = tail_;
-  if (tail_) tail_->next = m; else head_ = m;
+  if (tail_)
+    tail_->next = m;
+  else
+    head_ = m;
   tail_ = m;
   ++size_;
   g.base()->add_link(*m);
 }
 
 void Group::remove(Member* m) noexcept {
-  if (m->prev) m->prev->next = m->next; else head_ = m->next;
-  if (m->next) m->next->prev = m->prev; else tail_ = m->prev;
+  if (m->prev)
+    m->prev->next = m->next;
+  else
+    head_ = m->next;
+  if (m->next)
+    m->next->prev = m->prev;
+  else
+    tail_ = m->prev;
   --size_;
   delete m;
   release_slot();

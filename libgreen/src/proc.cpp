@@ -65,8 +65,7 @@ void ignore_sigpipe_once() noexcept {
   static std::once_flag once;
   std::call_once(once, [] {
     struct sigaction old {};
-    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
-        !(old.sa_flags & SA_SIGINFO)) {
+    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO)) {
       std::signal(SIGPIPE, SIG_IGN);
     }
   });
@@ -163,13 +162,19 @@ struct Process::State {
     if (st->pidfd.is_open()) {
       st->pidfd.async_wait(asio::posix::descriptor_base::wait_read, [st](const error_code& ec) {
         if (ec == asio::error::operation_aborted) return;
-        if (st->try_reap()) st->reaped(); else watch(st);
+        if (st->try_reap())
+          st->reaped();
+        else
+          watch(st);
       });
     } else {
       st->poll_timer.expires_after(std::chrono::milliseconds(5));
       st->poll_timer.async_wait([st](const error_code& ec) {
         if (ec == asio::error::operation_aborted) return;
-        if (st->try_reap()) st->reaped(); else watch(st);
+        if (st->try_reap())
+          st->reaped();
+        else
+          watch(st);
       });
     }
   }
@@ -330,8 +335,10 @@ Process Process::start(const std::vector<std::string>& argv, bool path_search, c
   };
   redirect(0, opt.in, fds.fd[0], O_RDONLY);
   redirect(1, opt.out, fds.fd[3], O_WRONLY);
-  if (opt.err_to_out) posix_spawn_file_actions_adddup2(&fa.fa, 1, 2);
-  else redirect(2, opt.err, fds.fd[5], O_WRONLY);
+  if (opt.err_to_out)
+    posix_spawn_file_actions_adddup2(&fa.fa, 1, 2);
+  else
+    redirect(2, opt.err, fds.fd[5], O_WRONLY);
   if (!opt.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, opt.cwd.c_str());
   // Descriptors other libraries opened without O_CLOEXEC must not leak into
   // the child (a leaked pipe end would keep another child's EOF away).

@@ -148,8 +148,7 @@ void StackPool::grow(std::size_t size, SizeClass& sc) {
   const std::size_t bytes = page + count * size;
   // MAP_NORESERVE: only the pages a greenlet touches count; a million 64 KiB
   // stacks are 64 GiB of address space but a few GiB resident.
-  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) throw std::bad_alloc();
   if (::mprotect(base, page, PROT_NONE) != 0) {
     ::munmap(base, bytes);

@@ -36,7 +36,7 @@
 namespace green::detail {
 
 inline constexpr std::uint64_t kStackCanary = 0x67726565'6e21c0deULL;  // "green!" + 0xc0de
-inline constexpr std::size_t kStackHeader = 64;  // reserved top bytes of each stack
+inline constexpr std::size_t kStackHeader = 64;                        // reserved top bytes of each stack
 
 class StackPool {
  public:
@@ -70,8 +70,8 @@ class StackPool {
   struct SizeClass {
     std::vector<StackRef> free;         // LIFO: reuse the warmest stack first
     std::size_t next_slab_stacks = 16;  // doubles up to kMaxSlabStacks
-    std::size_t cold = 0;       // free[0, cold) hold no pages (returned or never used)
-    std::size_t low_water = 0;  // fewest free stacks since the last trim pass (>= cold)
+    std::size_t cold = 0;               // free[0, cold) hold no pages (returned or never used)
+    std::size_t low_water = 0;          // fewest free stacks since the last trim pass (>= cold)
   };
   void grow(std::size_t size, SizeClass& sc);
   [[gnu::noinline, gnu::cold]] void trim() noexcept;

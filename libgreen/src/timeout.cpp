@@ -24,8 +24,7 @@ Timeout::Timeout(Duration d, std::exception_ptr exc)
 Timeout::Timeout(const Timeout& o) noexcept
     : node_(this), custom_(o.custom_), id_(o.id_), duration_(o.duration_), expired_(o.expired_) {}
 
-Timeout::Timeout(InertTag, Duration d) noexcept
-    : node_(this), id_(next_timeout_id()), duration_(d), expired_(true) {}
+Timeout::Timeout(InertTag, Duration d) noexcept : node_(this), id_(next_timeout_id()), duration_(d), expired_(true) {}
 
 Timeout Timeout::inert(Duration d) noexcept { return Timeout(InertTag{}, d); }
 

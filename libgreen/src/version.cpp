@@ -1,8 +1,8 @@
 #include <green/version.hpp>
 
 #include <ares.h>
-#include <boost/version.hpp>
 #include <curl/curl.h>
+#include <boost/version.hpp>
 
 #ifndef GREEN_VERSION
 #error "GREEN_VERSION must be defined by the build"

@@ -87,8 +87,8 @@ GREEN_TEST(Input, ReadsFilesSkippingBlanksAndCommentsWithLineNumbers) {
   TempFile b("four\n");
   InputLines in({a.path, b.path});
   std::vector<std::string> got;
-  while (auto line = in.next()) got.push_back(line->text + "@" + std::to_string(line->lineno) +
-                                              (line->source == a.path ? "a" : "b"));
+  while (auto line = in.next())
+    got.push_back(line->text + "@" + std::to_string(line->lineno) + (line->source == a.path ? "a" : "b"));
   EXPECT_EQ(got, (Lines{"one@1a", "two@4a", "three@5a", "four@1b"}));
 }
 
@@ -128,8 +128,7 @@ GREEN_TEST(Input, PipesAreReadCooperatively) {
   });
   green::joinall({reader, writer});
   ::close(fds[0]);
-  EXPECT_EQ(events,
-            (Lines{"write 0", "read line0", "write 1", "read line1", "write 2", "read line2", "eof"}));
+  EXPECT_EQ(events, (Lines{"write 0", "read line0", "write 1", "read line1", "write 2", "read line2", "eof"}));
 }
 
 GREEN_TEST(Input, OverlongLinesAreCutAndTheRestSkipped) {
@@ -178,7 +177,8 @@ TEST(Shard, EveryHostLandsInExactlyOneShardAndShardsAreBalanced) {
   }
   // Case and a trailing dot do not move a host.
   for (std::uint32_t k = 1; k <= kShards; ++k)
-    EXPECT_EQ(green::tools::in_shard("Example.ORG.", {k, kShards}), green::tools::in_shard("example.org", {k, kShards}));
+    EXPECT_EQ(green::tools::in_shard("Example.ORG.", {k, kShards}),
+              green::tools::in_shard("example.org", {k, kShards}));
 }
 
 }  // namespace

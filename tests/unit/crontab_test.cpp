@@ -24,7 +24,10 @@ class Zone {
     ::tzset();
   }
   ~Zone() {
-    if (old_.empty()) ::unsetenv("TZ"); else ::setenv("TZ", old_.c_str(), 1);
+    if (old_.empty())
+      ::unsetenv("TZ");
+    else
+      ::setenv("TZ", old_.c_str(), 1);
     ::tzset();
   }
 
@@ -108,11 +111,11 @@ TEST(Crontab, NextRunInUtc) {
 
 TEST(Crontab, MonthAndDayOfWeekRules) {
   Zone z("UTC");
-  EXPECT_EQ(next("0 0 31 * *", utc(2026, 2, 1)), "2026-03-31 00:00:00");    // skips short months
-  EXPECT_EQ(next("0 0 29 2 *", utc(2026, 1, 1)), "2028-02-29 00:00:00");    // leap day
-  EXPECT_EQ(next("0 0 30 2 *", utc(2026, 1, 1)), "none");                   // never
-  EXPECT_EQ(next("0 0 * * fri", utc(2026, 1, 1)), "2026-01-02 00:00:00");   // weekday only
-  EXPECT_EQ(next("0 12 * * 7", utc(2026, 1, 1)), "2026-01-04 12:00:00");    // 7 = Sunday
+  EXPECT_EQ(next("0 0 31 * *", utc(2026, 2, 1)), "2026-03-31 00:00:00");   // skips short months
+  EXPECT_EQ(next("0 0 29 2 *", utc(2026, 1, 1)), "2028-02-29 00:00:00");   // leap day
+  EXPECT_EQ(next("0 0 30 2 *", utc(2026, 1, 1)), "none");                  // never
+  EXPECT_EQ(next("0 0 * * fri", utc(2026, 1, 1)), "2026-01-02 00:00:00");  // weekday only
+  EXPECT_EQ(next("0 12 * * 7", utc(2026, 1, 1)), "2026-01-04 12:00:00");   // 7 = Sunday
   // Both restricted: either matches (Friday 2 January comes before the 13th).
   EXPECT_EQ(next("0 0 13 * fri", utc(2026, 1, 1)), "2026-01-02 00:00:00");
   EXPECT_EQ(next("0 0 13 * fri", utc(2026, 1, 10)), "2026-01-13 00:00:00");  // a Tuesday
@@ -167,9 +170,10 @@ TEST(Crontab, SixthFieldIsSecondsOnlyWhenItParsesAsOne) {
 }
 
 TEST(Crontab, FileWithEnvironmentCommentsAndLineNumbers) {
-  auto jobs = parse_crontab("# nightly\n\nSHELL_GREETING=hello\n  @daily  echo $SHELL_GREETING\n"
-                            "*/5 * * * * date\n",
-                            "tab");
+  auto jobs = parse_crontab(
+      "# nightly\n\nSHELL_GREETING=hello\n  @daily  echo $SHELL_GREETING\n"
+      "*/5 * * * * date\n",
+      "tab");
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0].line, 4u);
   EXPECT_EQ(jobs[0].command, "echo $SHELL_GREETING");

@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifndef GREEN_SOURCE_DIR
@@ -36,8 +36,8 @@ using green::dns::Type;
 // test in its own process), stopped at exit.
 struct Servers {
   std::string dir;
-  std::string good;     // "127.0.0.1:PORT"
-  std::string silent;   // bound, never read
+  std::string good;    // "127.0.0.1:PORT"
+  std::string silent;  // bound, never read
   int silent_fd = -1;
   std::string refuser_;  // answers REFUSED to everything; started on first use
 
@@ -47,8 +47,8 @@ struct Servers {
   }
 
   static std::string start(const std::string& d, const char* args) {
-    const std::string cmd = std::string(GREEN_SOURCE_DIR "/tests/dns/knot.sh start ") + d + " " + args + " >" + d +
-                            ".out 2>&1";
+    const std::string cmd =
+        std::string(GREEN_SOURCE_DIR "/tests/dns/knot.sh start ") + d + " " + args + " >" + d + ".out 2>&1";
     if (std::system(("mkdir -p " + d).c_str()) != 0 || std::system(cmd.c_str()) != 0) {
       std::ifstream err(d + ".out");
       std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
@@ -101,8 +101,8 @@ class Dns : public ::testing::Test {
   }
 };
 
-#define DNS_TEST(Name)                                                       \
-  static void Dns_##Name##_green_body();                                     \
+#define DNS_TEST(Name)                                                         \
+  static void Dns_##Name##_green_body();                                       \
   TEST_F(Dns, Name) { ::green::testing::run_clean(&Dns_##Name##_green_body); } \
   static void Dns_##Name##_green_body()
 
@@ -197,17 +197,21 @@ DNS_TEST(EveryRecordTypeComesBackTypedWithItsTtl) {
       {"green.test", Type::ns, {"green.test NS 3600 ns1.green.test", "green.test NS 3600 ns2.green.test"}},
       {"green.test", Type::txt, {"green.test TXT 600 \"v=spf1 -all\""}},
       {"multi.green.test", Type::txt, {"multi.green.test TXT 400 \"first string\" \"second \\\"quoted\\\" string\""}},
-      {"green.test", Type::soa,
+      {"green.test",
+       Type::soa,
        {"green.test SOA 3600 ns1.green.test hostmaster.green.test 2026112201 7200 900 1209600 300"}},
-      {"_sip._tcp.green.test", Type::srv,
+      {"_sip._tcp.green.test",
+       Type::srv,
        {"_sip._tcp.green.test SRV 600 10 60 5060 sip.green.test",
         "_sip._tcp.green.test SRV 600 20 40 5061 sip2.green.test"}},
-      {"green.test", Type::caa,
+      {"green.test",
+       Type::caa,
        {"green.test CAA 86400 0 issue \"ca.example.net\"",
         "green.test CAA 86400 128 iodef \"mailto:security@green.test\""}},
       {"alias.green.test", Type::cname, {"alias.green.test CNAME 60 www.green.test"}},
       {"10.2.0.192.in-addr.arpa", Type::ptr, {"10.2.0.192.in-addr.arpa PTR 1800 www.green.test"}},
-      {"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", Type::ptr,
+      {"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+       Type::ptr,
        {"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa PTR 1800 www.green.test"}},
   };
   for (const auto& c : cases) {
@@ -401,8 +405,22 @@ DNS_TEST(BurstOfAnswersWaitingInTheSocketIsReadInBatchesEachToItsQuery) {
     reply[7] = 1;                                // ANCOUNT
     const int label = q.bytes[12];
     const int i = std::stoi(std::string(q.bytes.begin() + 14, q.bytes.begin() + 13 + label));
-    const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 10, 0,
-                                static_cast<unsigned char>(i / 256), static_cast<unsigned char>(i % 256)};
+    const unsigned char rr[] = {0xc0,
+                                0x0c,
+                                0,
+                                1,
+                                0,
+                                1,
+                                0,
+                                0,
+                                0x0e,
+                                0x10,
+                                0,
+                                4,
+                                10,
+                                0,
+                                static_cast<unsigned char>(i / 256),
+                                static_cast<unsigned char>(i % 256)};
     reply.insert(reply.end(), std::begin(rr), std::end(rr));
     ASSERT_EQ(::sendto(srv, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&q.from), sizeof q.from),
               static_cast<ssize_t>(reply.size()));

@@ -3,8 +3,8 @@
 // timers armed behind it (the hub must be clean at teardown).
 #pragma once
 
-#include <green/green.hpp>
 #include <gtest/gtest.h>
+#include <green/green.hpp>
 
 #include <chrono>
 #include <string>
@@ -31,8 +31,8 @@ struct Lines {
 
 }  // namespace green::testing
 
-#define GREEN_TEST(Suite, Name)                                              \
-  static void Suite##_##Name##_green_body();                                 \
+#define GREEN_TEST(Suite, Name)                                                    \
+  static void Suite##_##Name##_green_body();                                       \
   TEST(Suite, Name) { ::green::testing::run_clean(&Suite##_##Name##_green_body); } \
   static void Suite##_##Name##_green_body()
 

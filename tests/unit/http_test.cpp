@@ -11,8 +11,8 @@
 #include <sstream>
 #include <string>
 
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
@@ -219,18 +219,20 @@ GREEN_TEST(Http, Http2StreamsShareOneConnection) {
 GREEN_TEST(Http, FileAndCallbackSinksReceiveTheBody) {
   Server& s = server();
   const std::string path = s.dir + "/sink-test.bin";
-  http::Response r = http::fetch(http::Request{.url = s.http + "/files/size-1048576.bin", .sink = http::Sink::file(path)});
+  http::Response r =
+      http::fetch(http::Request{.url = s.http + "/files/size-1048576.bin", .sink = http::Sink::file(path)});
   EXPECT_EQ(r.status, 200);
   EXPECT_TRUE(r.body.empty());
   EXPECT_EQ(read_file(path), s.file("files/size-1048576.bin"));
 
   std::string collected;
   int chunks = 0;
-  r = http::fetch(http::Request{.url = s.http + "/files/size-1048576.bin", .sink = http::Sink::callback([&](std::string_view c) {
-                                  collected.append(c);
-                                  ++chunks;
-                                  return true;
-                                })});
+  r = http::fetch(
+      http::Request{.url = s.http + "/files/size-1048576.bin", .sink = http::Sink::callback([&](std::string_view c) {
+                                                                 collected.append(c);
+                                                                 ++chunks;
+                                                                 return true;
+                                                               })});
   EXPECT_EQ(collected, s.file("files/size-1048576.bin"));
   EXPECT_GT(chunks, 1);
 

@@ -12,8 +12,7 @@ namespace {
 using boost::system::error_code;
 
 error_code await_timer(boost::asio::steady_timer& t) {
-  auto [ec] = green::await_op<error_code>([&](auto handler) { t.async_wait(std::move(handler)); },
-                                          [&] { t.cancel(); });
+  auto [ec] = green::await_op<error_code>([&](auto handler) { t.async_wait(std::move(handler)); }, [&] { t.cancel(); });
   return ec;
 }
 

@@ -60,14 +60,12 @@ GREEN_TEST(Net, ReadLineReturnsLongLinesInPiecesOfMax) {
 }
 
 GREEN_TEST(Net, HalfCloseDeliversEndOfStreamAndKeepsReading) {
-  StreamServer server(
-      "127.0.0.1", 0,
-      [](TcpStream& s) {
-        std::string all;
-        char buf[64];
-        while (std::size_t n = s.read_some(buf)) all.append(buf, n);
-        s.write_all("got " + all);  // the peer still reads after its half-close
-      });
+  StreamServer server("127.0.0.1", 0, [](TcpStream& s) {
+    std::string all;
+    char buf[64];
+    while (std::size_t n = s.read_some(buf)) all.append(buf, n);
+    s.write_all("got " + all);  // the peer still reads after its half-close
+  });
   server.start();
   TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
   c.write_all("request");
@@ -351,8 +349,8 @@ GREEN_TEST(Net, HandlerExceptionsGoToOnError) {
       seen = ex.what();
     }
   };
-  StreamServer server("127.0.0.1", 0, [](TcpStream&) { throw std::runtime_error("handler failed"); },
-                      std::move(opt));
+  StreamServer server(
+      "127.0.0.1", 0, [](TcpStream&) { throw std::runtime_error("handler failed"); }, std::move(opt));
   server.start();
   TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
   EXPECT_EQ(c.read_line(), "");

@@ -113,8 +113,7 @@ GREEN_TEST(Proc, KilledWaiterLeavesNoZombie) {
 }
 
 GREEN_TEST(Proc, LinesAreReadFromAnotherGreenlet) {
-  auto p = Process::shell("for i in 1 2 3; do echo line $i; sleep 0.01; done; printf tail",
-                          {.out = Stdio::pipe});
+  auto p = Process::shell("for i in 1 2 3; do echo line $i; sleep 0.01; done; printf tail", {.out = Stdio::pipe});
   Lines lines;
   auto reader = green::spawn([&] {
     while (auto line = p.stdout_pipe().read_line()) lines.push_back(*line);
@@ -152,11 +151,12 @@ GREEN_TEST(Proc, MissingProgramThrowsNamingIt) {
 }
 
 GREEN_TEST(Proc, EnvironmentWorkingDirectoryAndRedirections) {
-  auto p = Process::shell("echo $GREEN_TEST_VAR; pwd; echo to-stderr >&2; echo gone >/dev/null",
-                          {.out = Stdio::pipe, .err_to_out = true, .cwd = "/tmp",
-                           .env_set = {{"GREEN_TEST_VAR", "value"}}});
+  auto p =
+      Process::shell("echo $GREEN_TEST_VAR; pwd; echo to-stderr >&2; echo gone >/dev/null",
+                     {.out = Stdio::pipe, .err_to_out = true, .cwd = "/tmp", .env_set = {{"GREEN_TEST_VAR", "value"}}});
   EXPECT_EQ(p.communicate().out, "value\n/tmp\nto-stderr\n");
-  auto q = Process::shell("echo $HOME-$GREEN_ONLY", {.out = Stdio::pipe, .env = std::vector<std::string>{"GREEN_ONLY=1"}});
+  auto q =
+      Process::shell("echo $HOME-$GREEN_ONLY", {.out = Stdio::pipe, .env = std::vector<std::string>{"GREEN_ONLY=1"}});
   EXPECT_EQ(q.communicate().out, "-1\n");
   auto n = Process::shell("cat; echo x", {.in = Stdio::null, .out = Stdio::null});
   EXPECT_EQ(n.wait(), 0);

@@ -39,8 +39,8 @@ GREEN_TEST(Seeds, ExplicitContextSwitchesAlternate) {
     out.push_back("Expliziter Kontextwechsel zu bar");
   };
   green::joinall({green::spawn(foo), green::spawn(bar)});
-  EXPECT_EQ(out, (Lines{"Expliziter Kontext bei foo", "Expliziter Kontext bei bar",
-                        "Expliziter Kontextwechsel zu foo", "Expliziter Kontextwechsel zu bar"}));
+  EXPECT_EQ(out, (Lines{"Expliziter Kontext bei foo", "Expliziter Kontext bei bar", "Expliziter Kontextwechsel zu foo",
+                        "Expliziter Kontextwechsel zu bar"}));
 }
 
 // 002: two greenlets blocked in a 2 s select while a third runs: both waits
@@ -210,19 +210,30 @@ GREEN_TEST(Seeds, BossAndWorkersOnABoundedQueue) {
   };
   green::joinall(
       {green::spawn(boss), green::spawn(worker, "steve"), green::spawn(worker, "john"), green::spawn(worker, "bob")});
-  const Lines expected{
-      "Arbeiter steve hat Task 1 bekommen",  "Arbeiter john hat Task 2 bekommen",
-      "Arbeiter bob hat Task 3 bekommen",    "Arbeiter steve hat Task 4 bekommen",
-      "Arbeiter john hat Task 5 bekommen",   "Arbeiter bob hat Task 6 bekommen",
-      "Alle Arbeit in Iteration 1 ausgeteilt", "Arbeiter steve hat Task 7 bekommen",
-      "Arbeiter john hat Task 8 bekommen",   "Arbeiter bob hat Task 9 bekommen",
-      "Arbeiter steve hat Task 10 bekommen", "Arbeiter john hat Task 11 bekommen",
-      "Arbeiter bob hat Task 12 bekommen",   "Arbeiter steve hat Task 13 bekommen",
-      "Arbeiter john hat Task 14 bekommen",  "Arbeiter bob hat Task 15 bekommen",
-      "Arbeiter steve hat Task 16 bekommen", "Arbeiter john hat Task 17 bekommen",
-      "Arbeiter bob hat Task 18 bekommen",   "Alle Arbeit in Iteration 2 ausgeteilt",
-      "Arbeiter steve hat Task 19 bekommen", "Ende!",
-      "Ende!",                               "Ende!"};
+  const Lines expected{"Arbeiter steve hat Task 1 bekommen",
+                       "Arbeiter john hat Task 2 bekommen",
+                       "Arbeiter bob hat Task 3 bekommen",
+                       "Arbeiter steve hat Task 4 bekommen",
+                       "Arbeiter john hat Task 5 bekommen",
+                       "Arbeiter bob hat Task 6 bekommen",
+                       "Alle Arbeit in Iteration 1 ausgeteilt",
+                       "Arbeiter steve hat Task 7 bekommen",
+                       "Arbeiter john hat Task 8 bekommen",
+                       "Arbeiter bob hat Task 9 bekommen",
+                       "Arbeiter steve hat Task 10 bekommen",
+                       "Arbeiter john hat Task 11 bekommen",
+                       "Arbeiter bob hat Task 12 bekommen",
+                       "Arbeiter steve hat Task 13 bekommen",
+                       "Arbeiter john hat Task 14 bekommen",
+                       "Arbeiter bob hat Task 15 bekommen",
+                       "Arbeiter steve hat Task 16 bekommen",
+                       "Arbeiter john hat Task 17 bekommen",
+                       "Arbeiter bob hat Task 18 bekommen",
+                       "Alle Arbeit in Iteration 2 ausgeteilt",
+                       "Arbeiter steve hat Task 19 bekommen",
+                       "Ende!",
+                       "Ende!",
+                       "Ende!"};
   EXPECT_EQ(out, expected);
 }
 
@@ -268,18 +279,17 @@ GREEN_TEST(Seeds, GroupMapImapAndImapUnordered) {
   out.push_back("Ungeordnet");
   green::Group igroup;
   for (auto& r : igroup.imap_unordered(intensive, std::vector<int>{0, 1, 2})) out.push_back(show(r));
-  EXPECT_EQ(out, (Lines{"Ausmass der Gruppe: 3", "Hallo von Greenlet 0", "Ausmass der Gruppe: 3",
-                        "Hallo von Greenlet 1", "Ausmass der Gruppe: 3", "Hallo von Greenlet 2", "Geordnet",
-                        "('task', 0)", "('task', 1)", "('task', 2)", "Ungeordnet", "('task', 2)", "('task', 1)",
-                        "('task', 0)"}));
+  EXPECT_EQ(out,
+            (Lines{"Ausmass der Gruppe: 3", "Hallo von Greenlet 0", "Ausmass der Gruppe: 3", "Hallo von Greenlet 1",
+                   "Ausmass der Gruppe: 3", "Hallo von Greenlet 2", "Geordnet", "('task', 0)", "('task', 1)",
+                   "('task', 2)", "Ungeordnet", "('task', 2)", "('task', 1)", "('task', 0)"}));
 }
 
 // 002: Pool(2).map over three tasks sees sizes 2, 2, 1.
 GREEN_TEST(Seeds, PoolOfTwoSizes) {
   Lines out;
   green::Pool pool(2);
-  pool.map([&](int) { out.push_back("Ausmass des Pools " + std::to_string(pool.size())); },
-           std::vector<int>{0, 1, 2});
+  pool.map([&](int) { out.push_back("Ausmass des Pools " + std::to_string(pool.size())); }, std::vector<int>{0, 1, 2});
   EXPECT_EQ(out, (Lines{"Ausmass des Pools 2", "Ausmass des Pools 2", "Ausmass des Pools 1"}));
 }
 
@@ -305,11 +315,11 @@ GREEN_TEST(Seeds, BoundedSemaphoreOfTwoThroughPoolMap) {
   green::Pool pool;
   pool.map(worker1, std::vector<int>{0, 1});
   pool.map(worker2, std::vector<int>{3, 4, 5});
-  EXPECT_EQ(out, (Lines{"Arbeiter 0 akquiriert Semaphore", "Arbeiter 1 akquiriert Semaphore",
-                        "Arbeiter 0 git Semaphore frei", "Arbeiter 1 git Semaphore frei",
-                        "Arbeiter 3 akquiriert Semaphore", "Arbeiter 4 akquiriert Semaphore",
-                        "Arbeiter 3 gibt Semaphore frei", "Arbeiter 4 gibt Semaphore frei",
-                        "Arbeiter 5 akquiriert Semaphore", "Arbeiter 5 gibt Semaphore frei"}));
+  EXPECT_EQ(
+      out, (Lines{"Arbeiter 0 akquiriert Semaphore", "Arbeiter 1 akquiriert Semaphore", "Arbeiter 0 git Semaphore frei",
+                  "Arbeiter 1 git Semaphore frei", "Arbeiter 3 akquiriert Semaphore", "Arbeiter 4 akquiriert Semaphore",
+                  "Arbeiter 3 gibt Semaphore frei", "Arbeiter 4 gibt Semaphore frei", "Arbeiter 5 akquiriert Semaphore",
+                  "Arbeiter 5 gibt Semaphore frei"}));
 }
 
 // 003/004: six workers on BoundedSemaphore(2). Seed 003 was printed by gevent
@@ -333,8 +343,7 @@ GREEN_TEST(Seeds, BoundedSemaphoreOfTwoWithSixWorkers) {
   EXPECT_EQ(out, (Lines{"Worker 0 acquired semaphore", "Worker 1 acquired semaphore", "Worker 0 released semaphore",
                         "Worker 1 released semaphore", "Worker 2 acquired semaphore", "Worker 3 acquired semaphore",
                         "Worker 2 released semaphore", "Worker 3 released semaphore", "Worker 4 acquired semaphore",
-                        "Worker 5 acquired semaphore", "Worker 4 released semaphore",
-                        "Worker 5 released semaphore"}));
+                        "Worker 5 acquired semaphore", "Worker 4 released semaphore", "Worker 5 released semaphore"}));
 }
 
 // 002/003: greenlet-local storage.

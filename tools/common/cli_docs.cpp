@@ -140,7 +140,8 @@ std::string bash(const CLI::App& app) {
     out << "    " << s.name << ")\n      case \"$prev\" in\n";
     for (const auto& o : s.options) {
       switch (o.kind) {
-        case ValueKind::none: break;
+        case ValueKind::none:
+          break;
         case ValueKind::list:
           out << "        " << bash_case_labels(o) << ") _green_words \"" << join(o.values.values) << "\" \"$cur\" "
               << (o.values.comma_list ? "1" : "\"\"") << "; return ;;\n";
@@ -174,11 +175,16 @@ std::string bash(const CLI::App& app) {
 std::string zsh_quote(std::string s) {  // inside '...' and an _arguments [description]
   std::string out;
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else if (c == '[') out += '(';
-    else if (c == ']') out += ')';
-    else if (c == ':') out += "\\:";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else if (c == '[')
+      out += '(';
+    else if (c == ']')
+      out += ')';
+    else if (c == ':')
+      out += "\\:";
+    else
+      out += c;
   }
   return out;
 }
@@ -189,10 +195,17 @@ std::string zsh_spec(const OptionInfo& o) {
   for (const auto& l : o.longs) names.push_back("--" + l);
   std::string action;
   switch (o.kind) {
-    case ValueKind::none: break;
-    case ValueKind::any: action = ":" + zsh_quote(o.type_name.empty() ? "VALUE" : o.type_name) + ": "; break;
-    case ValueKind::file: action = ":file:_files"; break;
-    case ValueKind::dir: action = ":directory:_files -/"; break;
+    case ValueKind::none:
+      break;
+    case ValueKind::any:
+      action = ":" + zsh_quote(o.type_name.empty() ? "VALUE" : o.type_name) + ": ";
+      break;
+    case ValueKind::file:
+      action = ":file:_files";
+      break;
+    case ValueKind::dir:
+      action = ":directory:_files -/";
+      break;
     case ValueKind::list:
       action = o.values.comma_list ? ":" + zsh_quote(o.type_name) + ":_sequence compadd - " + join(o.values.values)
                                    : ":" + zsh_quote(o.type_name) + ":(" + join(o.values.values) + ")";
@@ -267,11 +280,20 @@ std::string fish(const CLI::App& app) {
     for (const auto& s : o.shorts) out << " -s " << s;
     for (const auto& l : o.longs) out << " -l " << l;
     switch (o.kind) {
-      case ValueKind::none: break;
-      case ValueKind::any: out << " -x"; break;
-      case ValueKind::file: out << " -r -F"; break;
-      case ValueKind::dir: out << " -x -a '(__fish_complete_directories)'"; break;
-      case ValueKind::list: out << " -x -a " << fish_quote(join(o.values.values)); break;
+      case ValueKind::none:
+        break;
+      case ValueKind::any:
+        out << " -x";
+        break;
+      case ValueKind::file:
+        out << " -r -F";
+        break;
+      case ValueKind::dir:
+        out << " -x -a '(__fish_complete_directories)'";
+        break;
+      case ValueKind::list:
+        out << " -x -a " << fish_quote(join(o.values.values));
+        break;
     }
     out << " -d " << fish_quote(o.description) << "\n";
   };
@@ -292,10 +314,14 @@ std::string roff_escape(const std::string& s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    if (c == '\\') out += "\\e";
-    else if (c == '-') out += "\\-";
-    else if ((c == '.' || c == '\'') && (i == 0 || s[i - 1] == '\n')) out += "\\&" + std::string(1, c);
-    else out += c;
+    if (c == '\\')
+      out += "\\e";
+    else if (c == '-')
+      out += "\\-";
+    else if ((c == '.' || c == '\'') && (i == 0 || s[i - 1] == '\n'))
+      out += "\\&" + std::string(1, c);
+    else
+      out += c;
   }
   return out;
 }

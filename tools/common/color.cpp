@@ -8,7 +8,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 
 namespace green::tools {
 
@@ -20,7 +19,7 @@ void add_color_option(CLI::App* app) {
   auto* opt = app->add_option_function<std::string>(
                      "--color",
                      [](const std::string& when) {
-                       g_mode = when == "always" ? ColorMode::always
+                       g_mode = when == "always"  ? ColorMode::always
                                 : when == "never" ? ColorMode::never
                                                   : ColorMode::automatic;
                      },

@@ -15,7 +15,7 @@ namespace green::tools::cron {
 namespace {
 
 constexpr std::array<const char*, 12> kMonths = {"jan", "feb", "mar", "apr", "may", "jun",
-                                                  "jul", "aug", "sep", "oct", "nov", "dec"};
+                                                 "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr std::array<const char*, 7> kWeekdays = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 std::vector<std::string_view> split_ws(std::string_view s) {
@@ -200,7 +200,10 @@ std::time_t resolve(const Civil& c) {
   std::time_t lo = guess - 6 * 3600, hi = guess + 6 * 3600;  // civil(lo) < c < civil(hi)
   while (hi - lo > 1) {
     const std::time_t mid = lo + (hi - lo) / 2;
-    if (c < civil_of(mid)) hi = mid; else lo = mid;
+    if (c < civil_of(mid))
+      hi = mid;
+    else
+      lo = mid;
   }
   return hi;
 }
@@ -219,10 +222,7 @@ std::optional<std::time_t> Schedule::next_after(std::time_t t) const {
     }
     const bool dom = days[static_cast<std::size_t>(c.d)];
     const bool dow = weekdays[static_cast<std::size_t>(weekday(c.y, c.mo, c.d))];
-    const bool day_ok = days_star && weekdays_star ? true
-                        : days_star                ? dow
-                        : weekdays_star            ? dom
-                                                   : (dom || dow);
+    const bool day_ok = days_star && weekdays_star ? true : days_star ? dow : weekdays_star ? dom : (dom || dow);
     if (!day_ok) {
       next_day(c);
       continue;
@@ -265,7 +265,7 @@ Schedule parse_schedule(std::string_view text) {
       if (*s.every <= Duration::zero()) throw ScheduleError("@every needs a positive duration");
       return s;
     }
-    const char* expanded = m == "@yearly" || m == "@annually" ? "0 0 1 1 *"
+    const char* expanded = m == "@yearly" || m == "@annually"  ? "0 0 1 1 *"
                            : m == "@monthly"                   ? "0 0 1 * *"
                            : m == "@weekly"                    ? "0 0 * * 0"
                            : m == "@daily" || m == "@midnight" ? "0 0 * * *"

@@ -5,10 +5,10 @@
 #include <CLI/CLI.hpp>
 
 #include <cctype>
-#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace green::tools {
 
@@ -55,12 +55,18 @@ std::string format_duration(Duration d) {
   using namespace std::chrono;
   const auto ns = duration_cast<nanoseconds>(d).count();
   char buf[64];
-  if (ns % 3'600'000'000'000 == 0 && ns != 0) std::snprintf(buf, sizeof buf, "%lldh", static_cast<long long>(ns / 3'600'000'000'000));
-  else if (ns % 60'000'000'000 == 0 && ns != 0) std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(ns / 60'000'000'000));
-  else if (ns % 1'000'000 == 0 && ns >= 1'000'000'000) std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(ns) / 1e9);
-  else if (ns % 1'000'000 == 0) std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ns / 1'000'000));
-  else if (ns % 1'000 == 0) std::snprintf(buf, sizeof buf, "%lldus", static_cast<long long>(ns / 1'000));
-  else std::snprintf(buf, sizeof buf, "%lldns", static_cast<long long>(ns));
+  if (ns % 3'600'000'000'000 == 0 && ns != 0)
+    std::snprintf(buf, sizeof buf, "%lldh", static_cast<long long>(ns / 3'600'000'000'000));
+  else if (ns % 60'000'000'000 == 0 && ns != 0)
+    std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(ns / 60'000'000'000));
+  else if (ns % 1'000'000 == 0 && ns >= 1'000'000'000)
+    std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(ns) / 1e9);
+  else if (ns % 1'000'000 == 0)
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ns / 1'000'000));
+  else if (ns % 1'000 == 0)
+    std::snprintf(buf, sizeof buf, "%lldus", static_cast<long long>(ns / 1'000));
+  else
+    std::snprintf(buf, sizeof buf, "%lldns", static_cast<long long>(ns));
   return buf;
 }
 

@@ -30,16 +30,21 @@ void Output::line(std::string_view text) {
   if (closed_) return;
   buf_.append(text);
   buf_.push_back('\n');
-  if (tty_ || buf_.size() >= kBatch) flush();
-  else schedule_flush();
+  if (tty_ || buf_.size() >= kBatch)
+    flush();
+  else
+    schedule_flush();
 }
 
 void Output::write(std::string_view bytes) {
   if (closed_) return;
   buf_.append(bytes);
-  if (buf_.size() >= kBatch) flush();
-  else if (tty_) flush();
-  else schedule_flush();
+  if (buf_.size() >= kBatch)
+    flush();
+  else if (tty_)
+    flush();
+  else
+    schedule_flush();
 }
 
 void Output::schedule_flush() {
@@ -102,8 +107,10 @@ void diag_line(std::string_view message, Severity severity) {
   if (g_before_diag) g_before_diag();
   std::string line = g_tool;
   line += ": ";
-  if (severity == Severity::info) line += message;
-  else line += paint(message, severity == Severity::error ? Color::red : Color::yellow, color_stderr());
+  if (severity == Severity::info)
+    line += message;
+  else
+    line += paint(message, severity == Severity::error ? Color::red : Color::yellow, color_stderr());
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stderr);
 }

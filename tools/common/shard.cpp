@@ -9,7 +9,9 @@
 namespace green::tools {
 
 Shard parse_shard(std::string_view text) {
-  auto bad = [&] { return UsageError("invalid shard '" + std::string(text) + "': want I/N with 1 <= I <= N, e.g. 2/8"); };
+  auto bad = [&] {
+    return UsageError("invalid shard '" + std::string(text) + "': want I/N with 1 <= I <= N, e.g. 2/8");
+  };
   const std::size_t slash = text.find('/');
   if (slash == std::string_view::npos) throw bad();
   Shard s;

@@ -22,8 +22,8 @@ class App;
 namespace green::tools {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;    // some items failed
-inline constexpr int kExitUsage = 2;      // bad usage or input
+inline constexpr int kExitFailure = 1;        // some items failed
+inline constexpr int kExitUsage = 2;          // bad usage or input
 inline constexpr int kExitInterrupted = 130;  // SIGINT (128 + 2)
 
 /// Thrown by a tool for a usage problem CLI11 cannot see (exit status 2).
@@ -49,6 +49,6 @@ inline bool register_subcommand(const char* name, SetupFn setup) {
 
 }  // namespace green::tools
 
-#define GREEN_SUBCOMMAND(name, setup_fn) \
+#define GREEN_SUBCOMMAND(name, setup_fn)                                  \
   [[maybe_unused]] static const bool green_subcommand_registered_##name = \
       ::green::tools::register_subcommand(#name, &(setup_fn))

@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
 
   // Hidden: the build generates completions and man-page option lists from
   // the definitions above, so they cannot drift from --help.
-  if (argc >= 2 && (std::strcmp(argv[1], "--generate-completions") == 0 ||
-                    std::strcmp(argv[1], "--generate-man-options") == 0)) {
+  if (argc >= 2 &&
+      (std::strcmp(argv[1], "--generate-completions") == 0 || std::strcmp(argv[1], "--generate-man-options") == 0)) {
     try {
       const std::string what = argc >= 3 ? argv[2] : "";
       std::fputs(std::strcmp(argv[1], "--generate-completions") == 0

@@ -110,9 +110,9 @@ using Data = std::variant<A, AAAA, CNAME, NS, PTR, MX, TXT, SOA, SRV, CAA, Unkno
 
 /// One resource record of the answer section.
 struct Record {
-  std::string name;         ///< owner name
-  std::uint16_t type = 0;   ///< DNS type number (see Type)
-  std::uint32_t ttl = 0;    ///< seconds
+  std::string name;        ///< owner name
+  std::uint16_t type = 0;  ///< DNS type number (see Type)
+  std::uint32_t ttl = 0;   ///< seconds
   Data data;
 
   /// The record's data in presentation form, as dig prints it but without
@@ -123,13 +123,13 @@ struct Record {
 
 /// The result of one query.
 struct Answer {
-  std::string name;              ///< the name asked for
-  Type type = Type::a;           ///< the type asked for
+  std::string name;     ///< the name asked for
+  Type type = Type::a;  ///< the type asked for
   Status status = Status::error;
   /// The answer section in order: CNAMEs leading to the name's records come
   /// first; NXDOMAIN and NODATA answers can still carry the CNAME chain.
   std::vector<Record> records;
-  std::string error;             ///< why, when status is error (empty otherwise)
+  std::string error;  ///< why, when status is error (empty otherwise)
 
   bool ok() const noexcept { return status == Status::ok; }
 };

@@ -172,8 +172,8 @@ using spawn_result_t = std::invoke_result_t<std::decay_t<F>&&, std::decay_t<A>&&
 template <class F, class... A>
 auto spawn(const SpawnOptions& opts, F&& f, A&&... args) -> Greenlet<detail::spawn_result_t<F, A...>> {
   using R = detail::spawn_result_t<F, A...>;
-  auto* g = new detail::GreenletImpl<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f),
-                                                                               std::forward<A>(args)...);
+  auto* g =
+      new detail::GreenletImpl<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f), std::forward<A>(args)...);
   Greenlet<R> handle(g);
   detail::start(g, opts.stack_size);
   return handle;
@@ -193,11 +193,9 @@ GreenletRef current();
 ///
 /// Spawn inside braces to keep gevent's order, `joinall({spawn(a), spawn(b)})`:
 /// a braced list is evaluated left to right, function arguments are not.
-bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout = forever,
-             bool raise_error = false);
+bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout = forever, bool raise_error = false);
 
 /// Kills every greenlet (GreenletExit), then with `block` waits for them.
-void killall(const std::vector<GreenletRef>& greenlets, bool block = true,
-             Duration timeout = forever);
+void killall(const std::vector<GreenletRef>& greenlets, bool block = true, Duration timeout = forever);
 
 }  // namespace green

@@ -59,26 +59,26 @@ struct Sink {
 /// One request. Only `url` is required.
 struct Request {
   std::string url{};
-  std::string method{};              ///< empty: GET, or POST when `data` is set
+  std::string method{};                ///< empty: GET, or POST when `data` is set
   std::vector<std::string> headers{};  ///< "Name: value" lines
-  std::optional<std::string> data{}; ///< request body (sent as is)
+  std::optional<std::string> data{};   ///< request body (sent as is)
   bool follow_redirects = true;
   long max_redirects = 20;
   Duration timeout = forever;          ///< the whole transfer, connect included
   Duration connect_timeout = forever;  ///< connecting (TCP and TLS) only
   Version version = Version::automatic;
-  std::string ca_file{};///< PEM bundle to verify servers with (empty: the system's)
+  std::string ca_file{};  ///< PEM bundle to verify servers with (empty: the system's)
   bool verify_tls = true;
-  std::string user_agent{};///< empty: no User-Agent header
-  Sink sink{};             ///< where the body goes (memory by default)
+  std::string user_agent{};  ///< empty: no User-Agent header
+  Sink sink{};               ///< where the body goes (memory by default)
 };
 
 /// Durations of a transfer's phases, each measured from its start.
 struct Timings {
   Duration name_lookup{};
   Duration connect{};
-  Duration tls_handshake{};   ///< end of the TLS handshake (zero for cleartext)
-  Duration first_byte{};      ///< first response byte
+  Duration tls_handshake{};  ///< end of the TLS handshake (zero for cleartext)
+  Duration first_byte{};     ///< first response byte
   Duration total{};
 };
 
@@ -96,7 +96,7 @@ struct Response {
   std::string body;             ///< Sink::memory only
   std::uint64_t bytes = 0;      ///< body bytes received (every sink)
   long redirects = 0;
-  std::string http_version;     ///< "1.0", "1.1", "2" or "" when nothing arrived
+  std::string http_version;  ///< "1.0", "1.1", "2" or "" when nothing arrived
   Timings timings;
   std::optional<Duration> retry_after;  ///< the final response's Retry-After, if any
   std::string error;                    ///< why the transfer failed; empty on success
@@ -141,20 +141,20 @@ Response fetch(const Request& req, std::error_code& ec);
 /// Limits of the calling hub's connection pool (curl's multi options). Apply
 /// before the first request; a zero leaves curl's default.
 struct PoolLimits {
-  long max_host_connections = 0;   ///< open connections per host (excess transfers queue)
-  long max_total_connections = 0;  ///< open connections in all (excess transfers queue)
-  long max_cached_connections = 0; ///< connections kept for reuse (default 512)
-  long max_concurrent_streams = 0; ///< HTTP/2 streams per connection
+  long max_host_connections = 0;    ///< open connections per host (excess transfers queue)
+  long max_total_connections = 0;   ///< open connections in all (excess transfers queue)
+  long max_cached_connections = 0;  ///< connections kept for reuse (default 512)
+  long max_concurrent_streams = 0;  ///< HTTP/2 streams per connection
 };
 /// Throws std::logic_error outside green::run.
 void set_pool_limits(const PoolLimits& limits);
 
 /// Counters of the calling hub's HTTP layer, for tests and diagnostics.
 struct Stats {
-  std::size_t in_flight = 0;       ///< transfers started and not finished
-  std::size_t open_sockets = 0;    ///< sockets curl opened through the hub and has not closed
-  std::size_t watched_sockets = 0; ///< descriptors the hub watches for curl
-  std::uint64_t sockets_opened = 0;///< connections ever opened (reuse keeps this low)
+  std::size_t in_flight = 0;         ///< transfers started and not finished
+  std::size_t open_sockets = 0;      ///< sockets curl opened through the hub and has not closed
+  std::size_t watched_sockets = 0;   ///< descriptors the hub watches for curl
+  std::uint64_t sockets_opened = 0;  ///< connections ever opened (reuse keeps this low)
 };
 Stats stats();
 

@@ -21,13 +21,13 @@ class LoopExit : public std::logic_error {
 
 /// Counters of the calling thread's hub, for tests and diagnostics.
 struct HubStats {
-  std::size_t live_greenlets = 0;   // spawned and not finished (main included)
-  std::size_t armed_timers = 0;     // sleeps, Timeouts and timed waits
-  std::size_t ready = 0;            // queued greenlets and callbacks
-  std::size_t stacks_allocated = 0; // stacks ever carved (pooled afterwards)
-  std::size_t stacks_free = 0;      // in the pool now
-  std::size_t stacks_returned = 0;  // free stacks whose pages went back to the kernel, ever
-  std::size_t abandoned = 0;        // greenlets that ignored GreenletExit at teardown
+  std::size_t live_greenlets = 0;    // spawned and not finished (main included)
+  std::size_t armed_timers = 0;      // sleeps, Timeouts and timed waits
+  std::size_t ready = 0;             // queued greenlets and callbacks
+  std::size_t stacks_allocated = 0;  // stacks ever carved (pooled afterwards)
+  std::size_t stacks_free = 0;       // in the pool now
+  std::size_t stacks_returned = 0;   // free stacks whose pages went back to the kernel, ever
+  std::size_t abandoned = 0;         // greenlets that ignored GreenletExit at teardown
 };
 HubStats hub_stats();
 
@@ -45,7 +45,7 @@ namespace detail {
 /// Runs `main` as the first greenlet and drives the hub until it finishes;
 /// then kills what is still alive, waits for it, and returns.
 void run_main(GreenletBase* main);
-}
+}  // namespace detail
 
 /// Runs `f(args...)` as the main greenlet of a new hub on this thread and
 /// returns its result (or rethrows its exception) once it finishes. Greenlets
@@ -53,8 +53,8 @@ void run_main(GreenletBase* main);
 template <class F, class... A>
 auto run(F&& f, A&&... args) -> detail::spawn_result_t<F, A...> {
   using R = detail::spawn_result_t<F, A...>;
-  auto* g = new detail::GreenletImpl<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f),
-                                                                               std::forward<A>(args)...);
+  auto* g =
+      new detail::GreenletImpl<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f), std::forward<A>(args)...);
   Greenlet<R> handle(g);
   detail::run_main(g);
   return handle.get();

@@ -14,8 +14,8 @@
 // Reads and writes try the system call first and only park when it would
 // block (like gevent's sockets), so a socket that has data ready costs no
 // trip through the hub. A stream that always has data ready yields to the
-// other greenlets every few reads, so a flooding peer cannot starve them. Writes use MSG_NOSIGNAL: a peer that vanished is an
-// error (EPIPE/ECONNRESET) on that connection only, never a SIGPIPE.
+// other greenlets every few reads, so a flooding peer cannot starve them. Writes use MSG_NOSIGNAL: a peer that vanished
+// is an error (EPIPE/ECONNRESET) on that connection only, never a SIGPIPE.
 //
 // Name resolution: connect() and the servers accept numeric IPv4/IPv6
 // addresses and "localhost" (127.0.0.1). Other names throw

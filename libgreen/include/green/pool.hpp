@@ -60,8 +60,7 @@ struct MapState {
 // An lvalue input is iterated in place; an rvalue one is moved into the feeder.
 template <class Range>
 using stored_range_t = std::conditional_t<std::is_lvalue_reference_v<Range>,
-                                          std::reference_wrapper<std::remove_reference_t<Range>>,
-                                          std::decay_t<Range>>;
+                                          std::reference_wrapper<std::remove_reference_t<Range>>, std::decay_t<Range>>;
 template <class T>
 T& unwrap(T& r) {
   return r;

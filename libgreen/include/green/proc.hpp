@@ -82,8 +82,8 @@ class TimeoutExpired : public std::runtime_error {
 
 /// The child's output and exit from communicate().
 struct Result {
-  std::string out;  ///< stdout, if it was a pipe
-  std::string err;  ///< stderr, if it was a separate pipe
+  std::string out;     ///< stdout, if it was a pipe
+  std::string err;     ///< stderr, if it was a separate pipe
   int returncode = 0;  ///< see Process::returncode()
 };
 

@@ -76,7 +76,10 @@ class WaitList {
   void push_back(WaitNode& n) noexcept {
     n.prev = tail_;
     n.next = nullptr;
-    if (tail_) tail_->next = &n; else head_ = &n;
+    if (tail_)
+      tail_->next = &n;
+    else
+      head_ = &n;
     tail_ = &n;
     n.linked = true;
     ++size_;
@@ -88,8 +91,14 @@ class WaitList {
   }
   void erase(WaitNode& n) noexcept {
     if (!n.linked) return;
-    if (n.prev) n.prev->next = n.next; else head_ = n.next;
-    if (n.next) n.next->prev = n.prev; else tail_ = n.prev;
+    if (n.prev)
+      n.prev->next = n.next;
+    else
+      head_ = n.next;
+    if (n.next)
+      n.next->prev = n.prev;
+    else
+      tail_ = n.prev;
     n.prev = n.next = nullptr;
     n.linked = false;
     --size_;

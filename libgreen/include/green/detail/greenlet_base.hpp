@@ -73,8 +73,8 @@ class GreenletBase : public Runnable {
   Context ctx_;
   StackRef stack_;
   std::size_t stack_size_ = 0;
-  std::exception_ptr pending_;           // kill or timeout to raise at the next switch point
-  const void* pending_source_ = nullptr; // the Timeout that set pending_, if any
+  std::exception_ptr pending_;            // kill or timeout to raise at the next switch point
+  const void* pending_source_ = nullptr;  // the Timeout that set pending_, if any
   std::exception_ptr exception_;
   WaitList joiners_;
   Link* links_head_ = nullptr;
@@ -97,14 +97,23 @@ class GreenletBase : public Runnable {
   void add_link(Link& l) noexcept {
     l.prev = links_tail_;
     l.next = nullptr;
-    if (links_tail_) links_tail_->next = &l; else links_head_ = &l;
+    if (links_tail_)
+      links_tail_->next = &l;
+    else
+      links_head_ = &l;
     links_tail_ = &l;
     l.linked = true;
   }
   void remove_link(Link& l) noexcept {
     if (!l.linked) return;
-    if (l.prev) l.prev->next = l.next; else links_head_ = l.next;
-    if (l.next) l.next->prev = l.prev; else links_tail_ = l.prev;
+    if (l.prev)
+      l.prev->next = l.next;
+    else
+      links_head_ = l.next;
+    if (l.next)
+      l.next->prev = l.prev;
+    else
+      links_tail_ = l.prev;
     l.prev = l.next = nullptr;
     l.linked = false;
   }
