@@ -53,6 +53,7 @@ struct CronOptions {
   std::string from;
   bool json = false;
   bool overlap = false;
+  int nice = 0;
   Duration timeout = Duration::zero();  // none
   Duration grace = 5s;
   std::string prefix = "auto";
@@ -356,6 +357,7 @@ class Cron {
     po.err = green::proc::Stdio::pipe;
     po.env_set = j.job.env;
     po.spawn_in_thread = true;  // vfork+exec must not hold up the other jobs' ticks
+    po.nice = opt_.nice;
     std::optional<green::proc::Process> p;
     try {
       p = green::proc::Process::shell(j.job.command, po);
@@ -460,6 +462,10 @@ void setup_cron(CLI::App& app, int& status) {
       ->type_name("'YYYY-MM-DD HH:MM[:SS]'");
   sub->add_flag("--json", opt->json, "Write JSON Lines events (start, output, exit, skip) instead of raw output");
   sub->add_flag("--overlap", opt->overlap, "Start a run even while the job's previous run is still going");
+  sub->add_option("--nice", opt->nice,
+                  "Run the jobs at this much lower CPU priority (as nice -n N), so busy jobs cannot delay the ticks")
+      ->type_name("N")
+      ->check(CLI::Range(0, 19));
   add_duration_option(sub, "--timeout", opt->timeout,
                       "Stop a run that takes longer: SIGTERM, then SIGKILL after --grace (0: no limit)");
   add_duration_option(sub, "--grace", opt->grace,

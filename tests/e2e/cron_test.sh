@@ -176,5 +176,14 @@ out=$("$green" cron --tab "$tmp/sec" -- sleep 2.2); rc=$?
 n=$(grep -c $'^echo hello $WHO\thello world$' <<<"$out")
 [ "$n" -ge 2 ] || fail "seconds crontab: want >= 2 prefixed runs, got: $out"
 
+# 10. --nice N: the jobs run N steps nicer than green (the main command does not).
+base=$(nice)
+want=$((base + 7 > 19 ? 19 : base + 7))
+out=$("$green" cron --nice 7 --every 100ms 'awk "{ print \$19 }" /proc/$$/stat' -- sleep 0.35); rc=$?
+[ $rc -eq 0 ] || fail "--nice exited $rc"
+[ "$(sort -u <<<"$out")" = "$want" ] || fail "--nice 7: jobs ran at niceness '$out', want $want"
+err=$("$green" cron --nice 20 --every 1s true 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "--nice 20 exited $rc, want 2: $err"
+
 [ $failures -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
 echo "cron e2e: all passed"

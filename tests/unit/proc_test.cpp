@@ -7,12 +7,15 @@
 #include "green_test.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -40,6 +43,31 @@ bool reaped_eventually(pid_t pid) {
     green::sleep(5ms);
   }
   return false;
+}
+
+// The niceness of `pid` (field 19 of /proc/PID/stat), or -100 if unreadable.
+int proc_nice(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(f, stat)) return -100;
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 19 && rest >> field; ++i) {
+  }
+  return std::stoi(field);
+}
+
+GREEN_TEST(Proc, NiceLowersTheChildsPriorityNotTheCallers) {
+  errno = 0;
+  const int base = ::getpriority(PRIO_PROCESS, 0);
+  ASSERT_EQ(errno, 0);
+  for (bool in_thread : {false, true}) {
+    auto p = Process::spawn({"sleep", "30"}, {.spawn_in_thread = in_thread, .nice = 5});
+    EXPECT_EQ(proc_nice(p.pid()), std::min(base + 5, 19)) << "spawn_in_thread " << in_thread;
+    p.kill();
+    p.wait();
+  }
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, 0), base);  // the hub's thread keeps its priority
 }
 
 GREEN_TEST(Proc, CommunicateCollectsStdoutStderrAndExitCode) {

@@ -71,6 +71,12 @@ struct Options {
   /// shell() then become switch points. A kill while the call runs still
   /// yields a tracked (reaped) child.
   bool spawn_in_thread = false;
+  /// Added to the child's niceness as soon as it has started (as nice(1)
+  /// does; 0 leaves it as the parent's). A positive value lowers the child's
+  /// CPU priority below the hub's, so a busy child cannot delay the hub's
+  /// timers; a negative one needs privileges (CAP_SYS_NICE) and is otherwise
+  /// ignored, as is a child that already exited.
+  int nice = 0;
 };
 
 /// communicate() did not finish in time. The child keeps running; call
