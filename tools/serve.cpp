@@ -25,6 +25,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -146,7 +147,12 @@ class EchoServer {
     // buffer (wait_readable() reads nothing), so an idle one costs little more
     // than its greenlet's top stack page. Bytes the peer does not take at once
     // go to a buffer of the connection's own, freed once written.
-    static thread_local char shared[64 * 1024];
+    // (Allocated on first use: as a thread_local array it would be 64 KiB
+    // of TLS set up for every thread the process starts, pool threads too.)
+    constexpr std::size_t kShared = 64 * 1024;
+    static thread_local std::unique_ptr<char[]> shared_buf;
+    if (!shared_buf) shared_buf = std::make_unique_for_overwrite<char[]>(kShared);
+    const std::span<char> shared(shared_buf.get(), kShared);
     // Whether to wait before reading. Request/response traffic (a read after a
     // wait came back short) waits first, so no recv is wasted on an empty
     // socket; streaming traffic (a read filled the buffer) reads until the
@@ -190,10 +196,10 @@ class EchoServer {
         break;
       }
       if (n == 0) break;
-      if (wait_first) wait_first = n < sizeof shared;
-      const std::size_t sent = s.try_write(std::string_view(shared, n), ec);
+      if (wait_first) wait_first = n < kShared;
+      const std::size_t sent = s.try_write(std::string_view(shared.data(), n), ec);
       if (!ec && sent < n) {
-        const std::string rest(shared + sent, n - sent);
+        const std::string rest(shared.data() + sent, n - sent);
         s.write_all(rest, ec);
       }
       if (ec) {

@@ -28,6 +28,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -225,12 +226,16 @@ std::string Pipe::read_some(std::size_t n) {
   // (a 64 KiB one per waiting pipe cost every job run a zero-fill and its page
   // faults); the read goes into one buffer per thread, never held across a
   // switch, and only what arrived is copied out.
-  static thread_local char scratch[64 * 1024];
-  const std::size_t want = std::clamp<std::size_t>(n, 1, sizeof scratch);
+  // (Allocated on first use: as a thread_local array it would be 64 KiB
+  // of TLS set up for every thread the process starts, pool threads too.)
+  constexpr std::size_t kScratch = 64 * 1024;
+  static thread_local std::unique_ptr<char[]> scratch;
+  if (!scratch) scratch = std::make_unique_for_overwrite<char[]>(kScratch);
+  const std::size_t want = std::clamp<std::size_t>(n, 1, kScratch);
   for (;;) {
     error_code ec;
-    const std::size_t got = impl_->sd.read_some(asio::buffer(scratch, want), ec);
-    if (!ec) return std::string(scratch, got);
+    const std::size_t got = impl_->sd.read_some(asio::buffer(scratch.get(), want), ec);
+    if (!ec) return std::string(scratch.get(), got);
     if (ec == asio::error::eof) {
       eof_ = true;
       return {};
