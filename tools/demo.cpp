@@ -2,6 +2,7 @@
 // the smallest end-to-end check that the hub works on this machine; the
 // network tools replace it as the quick start's main job.
 #include "common/color.hpp"
+#include "common/duration.hpp"
 #include "common/output.hpp"
 #include "common/run.hpp"
 #include "common/subcommand.hpp"
@@ -30,8 +31,6 @@ void say(std::string_view line) { Output::out().line(line); }
 
 // A section title, bold on a colour terminal.
 void title(std::string_view text) { say(paint(text, Color::bold, color_stdout())); }
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 int run_demo(const DemoOptions& opt) {
   return run_tool([&] {

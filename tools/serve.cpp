@@ -67,8 +67,6 @@ void announce(const net::Tcp::endpoint& ep) {
 // service, so 0; SIGINT is an interrupted run, 130 as for every green tool.
 int exit_status(int stop_signal) { return stop_signal == SIGINT ? kExitInterrupted : kExitOk; }
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
 // ---- echo ------------------------------------------------------------------------
 
 struct EchoOptions : ServerCommon {

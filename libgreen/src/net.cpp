@@ -212,15 +212,17 @@ TcpStream TcpStream::connect(std::string_view host, std::uint16_t port, Duration
   return connect(Tcp::endpoint(parse_address(host), port), timeout);
 }
 
+std::size_t TcpStream::take_buffered(std::span<char> buf) noexcept {
+  const std::size_t n = std::min(buf.size(), rend_ - rbegin_);
+  std::memcpy(buf.data(), rbuf_.get() + rbegin_, n);
+  rbegin_ += n;
+  return n;
+}
+
 std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
   ec.clear();
   if (buf.empty()) return 0;
-  if (rbegin_ < rend_) {
-    const std::size_t n = std::min(buf.size(), rend_ - rbegin_);
-    std::memcpy(buf.data(), rbuf_.get() + rbegin_, n);
-    rbegin_ += n;
-    return n;
-  }
+  if (rbegin_ < rend_) return take_buffered(buf);
   if (!is_open()) {
     ec = sys_error(EBADF);
     return 0;
@@ -244,17 +246,9 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
   // Asio. Streaming traffic (buffers come back full) tries recv itself and
   // skips the trip through the hub.
   if (!async_mode_) {
-    for (;;) {
-      const ssize_t n = ::recv(sock.native_handle(), buf.data(), buf.size(), 0);
-      if (n == 0) eof_ = true;
-      if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        ec = sys_error(errno);
-        return 0;
-      }
-      break;
-    }
+    const std::size_t n = try_read(buf, ec);
+    if (ec != std::errc::operation_would_block) return n;
+    ec.clear();
   }
   streak_ = 0;
   auto [bec, n] =
@@ -278,12 +272,7 @@ std::size_t TcpStream::read_some(std::span<char> buf) {
 std::size_t TcpStream::try_read(std::span<char> buf, std::error_code& ec) noexcept {
   ec.clear();
   if (buf.empty()) return 0;
-  if (rbegin_ < rend_) {
-    const std::size_t n = std::min(buf.size(), rend_ - rbegin_);
-    std::memcpy(buf.data(), rbuf_.get() + rbegin_, n);
-    rbegin_ += n;
-    return n;
-  }
+  if (rbegin_ < rend_) return take_buffered(buf);
   if (!is_open()) {
     ec = sys_error(EBADF);
     return 0;

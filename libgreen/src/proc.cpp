@@ -27,7 +27,6 @@
 #include <csignal>
 #include <cstring>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -393,26 +392,25 @@ Process Process::start(const std::vector<std::string>& argv, bool path_search, c
   }
 
   pid_t pid = -1;
-  std::function<int()> do_spawn = [&] {
+  auto posix_spawn_child = [&] {
     return path_search ? ::posix_spawnp(&pid, args[0], &fa.fa, &sa.attr, args.data(), env)
                        : ::posix_spawn(&pid, args[0], &fa.fa, &sa.attr, args.data(), env);
   };
-  if (opt.nice != 0) {
+  auto do_spawn = [&] {
+    if (opt.nice == 0) return posix_spawn_child();
     // posix_spawn has no niceness attribute, but a child inherits its
     // spawning thread's niceness from its first instruction (exec and the
     // dynamic loader included, the bulk of a short job's CPU), and a thread
     // cannot lower its niceness again: spawn from a thread of its own.
-    do_spawn = [&, plain = std::move(do_spawn)]() mutable {
-      int rc = 0;
-      std::thread([&] {
-        errno = 0;
-        const int base = ::getpriority(PRIO_PROCESS, 0);  // on Linux: this thread
-        if (errno == 0) ::setpriority(PRIO_PROCESS, 0, std::clamp(base + opt.nice, -20, 19));
-        rc = plain();
-      }).join();
-      return rc;
-    };
-  }
+    int rc = 0;
+    std::thread([&] {
+      errno = 0;
+      const int base = ::getpriority(PRIO_PROCESS, 0);  // on Linux: this thread
+      if (errno == 0) ::setpriority(PRIO_PROCESS, 0, std::clamp(base + opt.nice, -20, 19));
+      rc = posix_spawn_child();
+    }).join();
+    return rc;
+  };
   int rc = 0;
   if (opt.spawn_in_thread) {
     std::exception_ptr interrupted;

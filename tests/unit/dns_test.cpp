@@ -31,6 +31,23 @@ using green::dns::Resolver;
 using green::dns::Status;
 using green::dns::Type;
 
+// A UDP socket bound to a free loopback port (-1 on failure); `where` gets
+// its "127.0.0.1:PORT".
+int udp_on_loopback(std::string& where) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  where = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  return fd;
+}
+
 // One Knot with the zones, one with none (it answers REFUSED), and a UDP
 // socket that never answers. Started once per test process (ctest runs each
 // test in its own process), stopped at exit.
@@ -65,14 +82,7 @@ struct Servers {
     char tmpl[] = "/tmp/green-dns-test-XXXXXX";
     dir = mkdtemp(tmpl);
     good = start(dir + "/good", "2000");
-    silent_fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(silent_fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(silent_fd, reinterpret_cast<sockaddr*>(&a), &len);
-    silent = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    silent_fd = udp_on_loopback(silent);
   }
   ~Servers() {
     const std::string script = GREEN_SOURCE_DIR "/tests/dns/knot.sh";
@@ -362,16 +372,12 @@ DNS_TEST(ManyConcurrentQueriesEachGetTheirOwnAnswer) {
 // then all at once, while the hub is held: the 150 answers sit in the
 // resolver's socket together and are read in batches (64 + 64 + 22).
 DNS_TEST(BurstOfAnswersWaitingInTheSocketIsReadInBatchesEachToItsQuery) {
-  const int srv = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t alen = sizeof a;
-  ::getsockname(srv, reinterpret_cast<sockaddr*>(&a), &alen);
+  std::string where;
+  const int srv = udp_on_loopback(where);
+  ASSERT_GE(srv, 0);
   int big = 1 << 20;
   ::setsockopt(srv, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  Resolver r(opts({"127.0.0.1:" + std::to_string(ntohs(a.sin_port))}));
+  Resolver r(opts({where}));
 
   constexpr int n = 150;
   std::vector<std::string> got(n);
@@ -469,15 +475,10 @@ DNS_TEST(TruncatedAnswersAmongManyGoOverTcpWhileTheRestStayOnUdp) {
 // the port-unreachable for the first makes the kernel refuse the second,
 // which is sent again, and the read that follows hands the error to c-ares.
 DNS_TEST(ClosedPortIsConnectionRefusedAndTheNextServerAnswers) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  const std::string closed = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  std::string closed;
+  const int fd = udp_on_loopback(closed);
+  ASSERT_GE(fd, 0);
+  ::close(fd);  // nobody listens there now
   {
     Resolver r(opts({closed}));
     auto first = green::spawn([&] { return r.query("www.green.test", Type::a); });

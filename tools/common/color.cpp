@@ -12,7 +12,20 @@
 namespace green::tools {
 
 namespace {
+
+enum class ColorMode { automatic, always, never };
 ColorMode g_mode = ColorMode::automatic;
+
+bool use_color(ColorMode mode, int fd) {
+  if (mode == ColorMode::never) return false;
+  if (mode == ColorMode::always) return true;
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color && *no_color) return false;
+  const char* term = std::getenv("TERM");
+  if (term && std::strcmp(term, "dumb") == 0) return false;
+  return ::isatty(fd) == 1;
+}
+
 }  // namespace
 
 void add_color_option(CLI::App* app) {
@@ -28,16 +41,6 @@ void add_color_option(CLI::App* app) {
                   ->check(CLI::IsMember({"auto", "always", "never"}))
                   ->default_str("auto");
   completion_values(opt, {"auto", "always", "never"});
-}
-
-bool use_color(ColorMode mode, int fd) {
-  if (mode == ColorMode::never) return false;
-  if (mode == ColorMode::always) return true;
-  const char* no_color = std::getenv("NO_COLOR");
-  if (no_color && *no_color) return false;
-  const char* term = std::getenv("TERM");
-  if (term && std::strcmp(term, "dumb") == 0) return false;
-  return ::isatty(fd) == 1;
 }
 
 bool color_stdout() {

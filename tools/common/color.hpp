@@ -10,19 +10,13 @@ class App;
 
 namespace green::tools {
 
-enum class ColorMode { automatic, always, never };
-
 /// Adds `--color WHEN` (auto, always, never) to a tool; it sets the
 /// process-wide mode that color_stdout() and color_stderr() apply.
 void add_color_option(CLI::App* app);
 
-/// Whether to colour output on `fd`: never with --color=never; always with
-/// --color=always; otherwise only on a terminal (TERM not "dumb") and when
-/// NO_COLOR is unset or empty.
-bool use_color(ColorMode mode, int fd);
-
-/// The running tool's --color setting applied to stdout / stderr (decided
-/// once, on first use).
+/// Whether the running tool colours stdout / stderr (decided once, on first
+/// use): never with --color=never; always with --color=always; otherwise only
+/// on a terminal (TERM not "dumb") and when NO_COLOR is unset or empty.
 bool color_stdout();
 bool color_stderr();
 

@@ -94,4 +94,6 @@ CLI::Option* add_duration_option(CLI::App* app, const std::string& name, Duratio
   return opt;
 }
 
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
 }  // namespace green::tools

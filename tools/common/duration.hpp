@@ -24,6 +24,9 @@ std::string format_duration(Duration d);
 /// Seconds with millisecond precision, for result lines ("0.123").
 std::string format_seconds(Duration d);
 
+/// Seconds elapsed since `start`, for summaries.
+double seconds_since(Clock::time_point start);
+
 /// Adds `--name DUR` that parses into `target` (CLI11 reports bad values
 /// as usage errors naming the option).
 CLI::Option* add_duration_option(CLI::App* app, const std::string& name, Duration& target, const std::string& help);

@@ -153,6 +153,7 @@ class TcpStream {
  private:
   struct Impl;
   std::size_t fill(std::error_code& ec);
+  std::size_t take_buffered(std::span<char> buf) noexcept;  // from rbuf_; there must be some
   std::unique_ptr<Impl> impl_;
   Tcp::endpoint peer_;
   std::unique_ptr<char[]> rbuf_;
