@@ -7,6 +7,7 @@
 // on every user's queue and never waits, so a slow reader only ever delays
 // itself. Its queue is bounded in bytes: past the bound the user is
 // disconnected and the room goes on.
+#include "common/chat_text.hpp"
 #include "common/duration.hpp"
 #include "common/output.hpp"
 #include "common/subcommand.hpp"
@@ -293,7 +294,6 @@ int run_echo(const EchoOptions& opt) {
 // ---- chat ------------------------------------------------------------------------
 
 constexpr std::size_t kMaxLine = 4096;
-constexpr std::size_t kMaxName = 32;
 constexpr std::string_view kPrompt = "Please enter your name: ";
 constexpr std::string_view kTaken = "That username is already taken.\n";
 constexpr std::string_view kBadName = "Names are 1-32 printable characters without spaces.\n";
@@ -308,71 +308,9 @@ using Msg = std::shared_ptr<const std::string>;
 
 Msg make_msg(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
 
-bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-
-// Python's str.strip() on ASCII whitespace, as the seed does to every line.
-std::string_view strip(std::string_view s) {
-  while (!s.empty() && is_space(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && is_space(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
-std::size_t utf8_len(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  const std::size_t left = s.size() - i;
-  auto cont = [&](std::size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return left >= 2 && cont(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (left < 3 || !cont(i + 1) || !cont(i + 2)) return 0;
-    if (c == 0xE0 && b(i + 1) < 0xA0) return 0;   // overlong
-    if (c == 0xED && b(i + 1) >= 0xA0) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (left < 4 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
-    if (c == 0xF0 && b(i + 1) < 0x90) return 0;
-    if (c == 0xF4 && b(i + 1) >= 0x90) return 0;
-    return 4;
-  }
-  return 0;
-}
-
-// The rule stated in --help: invalid UTF-8 and control characters (other
-// than tab) become U+FFFD, so nothing a user sends can corrupt another
-// user's terminal or the line structure.
-std::string sanitize(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_len(s, i);
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (n == 0 || (n == 1 && ((c < 0x20 && c != '\t') || c == 0x7F))) {
-      out += "\xEF\xBF\xBD";
-      i += 1;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
-}
-
-// 1-32 characters of valid UTF-8, none of them a space or control character.
-bool valid_name(std::string_view s) {
-  std::size_t chars = 0;
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_len(s, i);
-    if (n == 0) return false;
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (n == 1 && (c <= 0x20 || c == 0x7F)) return false;
-    i += n;
-    ++chars;
-  }
-  return chars >= 1 && chars <= kMaxName;
-}
+using chat::sanitize;
+using chat::strip;
+using chat::valid_name;
 
 struct Conn {
   explicit Conn(TcpStream&& s) : stream(std::move(s)), ip(peer_ip(stream)) {}

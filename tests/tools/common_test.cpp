@@ -1,5 +1,6 @@
 #include "green_test.hpp"
 
+#include "common/chat_text.hpp"
 #include "common/duration.hpp"
 #include "common/input.hpp"
 #include "common/json.hpp"
@@ -182,3 +183,28 @@ TEST(Shard, EveryHostLandsInExactlyOneShardAndShardsAreBalanced) {
 }
 
 }  // namespace
+
+namespace green::tools::chat {
+namespace {
+
+TEST(ChatText, SanitizeReplacesInvalidUtf8AndControlsKeepingTabs) {
+  EXPECT_EQ(sanitize("caf\xc3\xa9\tok"), "caf\xc3\xa9\tok");
+  EXPECT_EQ(sanitize("a\x1b[2Jb"), "a\xef\xbf\xbd[2Jb");            // an escape sequence cannot clear a screen
+  EXPECT_EQ(sanitize("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");      // overlong '/'
+  EXPECT_EQ(sanitize("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
+  EXPECT_EQ(sanitize("x\x7f"), "x\xef\xbf\xbd");
+}
+
+TEST(ChatText, NamesAreOneToThirtyTwoPrintableCharacters) {
+  EXPECT_TRUE(valid_name("alice"));
+  EXPECT_TRUE(valid_name("\xc3\xa9l\xc3\xa8ve"));
+  EXPECT_TRUE(valid_name(std::string(32, 'a')));
+  EXPECT_FALSE(valid_name(std::string(33, 'a')));
+  EXPECT_FALSE(valid_name(""));
+  EXPECT_FALSE(valid_name("a b"));
+  EXPECT_FALSE(valid_name("bad\xff"));
+  EXPECT_EQ(strip(" \t\r\nbob\r\n"), "bob");
+}
+
+}  // namespace
+}  // namespace green::tools::chat
