@@ -27,6 +27,8 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <arpa/inet.h>
+
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -50,6 +52,7 @@ struct ResolveOptions {
   double rate = 0;
   bool ordered = false;
   bool json = false;
+  bool addresses = false;
   bool no_progress = false;
   bool quiet = false;
   int sockets = 1;
@@ -108,7 +111,18 @@ struct Job {
   std::string input;  // the line as given (a name or an IP address)
   std::string qname;  // what is asked (the reverse name for an address)
   dns::Type type;
+  bool literal = false;  // --addresses: the line is an address already, nothing to ask
 };
+
+// --addresses prints the final A/AAAA addresses only.
+void check_address_types(const std::vector<dns::Type>& types) {
+  for (dns::Type t : types) {
+    if (t != dns::Type::a && t != dns::Type::aaaa) {
+      throw UsageError("--addresses prints A and AAAA answers: --type " + dns::type_name(t) +
+                       " does not fit (want A, AAAA or A,AAAA)");
+    }
+  }
+}
 
 class Resolve {
  public:
@@ -152,6 +166,9 @@ class Resolve {
     o.timeout = opt.timeout;
     o.tries = opt.retries + 1;
     o.sockets_per_server = opt.sockets;
+    if (opt.timeout < std::chrono::milliseconds(1)) {
+      throw UsageError("--timeout: " + format_duration(opt.timeout) + " is too short (want at least 1ms)");
+    }
     try {
       return dns::Resolver(o);
     } catch (const std::invalid_argument& e) {
@@ -182,7 +199,7 @@ class Resolve {
       ++counts_.names;
       const std::size_t ntypes = is_address ? 1 : types_.size();
       for (std::size_t i = 0; i < ntypes; ++i) {
-        Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i]};
+        Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i], is_address && opt_.addresses};
         if (interval > 0s) {
           // Paced sends; after a stall the schedule restarts instead of
           // bursting to catch up.
@@ -204,7 +221,7 @@ class Resolve {
   }
 
   void work(std::size_t seq, Job job) {
-    dns::Answer a = resolver_.query(job.qname, job.type);
+    dns::Answer a = job.literal ? literal_answer(job) : resolver_.query(job.qname, job.type);
     --inflight_;
     const double max_window = static_cast<double>(opt_.concurrency);
     if (a.status == dns::Status::timeout) {
@@ -250,8 +267,41 @@ class Resolve {
     }
   }
 
+  // An address line under --addresses: its own answer, no query.
+  static dns::Answer literal_answer(const Job& job) {
+    dns::Answer a;
+    a.name = job.input;
+    a.status = dns::Status::ok;
+    dns::Record r;
+    r.name = job.input;
+    if (dns::A v4; inet_pton(AF_INET, job.input.c_str(), v4.addr) == 1) {
+      r.type = static_cast<std::uint16_t>(dns::Type::a);
+      r.data = v4;
+    } else {
+      dns::AAAA v6;
+      inet_pton(AF_INET6, job.input.c_str(), v6.addr);
+      r.type = static_cast<std::uint16_t>(dns::Type::aaaa);
+      r.data = v6;
+    }
+    a.type = static_cast<dns::Type>(r.type);
+    a.records.push_back(std::move(r));
+    return a;
+  }
+
   std::string format(const Job& job, const dns::Answer& a) const {
     std::string s;
+    if (opt_.addresses) {
+      // The addresses the name ends at: no CNAME steps, no reverse names.
+      for (const auto& r : a.records) {
+        if (r.type != static_cast<std::uint16_t>(dns::Type::a) && r.type != static_cast<std::uint16_t>(dns::Type::aaaa))
+          continue;
+        s += job.input;
+        s += '\t';
+        s += r.value();
+        s += '\n';
+      }
+      return s;
+    }
     if (opt_.json) {
       JsonWriter j;
       j.field("name", job.input);
@@ -324,6 +374,7 @@ class Resolve {
 };
 
 int run_resolve(const ResolveOptions& opt) {
+  if (opt.addresses) check_address_types(parse_types(opt.types));
   return run_tool([&] {
     Resolve r(opt);
     return r.run();
@@ -367,7 +418,12 @@ void setup_resolve(CLI::App& app, int& status) {
       ->check(CLI::Range(1, 64));
   add_shard_option(sub, opt->shard);
   sub->add_flag("--ordered", opt->ordered, "Write results in input order (default: as they complete)");
-  sub->add_flag("--json", opt->json, "JSON Lines: one object per name and type with its status and answers, always");
+  CLI::Option* json_opt =
+      sub->add_flag("--json", opt->json, "JSON Lines: one object per name and type with its status and answers, always");
+  sub->add_flag("--addresses", opt->addresses,
+                "Print NAME<TAB>ADDRESS for each final A/AAAA address of each name (the name as given; no CNAME "
+                "steps; an address line is printed as its own address), for piping into other tools")
+      ->excludes(json_opt);
   sub->add_flag("--no-progress", opt->no_progress, "No progress line on stderr (shown only on a terminal)");
   sub->add_flag("-q,--quiet", opt->quiet, "No summary on stderr");
   sub->footer(

@@ -96,6 +96,21 @@ want=$'10.2.0.192.in-addr.arpa\tPTR\t1800\twww.green.test
 25.2.0.192.in-addr.arpa\tPTR\t1800\tmail.green.test'
 [ "$out" = "$want" ] || fail "PTR answers differ:\n$out"
 
+# --addresses: the name as given and each final address, nothing else.
+printf 'www.green.test\nc1.green.test\nnope.green.test\n192.0.2.99\n' >"$work/addr.txt"
+out=$(resolve --server "$good" --addresses -t A,AAAA "$work/addr.txt" 2>"$work/err"); rc=$?
+[ $rc -eq 1 ] || fail "--addresses with an NXDOMAIN exited $rc, want 1"
+want=$'192.0.2.99\t192.0.2.99
+c1.green.test\t192.0.2.10
+c1.green.test\t192.0.2.11
+c1.green.test\t2001:db8::10
+www.green.test\t192.0.2.10
+www.green.test\t192.0.2.11
+www.green.test\t2001:db8::10'
+[ "$(sort <<<"$out")" = "$want" ] || fail "--addresses output:\n$out"
+err=$(echo www.green.test | resolve --server "$good" --addresses -t MX 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && grep -q -- '--addresses .*--type MX' <<<"$err" || fail "--addresses -t MX: rc $rc, $err"
+
 # ---- outcomes --------------------------------------------------------------
 printf 'nope.green.test\ntxtonly.green.test\ndangling.green.test\nwww.broken.test\n' >"$work/bad-outcomes.txt"
 out=$(resolve --server "$good" --retries 0 "$work/bad-outcomes.txt" 2>"$work/err"); rc=$?
@@ -155,6 +170,9 @@ err=$(echo x.test | resolve --server 127.0.0.1:99999 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && grep -q "127.0.0.1:99999" <<<"$err" || fail "bad --server: rc $rc, $err"
 err=$(echo x.test | resolve --server "$good" --timeout soon 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] || fail "bad --timeout exited $rc"
+err=$(echo x.test | resolve --server "$good" --timeout 0 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && [ "$err" = 'green resolve: --timeout: 0ms is too short (want at least 1ms)' ] ||
+  fail "--timeout 0: rc $rc, $err"
 err=$(resolve --server "$good" "$work/no-such-file" 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && grep -q "no-such-file" <<<"$err" || fail "missing input file: rc $rc, $err"
 
