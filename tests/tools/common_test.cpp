@@ -189,8 +189,8 @@ namespace {
 
 TEST(ChatText, SanitizeReplacesInvalidUtf8AndControlsKeepingTabs) {
   EXPECT_EQ(sanitize("caf\xc3\xa9\tok"), "caf\xc3\xa9\tok");
-  EXPECT_EQ(sanitize("a\x1b[2Jb"), "a\xef\xbf\xbd[2Jb");            // an escape sequence cannot clear a screen
-  EXPECT_EQ(sanitize("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");      // overlong '/'
+  EXPECT_EQ(sanitize("a\x1b[2Jb"), "a\xef\xbf\xbd[2Jb");        // an escape sequence cannot clear a screen
+  EXPECT_EQ(sanitize("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");  // overlong '/'
   EXPECT_EQ(sanitize("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
   EXPECT_EQ(sanitize("x\x7f"), "x\xef\xbf\xbd");
 }
@@ -204,6 +204,18 @@ TEST(ChatText, NamesAreOneToThirtyTwoPrintableCharacters) {
   EXPECT_FALSE(valid_name("a b"));
   EXPECT_FALSE(valid_name("bad\xff"));
   EXPECT_EQ(strip(" \t\r\nbob\r\n"), "bob");
+}
+
+TEST(ChatText, LinesLongerThanTheLimitAreCutAndTheirRestSkipped) {
+  std::string fits(kMaxLine, 'a');
+  EXPECT_FALSE(cut_line(fits));
+  std::string ends(kMaxLine, 'a');
+  ends += '\n';  // the limit plus its newline: complete, nothing to skip
+  EXPECT_FALSE(cut_line(ends));
+  EXPECT_EQ(ends.size(), kMaxLine + 1);
+  std::string longer(kMaxLine + 1, 'b');
+  EXPECT_TRUE(cut_line(longer));
+  EXPECT_EQ(longer, std::string(kMaxLine, 'b'));
 }
 
 }  // namespace

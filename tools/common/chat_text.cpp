@@ -66,4 +66,10 @@ bool valid_name(std::string_view s) noexcept {
   return chars >= 1 && chars <= kMaxName;
 }
 
+bool cut_line(std::string& line) noexcept {
+  if (line.size() <= kMaxLine || line.back() == '\n') return false;
+  line.resize(kMaxLine);
+  return true;
+}
+
 }  // namespace green::tools::chat

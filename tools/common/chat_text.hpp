@@ -12,6 +12,14 @@ namespace green::tools::chat {
 /// Longest name, in characters.
 constexpr std::size_t kMaxName = 32;
 
+/// Longest line, in bytes; the rest of a longer line is dropped.
+constexpr std::size_t kMaxLine = 4096;
+
+/// `line` came from read_line(kMaxLine + 1): a longer line is cut to its
+/// first kMaxLine bytes. Returns true when the rest of that line is still in
+/// the stream, to be skipped.
+bool cut_line(std::string& line) noexcept;
+
 /// Python's str.strip() on ASCII whitespace, as the seed does to every line.
 std::string_view strip(std::string_view s) noexcept;
 

@@ -1,0 +1,234 @@
+// `green serve echo`: the seeds' first example (gevent's StreamServer echo
+// server) as a server that stays up. One greenlet per connection copies bytes
+// back as they arrive; --threads N runs N hubs on one port (SO_REUSEPORT).
+#include "common/output.hpp"
+#include "common/subcommand.hpp"
+#include "serve/frame.hpp"
+
+#include <green/green.hpp>
+#include <green/net.hpp>
+
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace green::tools::serve {
+
+namespace {
+
+using green::net::StreamServer;
+using green::net::TcpStream;
+
+// Shared by every hub of `serve echo --threads N`, for the summary.
+struct EchoStats {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<int> stop_signal{0};
+};
+
+class EchoServer {
+ public:
+  EchoServer(const EchoOptions& opt, EchoStats& stats, Duration idle, const net::Tcp::endpoint& ep, bool reuse_port)
+      : opt_(opt),
+        stats_(stats),
+        idle_(idle),
+        server_(
+            ep, [this](TcpStream& s) { handle(s); }, options(opt, reuse_port)) {}
+
+  net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
+
+  // Serves until SIGINT/SIGTERM.
+  void run() {
+    StopSignals signals(stats_.stop_signal, opt_.verbose, [this](int) { server_.stop(); });
+    server_.serve_forever();
+  }
+
+  void stop() { server_.stop(); }
+
+ private:
+  static net::StreamServerOptions options(const EchoOptions& opt, bool reuse_port) {
+    net::StreamServerOptions o;
+    o.max_connections = opt.max_clients;
+    o.reject_when_full = true;
+    o.reuse_port = reuse_port;
+    if (opt.verbose) {
+      o.on_error = [](const net::Tcp::endpoint& peer, std::exception_ptr e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          diag_line(net::to_string(peer) + ": " + ex.what());
+        } catch (...) {
+          diag_line(net::to_string(peer) + ": unknown error");
+        }
+      };
+    }
+    return o;
+  }
+
+  void handle(TcpStream& s) {
+    const std::string who = opt_.verbose ? net::to_string(s.remote_endpoint()) : std::string();
+    ++stats_.connections;
+    if (opt_.verbose) diag_line("connect " + who + " (" + std::to_string(server_.connections()) + " clients)");
+    std::error_code ec;
+    s.set_nodelay(true, ec);
+    std::uint64_t bytes = 0;
+    // Into the summary even when a stop kills this greenlet mid-loop.
+    struct Tally {
+      std::atomic<std::uint64_t>& total;
+      const std::uint64_t& n;
+      ~Tally() { total += n; }
+    } tally{stats_.bytes, bytes};
+    const char* why = "closed by peer";
+    // Reads go into one buffer per hub (thread) shared by every connection:
+    // a connection uses it only from try_read() to the try_write() after it,
+    // with no switch in between. A connection waiting for its peer holds no
+    // buffer (wait_readable() reads nothing), so an idle one costs little more
+    // than its greenlet's top stack page. Bytes the peer does not take at once
+    // go to a buffer of the connection's own, freed once written.
+    // (Allocated on first use: as a thread_local array it would be 64 KiB
+    // of TLS set up for every thread the process starts, pool threads too.)
+    constexpr std::size_t kShared = 64 * 1024;
+    static thread_local std::unique_ptr<char[]> shared_buf;
+    if (!shared_buf) shared_buf = std::make_unique_for_overwrite<char[]>(kShared);
+    const std::span<char> shared(shared_buf.get(), kShared);
+    // Whether to wait before reading. Request/response traffic (a read after a
+    // wait came back short) waits first, so no recv is wasted on an empty
+    // socket; streaming traffic (a read filled the buffer) reads until the
+    // socket is empty, yielding now and then so one peer cannot starve the rest.
+    bool wait_first = true;
+    unsigned streak = 0;
+    for (;;) {
+      if (wait_first) {
+        streak = 0;
+        if (idle_ > Duration::zero()) {
+          bool idle = false;
+          green::Timeout limit(idle_);
+          try {
+            s.wait_readable(ec);
+          } catch (const green::Timeout& t) {
+            if (!(t == limit)) throw;
+            idle = true;
+          }
+          if (idle) {
+            why = "idle timeout";
+            break;
+          }
+        } else {
+          s.wait_readable(ec);
+        }
+        if (ec) {
+          why = "read error";
+          break;
+        }
+      } else if (++streak == 16) {
+        streak = 0;
+        green::sleep(Duration::zero());
+      }
+      const std::size_t n = s.try_read(shared, ec);
+      if (ec == std::errc::operation_would_block) {
+        wait_first = true;
+        continue;
+      }
+      if (ec) {
+        why = "read error";
+        break;
+      }
+      if (n == 0) break;
+      if (wait_first) wait_first = n < kShared;
+      const std::size_t sent = s.try_write(std::string_view(shared.data(), n), ec);
+      if (!ec && sent < n) {
+        const std::string rest(shared.data() + sent, n - sent);
+        s.write_all(rest, ec);
+      }
+      if (ec) {
+        why = "write error";
+        break;
+      }
+      bytes += n;
+    }
+    if (opt_.verbose) {
+      diag_line("disconnect " + who + ": " + why + (ec ? " (" + ec.message() + ")" : std::string()) + ", " +
+                std::to_string(bytes) + " bytes echoed");
+    }
+  }
+
+  const EchoOptions& opt_;
+  EchoStats& stats_;
+  Duration idle_;
+  StreamServer server_;
+};
+
+}  // namespace
+
+int run_echo(const EchoOptions& opt) {
+  const Duration idle = opt.idle_timeout;
+  const bool reuse_port = opt.threads > 1;
+  EchoStats stats;
+  const auto start = Clock::now();
+  return serve_on_hub(opt, [&](const net::address& addr) {
+    EchoServer first(opt, stats, idle, net::Tcp::endpoint(addr, opt.port), reuse_port);
+    const auto bound = first.local_endpoint();
+    // Extra hubs: one thread each, its own listener on the same port
+    // (SO_REUSEPORT lets the kernel spread connections between them).
+    // Each hub stops on SIGINT/SIGTERM by itself (every hub's signal set
+    // sees the signal).
+    struct Started {
+      boost::asio::io_context* io;
+      EchoServer* server;
+    };
+    std::vector<std::thread> threads;
+    std::vector<std::future<Started>> ready;
+    for (unsigned i = 1; i < opt.threads; ++i) {
+      auto promise = std::make_shared<std::promise<Started>>();
+      ready.push_back(promise->get_future());
+      threads.emplace_back([&opt, &stats, idle, bound, promise] {
+        try {
+          green::run([&] {
+            EchoServer server(opt, stats, idle, bound, true);
+            promise->set_value(Started{&green::io_context(), &server});
+            server.run();
+          });
+        } catch (...) {
+          try {
+            promise->set_exception(std::current_exception());
+          } catch (const std::future_error&) {
+            // already started: the error came later and ends only this hub
+          }
+        }
+      });
+    }
+    std::vector<Started> started;
+    std::string failure;
+    for (auto& f : ready) {
+      try {
+        started.push_back(f.get());  // blocks this thread briefly, before any client is served
+      } catch (const std::exception& e) {
+        if (failure.empty()) failure = e.what();
+      }
+    }
+    if (!failure.empty()) {
+      diag_line("cannot start a server thread: " + failure, Severity::error);
+      for (const Started& s : started) {
+        // Runs on that hub; a posted callback may spawn but not switch.
+        boost::asio::post(*s.io, [srv = s.server] { green::spawn([srv] { srv->stop(); }); });
+      }
+      for (auto& t : threads) t.join();
+      return kExitFailure;
+    }
+    announce(bound);
+    first.run();
+    for (auto& t : threads) t.join();
+    diag("{} connection{}, {} echoed in {:.1f} s", stats.connections.load(), stats.connections == 1 ? "" : "s",
+         human_bytes(stats.bytes), seconds_since(start));
+    return exit_status(stats.stop_signal);
+  });
+}
+
+}  // namespace green::tools::serve

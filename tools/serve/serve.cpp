@@ -1,0 +1,109 @@
+// `green serve MODE`: the command line of every server. Each mode is a file
+// of its own in this directory (echo.cpp, chat.cpp) over frame.hpp.
+#include "common/duration.hpp"
+#include "common/output.hpp"
+#include "common/subcommand.hpp"
+#include "serve/frame.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace green::tools {
+
+namespace {
+
+using serve::ChatOptions;
+using serve::EchoOptions;
+
+struct ServeOptions {
+  std::string mode;
+  std::string host = "127.0.0.1";
+  int port = -1;  // -1: the mode's default (echo 8000, chat 8001, as in the seeds)
+  std::size_t max_clients = 0;
+  bool verbose = false;
+  Duration idle_timeout = Duration::zero();
+  unsigned threads = 1;
+  std::size_t queue_limit = 1024 * 1024;
+  bool echo_only_given = false;
+  bool chat_only_given = false;
+};
+
+int run_serve(const ServeOptions& o) {
+  set_tool_name("serve " + o.mode);
+  if (o.mode == "echo" && o.chat_only_given) throw UsageError("--queue-limit applies to 'serve chat' only");
+  if (o.mode == "chat" && o.echo_only_given)
+    throw UsageError("--idle-timeout and --threads apply to 'serve echo' only");
+  if (o.mode == "echo") {
+    EchoOptions e;
+    e.host = o.host;
+    e.port = static_cast<std::uint16_t>(o.port < 0 ? 8000 : o.port);
+    e.max_clients = o.max_clients;
+    e.verbose = o.verbose;
+    e.idle_timeout = o.idle_timeout;
+    e.threads = o.threads;
+    return serve::run_echo(e);
+  }
+  ChatOptions c;
+  c.host = o.host;
+  c.port = static_cast<std::uint16_t>(o.port < 0 ? 8001 : o.port);
+  c.max_clients = o.max_clients;
+  c.verbose = o.verbose;
+  c.queue_limit = o.queue_limit;
+  return serve::run_chat(c);
+}
+
+}  // namespace
+
+void setup_serve(CLI::App& app, int& status) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* sub = app.add_subcommand("serve", "Run a server: echo or chat (the gevent seeds' servers)");
+  sub->add_option("MODE", o->mode, "echo: send back every byte each client sends; chat: the seeds' chat room")
+      ->required()
+      ->check(CLI::IsMember({"echo", "chat"}));
+  sub->add_option("--host", o->host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
+      ->capture_default_str();
+  sub->add_option("-p,--port", o->port, "TCP port (default 8000 for echo, 8001 for chat); 0 picks a free one")
+      ->check(CLI::Range(0, 65535));
+  sub->add_option("--max-clients", o->max_clients,
+                  "Most clients at once (0: no limit); more are accepted and closed at once")
+      ->capture_default_str();
+  sub->add_flag("-v,--verbose", o->verbose, "Log connects, disconnects and joins on stderr");
+  add_duration_option(sub, "--idle-timeout", o->idle_timeout,
+                      "echo: close a connection that sends nothing for this long (default: never)")
+      ->each([o](const std::string&) { o->echo_only_given = true; });
+  sub->add_option("--threads", o->threads,
+                  "echo: hubs (threads) sharing the port with SO_REUSEPORT; the kernel spreads clients over them")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u))
+      ->each([o](const std::string&) { o->echo_only_given = true; });
+  sub->add_option("--queue-limit", o->queue_limit,
+                  "chat: bytes that may wait to be sent to one user; a user further behind is disconnected")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32))
+      ->each([o](const std::string&) { o->chat_only_given = true; });
+  sub->footer(
+      "The server prints 'listening on HOST:PORT' on stderr once bound. SIGTERM or SIGINT stops it\n"
+      "cleanly and prints a summary on stderr. Exit status: 0 after SIGTERM (a service's normal stop),\n"
+      "130 after SIGINT (an interrupted run, as for every green tool), 1 if it cannot listen, 2 on\n"
+      "usage errors.\n"
+      "\n"
+      "echo sends back exactly the bytes each client sends (binary-safe), one greenlet per client.\n"
+      "\n"
+      "chat speaks the gevent seed's protocol byte for byte: the server sends 'Please enter your name: ';\n"
+      "an empty name asks again, a taken one gets 'That username is already taken.' and asks again.\n"
+      "Everyone already in gets '## NAME joined from IP.'; each line a user sends reaches every user,\n"
+      "the sender too, as 'NAME> line'; '## NAME left the chat.' when a user leaves.\n"
+      "Names are 1-32 printable characters without spaces. Commands: /who lists the users, /quit leaves.\n"
+      "Lines are stripped of surrounding whitespace (as the seed does). Lines longer than 4096 bytes are\n"
+      "cut to their first 4096 bytes and the rest of the line is dropped; invalid UTF-8 and control\n"
+      "characters other than tab become U+FFFD. A user with more than --queue-limit bytes waiting is\n"
+      "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server stops.");
+  sub->final_callback([o, &status] { status = run_serve(*o); });
+}
+
+GREEN_SUBCOMMAND(serve, setup_serve);
+
+}  // namespace green::tools
