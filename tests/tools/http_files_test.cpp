@@ -354,6 +354,107 @@ TEST_P(HttpRoot, ListsADirectorySortedWithoutHiddenOrDanglingEntries) {
   EXPECT_EQ(names.front(), ".secret");
 }
 
+hf::Reply get(const hf::Root& root, std::string_view target, hf::Conditions c = {}, std::string_view range = {},
+              bool dotfiles = false, std::string_view method = "GET") {
+  hf::Request req{.method = method, .target = target, .conditions = c, .range = range};
+  return hf::respond(root, hf::Rules{.dotfiles = dotfiles}, req);
+}
+
+std::string file_bytes(const hf::Reply& r) {
+  std::string s(r.length, '\0');
+  const ssize_t n = ::pread(r.file.get(), s.data(), s.size(), static_cast<off_t>(r.offset));
+  s.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return s;
+}
+
+TEST_P(HttpRoot, RespondsWithFilesAndTheirValidators) {
+  hf::Root root(dir_.string(), false, GetParam());
+  auto r = get(root, "/index.txt");
+  EXPECT_EQ(r.status, 200);
+  ASSERT_TRUE(r.has_file());
+  EXPECT_EQ(file_bytes(r), "hello");
+  EXPECT_EQ(r.content_length(), 5u);
+  EXPECT_EQ(r.header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(r.header("Accept-Ranges"), "bytes");
+  const std::string etag(r.header("ETag")), lm(r.header("Last-Modified"));
+  EXPECT_FALSE(etag.empty());
+  EXPECT_TRUE(hf::parse_http_date(lm));
+
+  hf::Conditions c;
+  c.if_none_match = etag;
+  r = get(root, "/index.txt", c);
+  EXPECT_EQ(r.status, 304);
+  EXPECT_FALSE(r.has_file());
+  EXPECT_EQ(r.header("ETag"), etag);
+  c = {};
+  c.if_modified_since = lm;
+  EXPECT_EQ(get(root, "/index.txt", c).status, 304);
+  c = {};
+  c.if_match = "\"other\"";
+  EXPECT_EQ(get(root, "/index.txt", c).status, 412);
+  EXPECT_EQ(get(root, "/index.txt", {}, {}, false, "HEAD").status, 200);
+  r = get(root, "/index.txt", {}, {}, false, "POST");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD");
+}
+
+TEST_P(HttpRoot, RespondsToRangesHonouringIfRange) {
+  hf::Root root(dir_.string(), false, GetParam());
+  auto r = get(root, "/index.txt", {}, "bytes=1-3");
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(file_bytes(r), "ell");
+  EXPECT_EQ(r.header("Content-Range"), "bytes 1-3/5");
+  const std::string etag(get(root, "/index.txt").header("ETag"));
+  hf::Conditions c;
+  c.if_range = etag;
+  EXPECT_EQ(get(root, "/index.txt", c, "bytes=1-3").status, 206);
+  c.if_range = "\"stale\"";
+  r = get(root, "/index.txt", c, "bytes=1-3");
+  EXPECT_EQ(r.status, 200);  // changed since: the whole new file
+  EXPECT_EQ(file_bytes(r), "hello");
+  r = get(root, "/index.txt", {}, "bytes=5-");
+  EXPECT_EQ(r.status, 416);
+  EXPECT_EQ(r.header("Content-Range"), "bytes */5");
+  EXPECT_EQ(get(root, "/index.txt", {}, "bytes=0-0,2-3").status, 200);
+}
+
+TEST_P(HttpRoot, RespondsToDirectories) {
+  hf::Root root(dir_.string(), false, GetParam());
+  auto r = get(root, "/sub?x=1");
+  EXPECT_EQ(r.status, 301);
+  EXPECT_EQ(r.header("Location"), "/sub/?x=1");
+  r = get(root, "/sub/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(r.body.find("href=\"./a.txt\""), std::string::npos) << r.body;
+  write(dir_ / "sub" / "index.html", "<p>index</p>");
+  r = get(root, "/sub/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(file_bytes(r), "<p>index</p>");
+  EXPECT_EQ(r.header("Content-Type"), "text/html; charset=utf-8");
+  r = get(root, "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.find(".secret"), std::string::npos);
+  EXPECT_NE(get(root, "/", {}, {}, true).body.find(".secret"), std::string::npos);
+}
+
+TEST_P(HttpRoot, RefusesWithoutSayingWhy) {
+  hf::Root root(dir_.string(), false, GetParam());
+  EXPECT_EQ(get(root, "/.secret").status, 404);
+  EXPECT_EQ(get(root, "/%2esecret").status, 404);
+  EXPECT_EQ(get(root, "/.secret", {}, {}, true).status, 200);
+  EXPECT_EQ(get(root, "/link-out").status, 404);
+  EXPECT_EQ(get(root, "/sub/upup/outside.txt").status, 404);
+  EXPECT_EQ(get(root, "/fifo").status, 404);
+  EXPECT_EQ(get(root, "/index.txt/").status, 404);
+  EXPECT_EQ(get(root, "/../outside.txt").status, 400);
+  EXPECT_EQ(get(root, "/%2e%2e/outside.txt").status, 400);
+  EXPECT_EQ(get(root, "/sub%2f..%2f..%2foutside.txt").status, 400);
+  auto r = get(root, "/missing");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "404 Not Found\n");
+}
+
 INSTANTIATE_TEST_SUITE_P(Openat2OrProc, HttpRoot, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "openat2" : "proc"; });
 

@@ -675,4 +675,128 @@ std::string listing_html(const Target& t, const std::vector<DirEntry>& entries) 
   return page;
 }
 
+// ---- the answer to a request -------------------------------------------------------
+
+std::string_view Reply::header(std::string_view name) const noexcept {
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) return v;
+  return {};
+}
+
+std::string_view reason(int status) noexcept {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 412:
+      return "Precondition Failed";
+    case 416:
+      return "Range Not Satisfiable";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "";
+  }
+}
+
+namespace {
+
+Reply error_reply(int status) {
+  Reply r;
+  r.status = status;
+  r.body = std::to_string(status);
+  r.body += ' ';
+  r.body += reason(status);
+  r.body += '\n';
+  r.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  return r;
+}
+
+Reply file_reply(Opened&& f, std::string_view name, const Request& req) {
+  const std::string etag = make_etag(f.st);
+  const std::time_t mtime = f.st.st_mtim.tv_sec;
+  const auto size = static_cast<std::uint64_t>(f.st.st_size);
+  const bool get_or_head = req.method == "GET" || req.method == "HEAD";
+  Reply r;
+  const Verdict v = evaluate(req.conditions, etag, mtime, get_or_head);
+  if (v == Verdict::precondition_failed) return error_reply(412);
+  r.headers.emplace_back("ETag", etag);
+  r.headers.emplace_back("Last-Modified", http_date(mtime));
+  if (v == Verdict::not_modified) {
+    r.status = 304;
+    return r;
+  }
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  RangeRequest range;
+  if (!req.range.empty() && if_range_allows(req.conditions.if_range, etag, mtime)) range = parse_range(req.range, size);
+  if (range.kind == RangeRequest::unsatisfiable) {
+    Reply e = error_reply(416);
+    e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+    return e;
+  }
+  r.headers.emplace_back("Content-Type", std::string(content_type(name)));
+  r.offset = 0;
+  r.length = size;
+  if (range.kind == RangeRequest::partial) {
+    r.status = 206;
+    r.offset = range.first;
+    r.length = range.last - range.first + 1;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) +
+                                                "/" + std::to_string(size));
+  }
+  r.file = std::move(f.fd);
+  return r;
+}
+
+}  // namespace
+
+Reply respond(const Root& root, const Rules& rules, const Request& req) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    Reply r = error_reply(405);
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  std::string why;
+  const auto t = parse_target(req.target, why);
+  if (!t) return error_reply(400);
+  if (!rules.dotfiles && is_hidden(*t)) return error_reply(404);
+  const std::string rel = relative_path(*t);
+  std::error_code ec;
+  auto f = root.open(rel, ec);
+  if (!f) return error_reply(status_for(ec));
+  if (!f->is_dir()) {
+    if (t->trailing_slash) return error_reply(404);
+    return file_reply(std::move(*f), t->segments.back(), req);
+  }
+  if (!t->trailing_slash) {
+    Reply r;
+    r.status = 301;
+    std::string location = url_path(*t, true);
+    if (!t->query.empty()) location += "?" + t->query;
+    r.headers.emplace_back("Location", std::move(location));
+    return r;
+  }
+  if (auto index = root.open(rel == "." ? std::string("index.html") : rel + "/index.html", ec);
+      index && !index->is_dir()) {
+    return file_reply(std::move(*index), "index.html", req);
+  }
+  Reply r;
+  r.body = listing_html(*t, read_dir(f->fd.get(), rules.dotfiles));
+  r.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
+  return r;
+}
+
 }  // namespace green::tools::http_files

@@ -211,4 +211,51 @@ std::vector<DirEntry> read_dir(int dirfd, bool dotfiles);
 /// relative and percent-encoded; names and the title are HTML-escaped).
 std::string listing_html(const Target& t, const std::vector<DirEntry>& entries);
 
+// ---- the answer to a request -------------------------------------------------------
+
+/// What the server lets through.
+struct Rules {
+  bool dotfiles = false;  // serve hidden files and list them
+};
+
+/// The parts of a request the file logic looks at.
+struct Request {
+  std::string_view method;
+  std::string_view target;
+  Conditions conditions;
+  std::string_view range;
+};
+
+/// The answer: a status, headers, and either a generated body (a listing, a
+/// redirect, an error) or `length` bytes of `file` from `offset`.
+/// Content-Length is not among the headers: it is content_length(), sent
+/// for HEAD too (as GET would), and not at all with 304.
+struct Reply {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  Fd file;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  bool has_file() const noexcept { return static_cast<bool>(file); }
+  std::uint64_t content_length() const noexcept { return has_file() ? length : body.size(); }
+  /// "" if absent.
+  std::string_view header(std::string_view name) const noexcept;
+};
+
+/// Answers a GET or HEAD for a path under `root`:
+///  - 400 for a target parse_target refuses, 405 (Allow: GET, HEAD) for
+///    other methods, 404 for hidden paths (unless rules.dotfiles), for
+///    anything Root::open refuses and for a file named with a trailing '/';
+///  - a directory without a trailing '/': 301 to the same path with one
+///    (the query kept), so relative links in the page work;
+///  - a directory: its index.html if there is one, else a listing;
+///  - a file: 200, or 304/412 from the preconditions, 206 for a single
+///    satisfiable range (If-Range permitting), 416 for an unsatisfiable one;
+///    with ETag, Last-Modified, Accept-Ranges and Content-Type.
+Reply respond(const Root& root, const Rules& rules, const Request& req);
+
+/// The reason phrase of the statuses respond() gives ("Not Found").
+std::string_view reason(int status) noexcept;
+
 }  // namespace green::tools::http_files
