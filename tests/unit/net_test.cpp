@@ -3,6 +3,9 @@
 
 #include "green_test.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <string>
 
 namespace {
@@ -138,6 +141,59 @@ GREEN_TEST(Net, VanishedPeerIsAnErrorOnThatConnectionOnly) {
   for (int i = 0; i < 100 && !ec; ++i) c.write_all(block, ec);
   EXPECT_TRUE(ec == std::errc::broken_pipe || ec == std::errc::connection_reset) << ec.message();
   EXPECT_THROW(c.write_all(block), std::system_error);
+  server.stop(1s);
+}
+
+// A scratch file of `size` bytes with a pattern that shows misplaced bytes.
+struct PatternFile {
+  int fd = -1;
+  std::string bytes;
+  explicit PatternFile(std::size_t size) {
+    char tmpl[] = "/tmp/green-sendfile-XXXXXX";
+    fd = ::mkstemp(tmpl);
+    ::unlink(tmpl);
+    bytes.resize(size);
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
+    EXPECT_EQ(::pwrite(fd, bytes.data(), size, 0), static_cast<ssize_t>(size));
+  }
+  ~PatternFile() { ::close(fd); }
+};
+
+GREEN_TEST(Net, SendFileSendsExactlyTheRangeAskedForThroughAFullSocketBuffer) {
+  PatternFile file(6 * 1024 * 1024 + 123);  // far more than a socket buffer: the sender parks
+  green::AsyncResult<std::uint64_t> sent;
+  StreamServer server("127.0.0.1", 0, [&](TcpStream& s) {
+    std::uint64_t n = s.send_file(file.fd, 5, file.bytes.size() - 10);
+    n += s.send_file(file.fd, 0, 0);
+    sent.set(n);
+  });
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  std::string got;
+  std::string buf(65536, '\0');  // on the heap: greenlet stacks are small
+  while (got.size() < file.bytes.size() - 10) {
+    const std::size_t n = c.read_some(buf);
+    if (n == 0) break;
+    got.append(buf, 0, n);
+  }
+  EXPECT_EQ(sent.get(), file.bytes.size() - 10);
+  EXPECT_TRUE(got == file.bytes.substr(5, file.bytes.size() - 10)) << "the bytes differ";
+  EXPECT_EQ(::lseek(file.fd, 0, SEEK_CUR), 0) << "the file's own offset moved";
+  server.stop(1s);
+}
+
+GREEN_TEST(Net, SendFileStopsShortAtTheEndOfTheFileAndFailsOnAClosedStream) {
+  PatternFile file(1000);
+  green::AsyncResult<std::uint64_t> sent;
+  StreamServer server("127.0.0.1", 0, [&](TcpStream& s) { sent.set(s.send_file(file.fd, 900, 5000)); });
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  EXPECT_EQ(sent.get(), 100u);
+  std::error_code ec;
+  c.close();
+  EXPECT_EQ(c.send_file(file.fd, 0, 10, ec), 0u);
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+  EXPECT_THROW(c.send_file(file.fd, 0, 10), std::system_error);
   server.stop(1s);
 }
 

@@ -130,6 +130,17 @@ class TcpStream {
   /// the number of bytes written (0 when full). Never switches.
   std::size_t try_write(std::string_view data, std::error_code& ec) noexcept;
 
+  /// Sends `count` bytes of the open file `file_fd`, starting at `offset`,
+  /// with sendfile(2): the kernel copies them from the page cache, nothing
+  /// passes through this process. Waits while the socket buffer is full and
+  /// yields to other greenlets every few megabytes, so one big file cannot
+  /// starve them. Returns the bytes sent: `count`, or fewer when the file
+  /// ended first (it shrank). Throws std::system_error, or fills `ec` (the
+  /// peer got a prefix then).
+  /// The file's own offset is not moved. Switch point.
+  std::uint64_t send_file(int file_fd, std::uint64_t offset, std::uint64_t count);
+  std::uint64_t send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::error_code& ec);
+
   /// Half-close: the peer reads end of stream; reading still works.
   /// Throws std::system_error. Never switches.
   void shutdown_write();
