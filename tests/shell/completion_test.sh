@@ -54,6 +54,7 @@ for shell in bash fish zsh; do
   expect $shell "green fetch --co" --concurrency --connect-timeout --color
   expect $shell "green resolve -t " A AAAA MX TXT
   expect $shell "green cron --color " auto always never
+  expect $shell "green serve " echo chat
 done
 
 # File arguments complete to files.

@@ -38,6 +38,7 @@ struct CommandInfo {
   std::string description;
   std::vector<OptionInfo> options;
   bool positional_files = false;
+  std::vector<std::string> first_words;  // the words the first positional takes (serve's modes), if fixed
 };
 
 ValueKind kind_of(const CLI::Option* o, const Values* v) {
@@ -56,7 +57,13 @@ CommandInfo describe(const CLI::App& app) {
   for (const CLI::Option* o : app.get_options()) {
     if (o->get_group().empty()) continue;  // hidden
     if (o->get_lnames().empty() && o->get_snames().empty()) {
-      info.positional_files = true;  // every positional of ours is FILE...
+      // Every positional of ours is FILE..., or a word from a fixed list
+      // (completion_values) followed by files.
+      if (auto it = value_table().find(o); it != value_table().end() && info.first_words.empty()) {
+        info.first_words = it->second.values;
+      } else {
+        info.positional_files = true;
+      }
       continue;
     }
     OptionInfo oi;
@@ -161,6 +168,10 @@ std::string bash(const CLI::App& app) {
            "      if [[ \"$cur\" == -* ]]; then\n"
            "        COMPREPLY=($(compgen -W \""
         << join(option_words(s)) << "\" -- \"$cur\"))\n";
+    if (!s.first_words.empty()) {
+      out << "      elif [[ \"$prev\" == " << s.name << " ]]; then\n        _green_words \"" << join(s.first_words)
+          << "\" \"$cur\" \"\"\n";
+    }
     if (s.positional_files) out << "      else\n        COMPREPLY=($(compgen -f -- \"$cur\"))\n";
     out << "      fi\n      ;;\n";
   }
@@ -249,6 +260,7 @@ std::string zsh(const CLI::App& app) {
     const CommandInfo s = describe(*sa);
     out << "        " << s.name << ")\n          _arguments \\\n";
     for (const auto& o : s.options) out << "            " << zsh_spec(o) << " \\\n";
+    if (!s.first_words.empty()) out << "            '1: :(" << join(s.first_words) << ")' \\\n";
     out << "            " << (s.positional_files ? "'*:file:_files'" : "'*: :'") << "\n          ;;\n";
   }
   out << "      esac\n"
@@ -303,6 +315,11 @@ std::string fish(const CLI::App& app) {
     out << "complete -c green -n __fish_use_subcommand -a " << s.name << " -d " << fish_quote(s.description) << "\n";
     const std::string cond = "__fish_seen_subcommand_from " + s.name;
     for (const auto& o : s.options) option_line(cond, o, s.name);
+    if (!s.first_words.empty()) {
+      out << "complete -c green -n "
+          << fish_quote(cond + "; and not __fish_seen_subcommand_from " + join(s.first_words)) << " -a "
+          << fish_quote(join(s.first_words)) << "\n";
+    }
     if (s.positional_files) out << "complete -c green -n " << fish_quote(cond) << " -F\n";
   }
   return out.str();

@@ -1,5 +1,6 @@
 // `green serve MODE`: the command line of every server. Each mode is a file
 // of its own in this directory (echo.cpp, chat.cpp) over frame.hpp.
+#include "common/cli_docs.hpp"
 #include "common/duration.hpp"
 #include "common/output.hpp"
 #include "common/subcommand.hpp"
@@ -60,9 +61,11 @@ int run_serve(const ServeOptions& o) {
 void setup_serve(CLI::App& app, int& status) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* sub = app.add_subcommand("serve", "Run a server: echo or chat (the gevent seeds' servers)");
-  sub->add_option("MODE", o->mode, "echo: send back every byte each client sends; chat: the seeds' chat room")
-      ->required()
-      ->check(CLI::IsMember({"echo", "chat"}));
+  CLI::Option* mode =
+      sub->add_option("MODE", o->mode, "echo: send back every byte each client sends; chat: the seeds' chat room")
+          ->required()
+          ->check(CLI::IsMember({"echo", "chat"}));
+  completion_values(mode, {"echo", "chat"});
   sub->add_option("--host", o->host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
       ->capture_default_str();
   sub->add_option("-p,--port", o->port, "TCP port (default 8000 for echo, 8001 for chat); 0 picks a free one")
