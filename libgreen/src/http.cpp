@@ -10,15 +10,14 @@
 //    touch a descriptor that was closed or reused. Descriptors curl opens
 //    itself (the threaded resolver's socketpair) are watched through a dup()
 //    we own, for the same reason.
-//  - Asio's epoll reactor is edge-triggered: an edge that arrives while no
-//    wait is pending is gone. curl reads until a socket is drained, and a
-//    wait is re-armed before control returns to the event loop, so no edge is
-//    lost while curl keeps wanting a direction. Owned sockets keep a read
-//    wait pending from open to close, so readability that arrives while curl
-//    does not want to read (an idle keep-alive connection) is remembered and
-//    acted on when curl wants to read again, without a system call. For a
-//    fresh interest in writing (and for foreign descriptors) one poll() on
-//    the descriptor tells whether to act at once.
+//  - A descriptor is waited on for exactly the directions curl asked for in
+//    its last socket callback, nothing else: a socket curl stopped wanting
+//    (CURL_POLL_REMOVE, an idle keep-alive connection in its cache) has no
+//    wait re-armed, so a peer that closes it (readable EOF, CLOSE-WAIT) costs
+//    at most one wake-up, never a loop. No readiness is lost by this: Asio
+//    starts every wait with EPOLL_CTL_MOD, and the kernel re-checks a
+//    descriptor's state on MOD, so a wait armed on an already readable or
+//    writable descriptor completes at once (level-triggered on arming).
 //  - curl's timer is one hub timer; a 0 timeout is posted as a hub callback
 //    instead of calling back into curl from inside curl.
 //  - Every curl callback runs on the hub (inside socket_action) and never
@@ -38,7 +37,6 @@
 #include <curl/curl.h>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,30 +70,17 @@ struct Transfer {
 class Multi;
 struct Watch;
 
-// A socket_action for one descriptor, queued on the hub (never run inside
-// curl). Keeps its Watch alive while queued.
-struct Kick : detail::Callback {
-  Kick() noexcept : detail::Callback(&Kick::run) {}
-  static void run(detail::Callback* cb);
-  Multi* multi = nullptr;
-  Watch* watch = nullptr;
-  std::shared_ptr<Watch> keep;  // set while queued
-  int ev = 0;                   // CURL_CSELECT_* bits to act on
-};
-
 // One descriptor watched for curl.
 struct Watch {
   Watch(boost::asio::io_context& io, int curl_fd, bool is_owned) : sd(io), fd(curl_fd), owned(is_owned) {}
   stream_descriptor sd;
-  int fd;                 // curl's descriptor
-  int dup_fd = -1;        // for descriptors curl opened itself: our dup, watched instead
-  bool owned;             // opened by on_open, closed by on_close
-  bool closed = false;    // released: pending waits must do nothing
-  int want = 0;           // CURL_POLL_IN/OUT bits curl asked for
-  bool reading = false;   // a read wait is pending
-  bool writing = false;   // a write wait is pending
-  bool in_ready = false;  // readable while curl did not want to read
-  Kick kick;
+  int fd;                // curl's descriptor
+  int dup_fd = -1;       // for descriptors curl opened itself: our dup, watched instead
+  bool owned;            // opened by on_open, closed by on_close
+  bool closed = false;   // released: pending waits must do nothing
+  int want = 0;          // CURL_POLL_IN/OUT bits curl asked for
+  bool reading = false;  // a read wait is pending
+  bool writing = false;  // a write wait is pending
 };
 
 struct PostedTimeout : detail::Callback {
@@ -226,9 +211,7 @@ class Multi : public boost::asio::execution_context::service {
         ::close(fd);
         return CURL_SOCKET_BAD;
       }
-      Watch& ref = *w;
       m->insert(std::move(w));
-      m->wait(ref, stream_descriptor::wait_read);
     } catch (...) {
       ::close(fd);
       return CURL_SOCKET_BAD;
@@ -262,20 +245,8 @@ class Multi : public boost::asio::execution_context::service {
     }
     if (!w) w = m->adopt_foreign(fd);
     if (!w) return 0;  // could not watch it; curl's timer still drives the transfer
-    const int old = w->want;
     w->want = what & (CURL_POLL_IN | CURL_POLL_OUT);
     m->arm(*w);
-    const int fresh = w->want & ~old;
-    if (fresh & CURL_POLL_IN) {
-      // An owned socket always has a read wait pending, so a readiness edge
-      // that came while curl did not want to read was recorded: no syscall.
-      if (w->owned) {
-        if (w->in_ready) m->kick(*w, CURL_CSELECT_IN);
-      } else {
-        m->check_ready(*w, CURL_POLL_IN);
-      }
-    }
-    if (fresh & CURL_POLL_OUT) m->check_ready(*w, CURL_POLL_OUT);
     return 0;
   }
 
@@ -299,7 +270,6 @@ class Multi : public boost::asio::execution_context::service {
 
   friend struct PostedTimeout;
   friend struct CurlTimer;
-  friend struct Kick;
 
   Watch* find(int fd) const noexcept {
     if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size()) return nullptr;
@@ -357,7 +327,7 @@ class Multi : public boost::asio::execution_context::service {
   }
 
   void arm(Watch& w) {
-    if ((w.owned || (w.want & CURL_POLL_IN)) && !w.reading) wait(w, stream_descriptor::wait_read);
+    if ((w.want & CURL_POLL_IN) && !w.reading) wait(w, stream_descriptor::wait_read);
     if ((w.want & CURL_POLL_OUT) && !w.writing) wait(w, stream_descriptor::wait_write);
   }
 
@@ -369,42 +339,14 @@ class Multi : public boost::asio::execution_context::service {
       (read ? keep->reading : keep->writing) = false;
       if (ec || keep->closed) return;
       const int bit = read ? CURL_POLL_IN : CURL_POLL_OUT;
-      if (keep->want & bit) {
-        action(keep->fd, read ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
-      } else if (read) {
-        keep->in_ready = true;  // for when curl wants to read again
-      }
+      // A wait curl no longer wants ends here and is not re-armed.
+      if (!(keep->want & bit)) return;
+      action(keep->fd, read ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
       if (!keep->closed) arm(*keep);
     });
   }
 
-  // curl started wanting `bits` again: an edge may have gone by while nobody
-  // waited, so look once and act now if the descriptor is already ready.
-  void check_ready(Watch& w, int bits) {
-    pollfd p{};
-    p.fd = w.dup_fd >= 0 ? w.dup_fd : w.fd;
-    p.events = static_cast<short>(((bits & CURL_POLL_IN) ? POLLIN : 0) | ((bits & CURL_POLL_OUT) ? POLLOUT : 0));
-    if (::poll(&p, 1, 0) <= 0) return;
-    int ev = 0;
-    if (p.revents & (POLLIN | POLLHUP | POLLERR)) ev |= CURL_CSELECT_IN;
-    if (p.revents & POLLOUT) ev |= CURL_CSELECT_OUT;
-    if (ev) kick(w, ev);
-  }
-
-  // Queues a socket_action for `w` on the hub.
-  void kick(Watch& w, int ev) {
-    w.kick.ev |= ev;
-    if (w.kick.keep) return;  // already queued
-    w.kick.multi = this;
-    w.kick.watch = &w;
-    w.kick.keep = watches_[static_cast<std::size_t>(w.fd)];
-    detail::post(w.kick);
-  }
-
   void action(curl_socket_t fd, int ev) {
-    if (ev & CURL_CSELECT_IN) {
-      if (Watch* w = find(fd)) w->in_ready = false;  // curl reads until drained
-    }
     int running = 0;
     curl_multi_socket_action(multi_, fd, ev, &running);
     drain();
@@ -447,19 +389,6 @@ class Multi : public boost::asio::execution_context::service {
 };
 
 boost::asio::execution_context::id Multi::id;
-
-void Kick::run(detail::Callback* cb) {
-  auto* k = static_cast<Kick*>(cb);
-  std::shared_ptr<Watch> keep = std::move(k->keep);
-  const int ev = k->ev;
-  k->ev = 0;
-  Watch& w = *k->watch;
-  if (w.closed || !k->multi->handle()) return;
-  const int still =
-      ev & (((w.want & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) | ((w.want & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0));
-  if (still) k->multi->action(w.fd, still);
-  if (!w.closed) k->multi->arm(w);
-}
 
 void PostedTimeout::run(detail::Callback* cb) {
   auto* p = static_cast<PostedTimeout*>(cb);

@@ -105,6 +105,20 @@ PY
 grep -q "Connection refused\|Couldn't connect\|Failed to connect" "$work/to.err" || fail "refused: no reason on stderr"
 [ "$(grep -c "timed out" "$work/to.err")" -eq 2 ] || fail "want 2 timeouts on stderr: $(cat "$work/to.err")"
 
+# ---- a server closes idle keep-alive connections while another transfer runs --
+# Each quick URL's connection goes back to curl's cache and the server closes
+# it 200 ms later (CLOSE-WAIT here) while /trickle (about 3 s) still runs. The
+# hub once spun on such a socket forever, deaf to signals: the run must end,
+# and with little CPU (a spin would burn seconds; a normal run takes ~0.05 s).
+I=http://127.0.0.1:$IDLE_PORT
+printf '%s\n' "$I/trickle/20" "$I/a" "$I/b" "$I/c" >"$work/idle.txt"
+/usr/bin/time -f '%U %S' -o "$work/idle.time" timeout -s KILL 60 "$green" fetch -q -c 4 "$work/idle.txt" \
+  >"$work/idle.out"; rc=$?
+[ $rc -eq 0 ] || fail "idle connections closed by the server: exit $rc (137: killed after 60 s)"
+[ "$(grep -c "^200	" "$work/idle.out")" -eq 4 ] || fail "idle connections closed by the server: $(cat "$work/idle.out")"
+cpu=$(tail -n 1 "$work/idle.time" | awk '{print $1 + $2}')
+awk -v c="$cpu" 'BEGIN { exit !(c < 1.0) }' || fail "idle connections closed by the server: ${cpu} s of CPU (a spinning hub)"
+
 # ---- retries: a 503 that succeeds on the third try; 429 with Retry-After ----
 out=$(printf '%s\n' "$F/fail/2/a" "$F/fail/5/b" | "$green" fetch -q --retries 3 --retry-delay 10ms --json --ordered); rc=$?
 [ $rc -eq 1 ] || fail "retries: exit $rc, want 1 (b still fails)"

@@ -34,8 +34,7 @@ struct Server {
   std::string script;
 
   Server() {
-    std::string src = __FILE__;
-    script = src.substr(0, src.rfind('/')) + "/../e2e/lib/httpd.sh";
+    script = GREEN_SOURCE_DIR "/tests/e2e/lib/httpd.sh";  // not __FILE__: ccache may make it relative
     char tmpl[] = "/tmp/green-http-test.XXXXXX";
     if (!mkdtemp(tmpl)) std::abort();
     dir = tmpl;
