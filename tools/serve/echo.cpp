@@ -8,16 +8,11 @@
 #include <green/green.hpp>
 #include <green/net.hpp>
 
-#include <boost/asio/post.hpp>
-
 #include <atomic>
-#include <future>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <vector>
 
 namespace green::tools::serve {
 
@@ -33,7 +28,7 @@ struct EchoStats {
   std::atomic<int> stop_signal{0};
 };
 
-class EchoServer {
+class EchoServer final : public HubServer {
  public:
   EchoServer(const EchoOptions& opt, EchoStats& stats, Duration idle, const net::Tcp::endpoint& ep, bool reuse_port)
       : opt_(opt),
@@ -42,15 +37,15 @@ class EchoServer {
         server_(
             ep, [this](TcpStream& s) { handle(s); }, options(opt, reuse_port)) {}
 
-  net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
+  net::Tcp::endpoint local_endpoint() const override { return server_.local_endpoint(); }
 
   // Serves until SIGINT/SIGTERM.
-  void run() {
+  void run() override {
     StopSignals signals(stats_.stop_signal, opt_.verbose, [this](int) { server_.stop(); });
     server_.serve_forever();
   }
 
-  void stop() { server_.stop(); }
+  void stop() override { server_.stop(); }
 
  private:
   static net::StreamServerOptions options(const EchoOptions& opt, bool reuse_port) {
@@ -168,63 +163,14 @@ class EchoServer {
 }  // namespace
 
 int run_echo(const EchoOptions& opt) {
-  const Duration idle = opt.idle_timeout;
-  const bool reuse_port = opt.threads > 1;
   EchoStats stats;
   const auto start = Clock::now();
   return serve_on_hub(opt, [&](const net::address& addr) {
-    EchoServer first(opt, stats, idle, net::Tcp::endpoint(addr, opt.port), reuse_port);
-    const auto bound = first.local_endpoint();
-    // Extra hubs: one thread each, its own listener on the same port
-    // (SO_REUSEPORT lets the kernel spread connections between them).
-    // Each hub stops on SIGINT/SIGTERM by itself (every hub's signal set
-    // sees the signal).
-    struct Started {
-      boost::asio::io_context* io;
-      EchoServer* server;
-    };
-    std::vector<std::thread> threads;
-    std::vector<std::future<Started>> ready;
-    for (unsigned i = 1; i < opt.threads; ++i) {
-      auto promise = std::make_shared<std::promise<Started>>();
-      ready.push_back(promise->get_future());
-      threads.emplace_back([&opt, &stats, idle, bound, promise] {
-        try {
-          green::run([&] {
-            EchoServer server(opt, stats, idle, bound, true);
-            promise->set_value(Started{&green::io_context(), &server});
-            server.run();
-          });
-        } catch (...) {
-          try {
-            promise->set_exception(std::current_exception());
-          } catch (const std::future_error&) {
-            // already started: the error came later and ends only this hub
-          }
-        }
-      });
-    }
-    std::vector<Started> started;
-    std::string failure;
-    for (auto& f : ready) {
-      try {
-        started.push_back(f.get());  // blocks this thread briefly, before any client is served
-      } catch (const std::exception& e) {
-        if (failure.empty()) failure = e.what();
-      }
-    }
-    if (!failure.empty()) {
-      diag_line("cannot start a server thread: " + failure, Severity::error);
-      for (const Started& s : started) {
-        // Runs on that hub; a posted callback may spawn but not switch.
-        boost::asio::post(*s.io, [srv = s.server] { green::spawn([srv] { srv->stop(); }); });
-      }
-      for (auto& t : threads) t.join();
-      return kExitFailure;
-    }
-    announce(bound);
-    first.run();
-    for (auto& t : threads) t.join();
+    const int status =
+        run_hubs(opt.threads, net::Tcp::endpoint(addr, opt.port), [&](const net::Tcp::endpoint& ep, bool reuse_port) {
+          return std::make_unique<EchoServer>(opt, stats, opt.idle_timeout, ep, reuse_port);
+        });
+    if (status != kExitOk) return status;
     diag("{} connection{}, {} echoed in {:.1f} s", stats.connections.load(), stats.connections == 1 ? "" : "s",
          human_bytes(stats.bytes), seconds_since(start));
     return exit_status(stats.stop_signal);

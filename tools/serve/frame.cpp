@@ -5,9 +5,14 @@
 
 #include <green/green.hpp>
 
+#include <boost/asio/post.hpp>
+
 #include <csignal>
 #include <cstdio>
+#include <future>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 namespace green::tools::serve {
 
@@ -32,6 +37,59 @@ StopSignals::StopSignals(std::atomic<int>& first, bool log, std::function<void(i
         first.compare_exchange_strong(none, sig);
         on_stop(sig);
       }) {}
+
+int run_hubs(unsigned threads, const net::Tcp::endpoint& ep, const MakeHubServer& make) {
+  const bool reuse_port = threads > 1;
+  std::unique_ptr<HubServer> first = make(ep, reuse_port);
+  const auto bound = first->local_endpoint();
+  struct Started {
+    boost::asio::io_context* io;
+    HubServer* server;
+  };
+  std::vector<std::thread> extra;
+  std::vector<std::future<Started>> ready;
+  for (unsigned i = 1; i < threads; ++i) {
+    auto promise = std::make_shared<std::promise<Started>>();
+    ready.push_back(promise->get_future());
+    extra.emplace_back([&make, bound, promise] {
+      try {
+        green::run([&] {
+          std::unique_ptr<HubServer> server = make(bound, true);
+          promise->set_value(Started{&green::io_context(), server.get()});
+          server->run();
+        });
+      } catch (...) {
+        try {
+          promise->set_exception(std::current_exception());
+        } catch (const std::future_error&) {
+          // already started: the error came later and ends only this hub
+        }
+      }
+    });
+  }
+  std::vector<Started> started;
+  std::string failure;
+  for (auto& f : ready) {
+    try {
+      started.push_back(f.get());  // blocks this thread briefly, before any client is served
+    } catch (const std::exception& e) {
+      if (failure.empty()) failure = e.what();
+    }
+  }
+  if (!failure.empty()) {
+    diag_line("cannot start a server thread: " + failure, Severity::error);
+    for (const Started& s : started) {
+      // Runs on that hub; a posted callback may spawn but not switch.
+      boost::asio::post(*s.io, [srv = s.server] { green::spawn([srv] { srv->stop(); }); });
+    }
+    for (auto& t : extra) t.join();
+    return kExitFailure;
+  }
+  announce(bound);
+  first->run();
+  for (auto& t : extra) t.join();
+  return kExitOk;
+}
 
 int serve_on_hub(const ServerCommon& opt, const std::function<int(const net::address&)>& body) {
   net::raise_open_files_limit();

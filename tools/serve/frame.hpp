@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace green::tools::serve {
@@ -53,6 +54,30 @@ class StopSignals {
 /// its exit status; a server that cannot start (cannot bind) prints the error
 /// and returns 1.
 int serve_on_hub(const ServerCommon& opt, const std::function<int(const net::address&)>& body);
+
+/// One hub's server, as run_hubs drives it.
+class HubServer {
+ public:
+  virtual ~HubServer() = default;
+  virtual net::Tcp::endpoint local_endpoint() const = 0;
+  /// Serves until stopped (by its own StopSignals, or stop()). Switch point.
+  virtual void run() = 0;
+  /// Switch point.
+  virtual void stop() = 0;
+};
+
+/// Builds the calling hub's server, listening on `ep` (with SO_REUSEPORT
+/// when `reuse_port`: other hubs listen on the same port).
+using MakeHubServer = std::function<std::unique_ptr<HubServer>(const net::Tcp::endpoint& ep, bool reuse_port)>;
+
+/// Runs `threads` hubs: the calling one, whose server binds `ep` (port 0:
+/// the one picked is the others' too), and threads-1 more, one thread each
+/// with its own listener on that port; the kernel spreads connections over
+/// them. Announces the address once every hub listens and returns when
+/// every server has stopped (each hub's signal handler sees SIGINT/SIGTERM).
+/// Returns kExitOk, or kExitFailure after stopping the rest when a hub
+/// cannot start. Runs on a hub (inside serve_on_hub). Switch point.
+int run_hubs(unsigned threads, const net::Tcp::endpoint& ep, const MakeHubServer& make);
 
 struct EchoOptions : ServerCommon {
   Duration idle_timeout = Duration::zero();
