@@ -293,7 +293,11 @@ std::string Record::value() const {
           out = std::to_string(d.priority) + " " + std::to_string(d.weight) + " " + std::to_string(d.port) + " " +
                 d.target;
         } else if constexpr (std::is_same_v<T, CAA>) {
-          out = std::to_string(d.flags) + " " + d.tag + " ";
+          // A tag is letters and digits (RFC 8659), but it comes off the
+          // wire as any bytes: escaped, so it cannot break an output line.
+          out = std::to_string(d.flags) + " ";
+          for (unsigned char c : d.tag) append_escaped_label_byte(out, c);
+          out += ' ';
           append_quoted(out, d.value);
         } else {
           out = "\\# " + std::to_string(d.rdata.size());

@@ -185,6 +185,8 @@ TEST(DnsNames, ValuesPrintInPresentationForm) {
   EXPECT_EQ(r.value(), "\"a \\\"q\\\" \\\\\" \"\\001\"");
   r.data = green::dns::CAA{128, "iodef", "mailto:x@y"};
   EXPECT_EQ(r.value(), "128 iodef \"mailto:x@y\"");
+  r.data = green::dns::CAA{0, "is\tsue\n", "x"};  // found by tests/fuzz/dns.cpp: a raw tab and newline
+  EXPECT_EQ(r.value(), "0 is\\009sue\\010 \"x\"");
   r.data = green::dns::Unknown{std::string("\x01\xff", 2)};
   EXPECT_EQ(r.value(), "\\# 2 01ff");
   r.data = green::dns::SRV{1, 2, 3, "t.test"};
