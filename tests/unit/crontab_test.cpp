@@ -84,6 +84,17 @@ TEST(Crontab, FieldsWithRangesListsStepsAndNames) {
   EXPECT_EQ(t.weekdays.count(), 1u);
 }
 
+TEST(Crontab, AStepLargerThanTheFieldTakesOnlyItsStart) {
+  // Under UBSan this overflowed an int stepping past 59 (tests/fuzz/crontab.cpp's invariants).
+  auto s = parse_schedule("59/2147483647 23/2147483647 * * 6/2147483647");
+  EXPECT_TRUE(s.minutes[59]);
+  EXPECT_EQ(s.minutes.count(), 1u);
+  EXPECT_TRUE(s.hours[23]);
+  EXPECT_EQ(s.hours.count(), 1u);
+  EXPECT_TRUE(s.weekdays[6]);
+  EXPECT_EQ(s.weekdays.count(), 1u);
+}
+
 TEST(Crontab, BadFieldsAreNamedInTheError) {
   EXPECT_NE(error_of("61 * * * *").find("minute field '61': 61 is out of range 0-59"), std::string::npos);
   EXPECT_NE(error_of("* 5-1 * * *").find("hour field '5-1': range 5-1 runs backwards"), std::string::npos);

@@ -109,7 +109,7 @@ std::uint64_t parse_field(std::string_view field, const FieldSpec& f) {
       lo = parse_value(item, f, field);
       hi = has_step ? (f.hi == 7 ? 6 : f.hi) : lo;  // N/S means N-max/S
     }
-    for (int v = lo; v <= hi; v += step) mask |= std::uint64_t{1} << v;
+    for (std::int64_t v = lo; v <= hi; v += step) mask |= std::uint64_t{1} << v;  // int would overflow on 59/2147483647
     start = comma + 1;
   }
   if (f.hi == 7 && (mask >> 7) & 1) mask = (mask | 1) & ~(std::uint64_t{1} << 7);  // 7 is Sunday
