@@ -46,6 +46,18 @@ TEST(Duration, FormatsTheShortestSpelling) {
   EXPECT_EQ(format_duration(std::chrono::milliseconds(250)), "250ms");
   EXPECT_EQ(format_duration(std::chrono::milliseconds(1500)), "1.5s");
   EXPECT_EQ(format_duration(std::chrono::minutes(2)), "2m");
+  // Found by tests/fuzz/duration.cpp: %g wrote "1.01101e+08s", which parse_duration rejects.
+  EXPECT_EQ(format_duration(std::chrono::seconds(101101011)), "101101011s");
+  EXPECT_EQ(format_duration(std::chrono::milliseconds(1234567)), "1234.567s");
+  EXPECT_EQ(format_duration(std::chrono::milliseconds(10010)), "10.01s");
+  // And through a double, 27171516117001671ns read back as ...672ns.
+  EXPECT_EQ(parse_duration("27171516117001671ns"), std::chrono::nanoseconds(27171516117001671));
+  EXPECT_EQ(parse_duration("27171516.11700167s"), std::chrono::nanoseconds(27171516117001670));
+  EXPECT_EQ(parse_duration(".5s"), std::chrono::milliseconds(500));
+  EXPECT_EQ(parse_duration("0.0000000005s"), std::chrono::nanoseconds(1));  // rounded half up
+  EXPECT_EQ(parse_duration("1000000000s"), std::chrono::seconds(1'000'000'000));
+  EXPECT_THROW(parse_duration("1000000000.000000001s"), UsageError);
+  EXPECT_THROW(parse_duration("99999999999999999999999999999999d"), UsageError);
   EXPECT_EQ(green::tools::format_seconds(std::chrono::microseconds(12345)), "0.012");
 }
 

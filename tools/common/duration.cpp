@@ -6,9 +6,8 @@
 
 #include <cctype>
 #include <chrono>
-#include <cmath>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 
 namespace green::tools {
 
@@ -16,13 +15,24 @@ namespace {
 
 struct Unit {
   std::string_view name;
-  double seconds;
+  std::uint64_t ns;
 };
-constexpr Unit kUnits[] = {{"ns", 1e-9}, {"us", 1e-6}, {"\xc2\xb5s", 1e-6}, {"ms", 1e-3},
-                           {"s", 1.0},   {"m", 60.0},  {"h", 3600.0},       {"d", 86400.0}};
+constexpr Unit kUnits[] = {{"ns", 1},
+                           {"us", 1'000},
+                           {"\xc2\xb5s", 1'000},
+                           {"ms", 1'000'000},
+                           {"s", 1'000'000'000},
+                           {"m", 60'000'000'000},
+                           {"h", 3'600'000'000'000},
+                           {"d", 86'400'000'000'000}};
+
+__extension__ typedef unsigned __int128 u128;  // GCC and clang have it; -Wpedantic is told so
 
 }  // namespace
 
+// Exact decimal arithmetic, not strtod: through a double, a count of
+// nanoseconds past 2^53 (104 days) would not read back as format_duration
+// wrote it.
 Duration parse_duration(std::string_view text) {
   auto bad = [&](const char* why) {
     return UsageError("invalid duration '" + std::string(text) + "': " + why + " (examples: 250ms, 1.5s, 2m)");
@@ -30,25 +40,37 @@ Duration parse_duration(std::string_view text) {
   if (text.empty()) throw bad("empty");
   std::size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0) throw bad("not a number");
-  double value = 0;
-  const std::string number(text.substr(0, i));
-  char* end = nullptr;
-  value = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(value)) throw bad("not a number");
+  const std::string_view number = text.substr(0, i);
+  const std::size_t dot = number.find('.');
+  const std::string_view whole = number.substr(0, dot);
+  const std::string_view frac = dot == std::string_view::npos ? std::string_view() : number.substr(dot + 1);
+  if (whole.empty() && frac.empty()) throw bad("not a number");
+  if (frac.find('.') != std::string_view::npos) throw bad("not a number");
   const std::string_view unit = text.substr(i);
-  double scale = 0;
+  std::uint64_t scale = 0;
   if (unit.empty()) {
-    scale = 1.0;
+    scale = 1'000'000'000;
   } else {
     for (const Unit& u : kUnits)
-      if (u.name == unit) scale = u.seconds;
+      if (u.name == unit) scale = u.ns;
     if (scale == 0) throw bad("unknown unit");
   }
-  const double seconds = value * scale;
-  if (seconds > 1e9) throw bad("too long");
-  // Round to whole nanoseconds: 100us is 1e-4 s, which a double cannot hold.
-  return std::chrono::round<Duration>(std::chrono::duration<double>(seconds));
+  constexpr u128 kMax = 1'000'000'000'000'000'000;  // 1e9 s
+  u128 ns = 0;
+  for (char c : whole) {
+    ns = ns * 10 + static_cast<unsigned>(c - '0');
+    if (ns * scale > kMax) throw bad("too long");
+  }
+  ns *= scale;
+  // 24 digits of fraction are far finer than a nanosecond of a day.
+  u128 f = 0, den = 1;
+  for (std::size_t k = 0; k < frac.size() && k < 24; ++k) {
+    f = f * 10 + static_cast<unsigned>(frac[k] - '0');
+    den *= 10;
+  }
+  ns += (f * scale + den / 2) / den;
+  if (ns > kMax) throw bad("too long");
+  return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
 }
 
 std::string format_duration(Duration d) {
@@ -59,9 +81,15 @@ std::string format_duration(Duration d) {
     std::snprintf(buf, sizeof buf, "%lldh", static_cast<long long>(ns / 3'600'000'000'000));
   else if (ns % 60'000'000'000 == 0 && ns != 0)
     std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(ns / 60'000'000'000));
-  else if (ns % 1'000'000 == 0 && ns >= 1'000'000'000)
-    std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(ns) / 1e9);
-  else if (ns % 1'000'000 == 0)
+  else if (ns % 1'000'000 == 0 && ns >= 1'000'000'000) {
+    // Not %g: six significant digits would print 101101011 s as 1.01101e+08s.
+    const int n = std::snprintf(buf, sizeof buf, "%lld.%03llds", static_cast<long long>(ns / 1'000'000'000),
+                                static_cast<long long>(ns / 1'000'000 % 1000));
+    std::string out(buf, static_cast<std::size_t>(n) - 1);  // without the 's'
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+    return out + 's';
+  } else if (ns % 1'000'000 == 0)
     std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ns / 1'000'000));
   else if (ns % 1'000 == 0)
     std::snprintf(buf, sizeof buf, "%lldus", static_cast<long long>(ns / 1'000));
