@@ -1,8 +1,8 @@
 // green::net streams and UDP sockets.
 //
 // The fast path of every read and write is the plain non-blocking system
-// call on the socket; only EAGAIN parks the greenlet, through await_op on an
-// Asio operation (async_read_some for reads, so the reactor performs the read
+// call on the socket; only EAGAIN parks the greenlet, on an Asio operation
+// run with green::yield (async_read_some for reads, so the reactor performs the read
 // when the socket becomes readable and the completion carries the data;
 // async_wait(wait_write) for the rare full send buffer). Mixing our own
 // recv/send with Asio's reactor is safe because both run on the hub's thread
@@ -11,6 +11,7 @@
 #include <green/io.hpp>
 #include <green/net.hpp>
 #include <green/timeout.hpp>
+#include <green/yield.hpp>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -45,25 +46,13 @@ std::error_code to_std(const boost::system::error_code& ec) { return ec; }
 
 [[noreturn]] void throw_error(const std::error_code& ec, const std::string& what) { throw std::system_error(ec, what); }
 
-// Waits for `op` on `sock` (an async_* call taking a handler) through the hub.
-template <class Socket, class Start>
-std::tuple<boost::system::error_code, std::size_t> await_io(Socket& sock, Start&& start) {
-  return green::await_op<boost::system::error_code, std::size_t>(std::forward<Start>(start), [&sock] {
-    boost::system::error_code ignored;
-    sock.cancel(ignored);
-  });
-}
-
 // Waits until `sock` is readable or writable (`what`), reading and writing
 // nothing. An async_wait re-arms the descriptor's epoll registration, so
 // readiness that arrived before the wait is not missed.
 template <class Socket>
 boost::system::error_code await_ready(Socket& sock, typename Socket::wait_type what) {
-  auto [ec] = green::await_op<boost::system::error_code>([&sock, what](auto h) { sock.async_wait(what, std::move(h)); },
-                                                         [&sock] {
-                                                           boost::system::error_code ignored;
-                                                           sock.cancel(ignored);
-                                                         });
+  boost::system::error_code ec;
+  sock.async_wait(what, green::yield[ec]);
   return ec;
 }
 
@@ -134,6 +123,11 @@ bool TcpStream::is_open() const noexcept { return impl_ && impl_->sock.is_open()
 
 int TcpStream::native_handle() noexcept { return is_open() ? impl_->sock.native_handle() : -1; }
 
+Tcp::socket& TcpStream::socket() {
+  if (!impl_) throw std::logic_error("green::net::TcpStream::socket() on a stream that was never opened");
+  return impl_->sock;
+}
+
 void TcpStream::close() noexcept {
   if (!impl_) return;
   boost::system::error_code ignored;
@@ -175,12 +169,7 @@ TcpStream TcpStream::connect(const Tcp::endpoint& ep, Duration timeout, std::err
   bool timed_out = false;
   green::Timeout limit(timeout);
   try {
-    auto [res] = green::await_op<boost::system::error_code>([&](auto h) { s.async_connect(ep, std::move(h)); },
-                                                            [&] {
-                                                              boost::system::error_code ignored;
-                                                              s.cancel(ignored);
-                                                            });
-    bec = res;
+    s.async_connect(ep, green::yield[bec]);
   } catch (const green::Timeout& t) {
     if (!(t == limit)) throw;  // an enclosing Timeout, not ours
     timed_out = true;
@@ -253,8 +242,8 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
     ec.clear();
   }
   streak_ = 0;
-  auto [bec, n] =
-      await_io(sock, [&](auto h) { sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), std::move(h)); });
+  boost::system::error_code bec;
+  const std::size_t n = sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), green::yield[bec]);
   async_mode_ = n < buf.size();
   if (bec == boost::asio::error::eof) {
     eof_ = true;
@@ -490,9 +479,8 @@ void UdpSocket::send_to(std::string_view data, const Udp::endpoint& to, std::err
     return;
   }
   auto& sock = impl_->sock;
-  auto [bec, n] = await_io(
-      sock, [&](auto h) { sock.async_send_to(boost::asio::buffer(data.data(), data.size()), to, std::move(h)); });
-  (void)n;
+  boost::system::error_code bec;
+  sock.async_send_to(boost::asio::buffer(data.data(), data.size()), to, green::yield[bec]);
   ec = to_std(bec);
 }
 
@@ -509,8 +497,8 @@ std::size_t UdpSocket::receive_from(std::span<char> buf, Udp::endpoint& from, st
     return 0;
   }
   auto& sock = impl_->sock;
-  auto [bec, n] = await_io(
-      sock, [&](auto h) { sock.async_receive_from(boost::asio::buffer(buf.data(), buf.size()), from, std::move(h)); });
+  boost::system::error_code bec;
+  const std::size_t n = sock.async_receive_from(boost::asio::buffer(buf.data(), buf.size()), from, green::yield[bec]);
   ec = to_std(bec);
   return n;
 }

@@ -9,6 +9,7 @@
 #include <green/hub.hpp>
 #include <green/io.hpp>
 #include <green/net.hpp>
+#include <green/yield.hpp>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/socket_base.hpp>
@@ -62,6 +63,7 @@ struct StreamServer::State : std::enable_shared_from_this<StreamServer::State> {
   Tcp::endpoint local;
   std::size_t accepted = 0;
   std::size_t rejected = 0;
+  std::exception_ptr failure;  // what ended the accept loop, for serve_forever
   bool stopping = false;
 
   void open(const Tcp::endpoint& ep) {
@@ -126,12 +128,8 @@ struct StreamServer::State : std::enable_shared_from_this<StreamServer::State> {
         if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
           slice = 0;
-          auto [ec] = green::await_op<boost::system::error_code>(
-              [this](auto h) { acceptor.async_wait(Tcp::acceptor::wait_read, std::move(h)); },
-              [this] {
-                boost::system::error_code ignored;
-                acceptor.cancel(ignored);
-              });
+          boost::system::error_code ec;
+          acceptor.async_wait(Tcp::acceptor::wait_read, green::yield[ec]);
           if (ec == boost::asio::error::operation_aborted || ec == boost::asio::error::bad_descriptor) return;
           continue;
         }
@@ -184,12 +182,26 @@ Tcp::endpoint StreamServer::local_endpoint() const { return st_->local; }
 
 void StreamServer::start() {
   if (st_->accept_loop || st_->stopping) return;
-  st_->accept_loop = green::spawn([st = st_] { st->accept_forever(); });
+  st_->accept_loop = green::spawn([st = st_] {
+    // An accept loop that dies must not leave serve_forever waiting for a
+    // stop() that nobody will call: the error ends it instead.
+    try {
+      st->accept_forever();
+    } catch (const GreenletExit&) {
+      throw;
+    } catch (...) {
+      st->failure = std::current_exception();
+      boost::system::error_code ignored;
+      st->acceptor.close(ignored);
+      st->done.set();
+    }
+  });
 }
 
 void StreamServer::serve_forever() {
   start();
   st_->done.wait();
+  if (st_->failure) std::rethrow_exception(st_->failure);
 }
 
 void StreamServer::stop_accepting() noexcept {
@@ -225,6 +237,7 @@ struct DatagramServer::State {
   std::size_t max_datagram;
   green::GreenletRef loop;
   green::Event done;
+  std::exception_ptr failure;  // what ended the loop, for serve_forever
   bool stopping = false;
   bool in_handler = false;
 
@@ -255,12 +268,26 @@ Udp::endpoint DatagramServer::local_endpoint() const { return st_->socket.local_
 
 void DatagramServer::start() {
   if (st_->loop || st_->stopping) return;
-  st_->loop = green::spawn([st = st_] { st->receive_forever(); });
+  st_->loop = green::spawn([st = st_] {
+    // A handler that throws ends the server, and serve_forever says so
+    // (a lost exception would leave it waiting forever).
+    try {
+      st->receive_forever();
+    } catch (const GreenletExit&) {
+      throw;
+    } catch (...) {
+      st->failure = std::current_exception();
+      st->in_handler = false;
+      st->socket.close();
+      st->done.set();
+    }
+  });
 }
 
 void DatagramServer::serve_forever() {
   start();
   st_->done.wait();
+  if (st_->failure) std::rethrow_exception(st_->failure);
 }
 
 void DatagramServer::stop(Duration grace) {

@@ -8,6 +8,7 @@
 #include <green/proc.hpp>
 #include <green/threadpool.hpp>
 #include <green/timeout.hpp>
+#include <green/yield.hpp>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
@@ -242,12 +243,8 @@ std::string Pipe::read_some(std::size_t n) {
     if (ec != asio::error::would_block && ec != asio::error::try_again) {
       throw std::system_error(ec, "read from child pipe");
     }
-    auto [wait_ec] = await_op<error_code>(
-        [&](auto handler) { impl_->sd.async_wait(asio::posix::descriptor_base::wait_read, std::move(handler)); },
-        [&] {
-          error_code ignored;
-          impl_->sd.cancel(ignored);
-        });
+    error_code wait_ec;
+    impl_->sd.async_wait(asio::posix::descriptor_base::wait_read, green::yield[wait_ec]);
     if (wait_ec) throw std::system_error(wait_ec, "read from child pipe");
   }
 }
@@ -293,13 +290,8 @@ std::string Pipe::read_all() {
 void Pipe::write_all(std::string_view data) {
   if (data.empty()) return;
   if (!impl_->sd.is_open()) throw sys_error(EBADF, "write to a closed pipe");
-  auto [ec, n] = await_op<error_code, std::size_t>(
-      [&](auto handler) { asio::async_write(impl_->sd, asio::buffer(data.data(), data.size()), std::move(handler)); },
-      [&] {
-        error_code ignored;
-        impl_->sd.cancel(ignored);
-      });
-  (void)n;
+  error_code ec;
+  asio::async_write(impl_->sd, asio::buffer(data.data(), data.size()), green::yield[ec]);
   if (ec) throw std::system_error(ec, "write to child pipe");
 }
 

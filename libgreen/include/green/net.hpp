@@ -158,6 +158,12 @@ class TcpStream {
   const Tcp::endpoint& remote_endpoint() const noexcept { return peer_; }
   Tcp::endpoint local_endpoint(std::error_code& ec) const noexcept;
   int native_handle() noexcept;
+  /// The Asio socket, for Asio and Beast operations run with green::yield
+  /// (gather writes, Beast's parsers and serializers). Bytes already
+  /// buffered by read_line() are not seen by it: read those first
+  /// (buffered()). Throws std::logic_error on a stream that was never
+  /// opened.
+  Tcp::socket& socket();
   /// Bytes read from the socket but not consumed yet.
   std::size_t buffered() const noexcept { return rend_ - rbegin_; }
 
@@ -251,7 +257,10 @@ class StreamServer {
 
   /// Starts accepting in a background greenlet. Never switches.
   void start();
-  /// start(), then waits until stop() is called. Switch point.
+  /// start(), then waits until stop() is called. If the accept loop fails
+  /// (an accept error other than running out of descriptors), the listener
+  /// is closed and serve_forever rethrows that error; handlers keep running
+  /// until stop() or destruction. Switch point.
   void serve_forever();
   /// Graceful stop: closes the listener at once, waits up to `grace` for
   /// the handlers to return, then kills the rest and waits for them.
@@ -291,7 +300,9 @@ class DatagramServer {
   Udp::endpoint local_endpoint() const;
   /// Starts receiving in a background greenlet. Never switches.
   void start();
-  /// start(), then waits until stop(). Switch point.
+  /// start(), then waits until stop(). A handler that throws (anything but
+  /// GreenletExit) ends the server: the socket is closed and serve_forever
+  /// rethrows the exception. Switch point.
   void serve_forever();
   /// Stops receiving and waits for the current handler call to finish
   /// (up to `grace`, then kills it). Idempotent. Switch point.
