@@ -15,8 +15,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -26,12 +28,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 extern char** environ;
 
@@ -45,6 +51,19 @@ namespace {
 // Children whose Process and hub are both gone before they exited.
 std::mutex g_orphans_mutex;
 std::vector<pid_t> g_orphans;
+
+// Every child a Process tracks until it is reaped, and how many spawns are
+// between posix_spawn and tracking: reap_adopted() must leave those alone
+// (their exit belongs to their Process), and cannot tell a just-spawned child
+// from an adopted orphan while a spawn is in flight.
+std::mutex g_tracked_mutex;
+std::unordered_set<pid_t> g_tracked;
+int g_spawning = 0;
+
+void untrack(pid_t pid) noexcept {
+  std::lock_guard lock(g_tracked_mutex);
+  g_tracked.erase(pid);
+}
 
 void add_orphan(pid_t pid) noexcept {
   try {
@@ -132,6 +151,7 @@ struct Process::State {
     while (r < 0 && errno == EINTR);
     if (r == 0) return false;
     rc = r == pid ? decode_status(status) : -1;  // ECHILD: someone else reaped it
+    untrack(pid);
     return true;
   }
 
@@ -145,6 +165,10 @@ struct Process::State {
   // Starts watching a child that has just been spawned.
   static std::shared_ptr<State> track(asio::io_context& io, pid_t pid, bool group) {
     auto st = std::make_shared<State>(io);
+    {
+      std::lock_guard lock(g_tracked_mutex);
+      g_tracked.insert(pid);
+    }
     st->pid = pid;
     st->group = group;
     st->hub = detail::Hub::get();
@@ -189,9 +213,106 @@ std::size_t reap_orphans() noexcept {
   std::erase_if(g_orphans, [](pid_t pid) {
     int status;
     const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    return r == pid || (r < 0 && errno == ECHILD);
+    const bool gone = r == pid || (r < 0 && errno == ECHILD);
+    if (gone) untrack(pid);
+    return gone;
   });
   return g_orphans.size();
+}
+
+bool become_subreaper() noexcept { return ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0; }
+
+bool reap_adopted() noexcept {
+  // waitid(WNOWAIT) names an exited child without reaping it; the kernel
+  // returns the same one until it is reaped, so a tracked child (its pidfd
+  // watch reaps it on this hub's next turn) stops the sweep for now.
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      if (errno == EINTR) continue;
+      return true;  // ECHILD: no children at all
+    }
+    if (info.si_pid == 0) return true;  // no exited child
+    {
+      std::lock_guard lock(g_tracked_mutex);
+      if (g_spawning > 0 || g_tracked.contains(info.si_pid)) return false;
+    }
+    int status;
+    ::waitpid(info.si_pid, &status, WNOHANG);
+  }
+}
+
+namespace {
+
+struct ProcStat {
+  pid_t ppid;
+  pid_t pgid;
+  bool zombie;
+};
+
+// Every process in /proc; one that exits while we read is simply missing.
+std::unordered_map<pid_t, ProcStat> read_proc() {
+  std::unordered_map<pid_t, ProcStat> all;
+  DIR* dir = ::opendir("/proc");
+  if (!dir) return all;
+  while (const dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end) continue;
+    char path[64], buf[512];
+    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses.
+    const char* rp = std::strrchr(buf, ')');
+    char state = 0;
+    int ppid = 0, pgid = 0;
+    if (!rp || std::sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgid) != 3) continue;
+    all[static_cast<pid_t>(pid)] = {ppid, pgid, state == 'Z' || state == 'X'};
+  }
+  ::closedir(dir);
+  return all;
+}
+
+}  // namespace
+
+std::vector<ProcessInfo> descendants() {
+  const auto all = read_proc();
+  std::unordered_multimap<pid_t, pid_t> children;
+  for (const auto& [pid, st] : all) children.emplace(st.ppid, pid);
+  std::vector<ProcessInfo> out;
+  std::vector<pid_t> todo{::getpid()};
+  while (!todo.empty()) {
+    const pid_t parent = todo.back();
+    todo.pop_back();
+    auto [lo, hi] = children.equal_range(parent);
+    for (auto it = lo; it != hi; ++it) {
+      const ProcStat& st = all.at(it->second);
+      if (!st.zombie) out.push_back({it->second, st.ppid, st.pgid});
+      todo.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+std::size_t signal_tree(pid_t pgid, int sig) noexcept {
+  try {
+    const auto procs = descendants();  // parents first
+    std::unordered_set<pid_t> in_tree;
+    std::size_t n = 0;
+    for (const auto& p : procs) {
+      if (pgid != 0 && p.pgid != pgid && p.pid != pgid && !in_tree.contains(p.ppid)) continue;
+      in_tree.insert(p.pid);
+      if (::kill(p.pid, sig) == 0) ++n;
+    }
+    return n;
+  } catch (...) {
+    return 0;  // out of memory: nothing better to do here
+  }
 }
 
 // ---- Pipe -------------------------------------------------------------------
@@ -208,6 +329,8 @@ Pipe::Pipe(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pipe::~Pipe() { close(); }
 
 bool Pipe::is_open() const noexcept { return impl_->sd.is_open(); }
+
+int Pipe::native_handle() noexcept { return impl_->sd.is_open() ? impl_->sd.native_handle() : -1; }
 
 void Pipe::close() noexcept {
   error_code ignored;
@@ -302,6 +425,8 @@ Process& Process::operator=(Process&&) noexcept = default;
 Process::~Process() = default;
 
 pid_t Process::pid() const noexcept { return state_ ? state_->pid : -1; }
+
+bool Process::leads_group() const noexcept { return state_ && state_->group; }
 
 std::optional<int> Process::returncode() const noexcept { return state_ ? state_->rc : std::nullopt; }
 
@@ -403,6 +528,19 @@ Process Process::start(const std::vector<std::string>& argv, bool path_search, c
     }).join();
     return rc;
   };
+  {
+    std::lock_guard lock(g_tracked_mutex);
+    ++g_spawning;
+  }
+  struct Spawned {
+    ~Spawned() {
+      std::lock_guard lock(g_tracked_mutex);
+      --g_spawning;
+    }
+  };
+  // Held until the child is tracked (or the spawn failed): reap_adopted()
+  // must not take a new child for an orphan.
+  auto spawning = std::make_unique<Spawned>();
   int rc = 0;
   if (opt.spawn_in_thread) {
     std::exception_ptr interrupted;
@@ -415,6 +553,7 @@ Process Process::start(const std::vector<std::string>& argv, bool path_search, c
       // Killed while the worker was spawning: the child exists but nobody
       // will wait for it; track it so the hub reaps it, then raise.
       if (pid > 0) State::track(io, pid, opt.new_process_group);
+      spawning.reset();
       std::rethrow_exception(interrupted);
     }
   } else {
@@ -428,6 +567,7 @@ Process Process::start(const std::vector<std::string>& argv, bool path_search, c
 
   Process p;
   p.state_ = State::track(io, pid, opt.new_process_group);
+  spawning.reset();
 
   auto make = [&](int fd) { return std::make_unique<Pipe>(std::make_unique<Pipe::Impl>(io, fd)); };
   if (opt.in == Stdio::pipe) p.in_ = make(fds.take(1));

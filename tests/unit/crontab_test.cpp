@@ -2,6 +2,9 @@
 // in named time zones (tzdata), across daylight-saving changes.
 #include "common/crontab.hpp"
 
+#include "common/duration.hpp"
+#include "common/subcommand.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -197,6 +200,60 @@ TEST(Crontab, FileWithEnvironmentCommentsAndLineNumbers) {
   } catch (const ScheduleError& e) {
     EXPECT_EQ(std::string(e.what()), "my.tab:3: day-of-week field 'mon-xyz': unknown name 'xyz'");
   }
+}
+
+}  // namespace
+
+namespace {
+
+using green::tools::parse_duration;
+
+TEST(Crontab, SeventhFieldIsAnErrorNotTheCommand) {
+  try {
+    parse_job("0 0 12 * * * 2026 echo new year");
+    FAIL() << "no error";
+  } catch (const ScheduleError& e) {
+    EXPECT_NE(std::string(e.what()).find("7 fields: there is no year field"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_job("* * * * * * * echo x"), ScheduleError);
+  // A command that merely starts with a digit is still a command.
+  EXPECT_EQ(parse_job("0 30 2 * * * 7z x archive.7z").command, "7z x archive.7z");
+}
+
+TEST(Crontab, NameCommentDirectlyAboveAJobNamesIt) {
+  auto jobs = parse_crontab(
+      "# name: backup\n@daily tar cf /tmp/x /etc\n"
+      "# name: not-me\n\n@hourly date\n"
+      "# name:   spaced out  \n* * * * * true\n",
+      "tab");
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].name, "backup");
+  EXPECT_EQ(jobs[0].command, "tar cf /tmp/x /etc");
+  EXPECT_EQ(jobs[1].name, "date");  // a blank line between: not named
+  EXPECT_EQ(jobs[2].name, "spaced out");
+  try {
+    parse_crontab("# name: a\n@daily true\n# name: a\n@hourly true\n", "tab");
+    FAIL() << "no error";
+  } catch (const ScheduleError& e) {
+    EXPECT_EQ(std::string(e.what()), "tab:3: the name 'a' is taken by the job on line 2");
+  }
+  EXPECT_THROW(parse_crontab("# name:\n@daily true\n", "tab"), ScheduleError);
+  EXPECT_THROW(parse_crontab("# name: x\nA=b\n@daily true\n", "tab"), ScheduleError);
+}
+
+TEST(Duration, CompoundDurationsAsGoWritesThem) {
+  using namespace std::chrono;
+  EXPECT_EQ(parse_duration("1h30m"), duration_cast<green::Duration>(minutes(90)));
+  EXPECT_EQ(parse_duration("2h45m30s"), duration_cast<green::Duration>(seconds(9930)));
+  EXPECT_EQ(parse_duration("1m30.5s"), duration_cast<green::Duration>(milliseconds(90500)));
+  EXPECT_EQ(parse_duration("1s500ms"), duration_cast<green::Duration>(milliseconds(1500)));
+  EXPECT_EQ(parse_duration("90"), duration_cast<green::Duration>(seconds(90)));  // bare: seconds
+  EXPECT_THROW(parse_duration("1h30"), green::tools::UsageError);                 // a part without unit
+  EXPECT_THROW(parse_duration("1h-30m"), green::tools::UsageError);
+  EXPECT_THROW(parse_duration("h"), green::tools::UsageError);
+  auto every = parse_schedule("@every 1h30m");
+  ASSERT_TRUE(every.every);
+  EXPECT_EQ(*every.every, duration_cast<green::Duration>(minutes(90)));
 }
 
 }  // namespace

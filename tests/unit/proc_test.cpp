@@ -7,6 +7,7 @@
 #include "green_test.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -166,6 +167,59 @@ GREEN_TEST(Proc, TerminateReachesTheWholeProcessGroup) {
     state = proc_state(grandchild);
   }
   EXPECT_TRUE(state == 0 || state == 'Z') << "grandchild state " << state;
+}
+
+// A subreaper adopts what a child leaves behind (here one background
+// process in the child's group and one that left it with setsid), finds it
+// in descendants(), kills a group's tree or everything, and reaps it.
+GREEN_TEST(ProcTree, SubreaperAdoptsKillsAndReapsWhatAChildLeftBehind) {
+  ASSERT_TRUE(green::proc::become_subreaper());
+  struct Undo {
+    ~Undo() { ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); }
+  } undo;
+  auto p = Process::shell("sleep 30 >/dev/null & a=$!; setsid sleep 31 >/dev/null & echo $a $!",
+                          {.out = Stdio::pipe});
+  const auto line = p.stdout_pipe().read_line();
+  ASSERT_TRUE(line);
+  EXPECT_EQ(p.wait(), 0);
+  std::istringstream pids(*line);
+  pid_t in_group = 0, escaped = 0;
+  pids >> in_group >> escaped;
+  ASSERT_GT(in_group, 0);
+  ASSERT_GT(escaped, 0);
+  // Both now are our children (not init's), the first still in the job's group.
+  bool saw_in_group = false, saw_escaped = false;
+  for (int i = 0; i < 400 && !(saw_in_group && saw_escaped); ++i) {
+    saw_in_group = saw_escaped = false;
+    for (const auto& d : green::proc::descendants()) {
+      if (d.pid == in_group && d.ppid == ::getpid() && d.pgid == p.pid()) saw_in_group = true;
+      if (d.pid == escaped && d.ppid == ::getpid() && d.pgid != p.pid()) saw_escaped = true;
+    }
+    if (!(saw_in_group && saw_escaped)) green::sleep(5ms);
+  }
+  EXPECT_TRUE(saw_in_group);
+  EXPECT_TRUE(saw_escaped);
+  // The job's tree is only what is still in its group.
+  EXPECT_EQ(green::proc::signal_tree(p.pid(), SIGKILL), 1u);
+  EXPECT_GE(green::proc::signal_tree(0, SIGKILL), 1u);
+  // Reaped by reap_adopted(), not left as zombies.
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {
+    green::proc::reap_adopted();
+    gone = proc_state(in_group) == 0 && proc_state(escaped) == 0;
+    if (!gone) green::sleep(5ms);
+  }
+  EXPECT_TRUE(gone) << "states " << proc_state(in_group) << " " << proc_state(escaped);
+}
+
+// reap_adopted() never takes the exit of a child a Process tracks.
+GREEN_TEST(ProcTree, ReapAdoptedLeavesTrackedChildrenAlone) {
+  auto p = Process::shell("exit 3");
+  // Without switching, so the hub cannot reap it first.
+  for (int i = 0; i < 2000 && proc_state(p.pid()) != 'Z'; ++i) ::usleep(1000);
+  ASSERT_EQ(proc_state(p.pid()), 'Z');
+  EXPECT_FALSE(green::proc::reap_adopted());
+  EXPECT_EQ(p.wait(), 3);
 }
 
 GREEN_TEST(Proc, MissingProgramThrowsNamingIt) {

@@ -307,6 +307,13 @@ Job parse_job(std::string_view line) {
       }
     }
   }
+  // A seventh schedule-like field is most likely a year (Quartz, AWS): run
+  // as a command it would be a per-second job running `2026 ...`.
+  auto field_like = [](std::string_view t) {
+    return t.find_first_not_of("0123456789*,-/?") == std::string_view::npos;
+  };
+  if (nfields == 6 && tokens.size() > 6 && field_like(tokens[6]))
+    throw ScheduleError("7 fields: there is no year field (5 fields, or 6 with seconds first, then the command)");
   if (tokens.size() <= nfields) throw ScheduleError("no command after the schedule");
   Job job;
   std::string fields;
@@ -325,6 +332,7 @@ Job parse_job(std::string_view line) {
 std::vector<Job> parse_crontab(std::string_view text, const std::string& source) {
   std::vector<Job> jobs;
   std::vector<std::pair<std::string, std::string>> env;
+  std::string name;  // from a `# name: NAME` comment on the line just above
   std::size_t lineno = 0;
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -335,7 +343,23 @@ std::vector<Job> parse_crontab(std::string_view text, const std::string& source)
     ++lineno;
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.remove_prefix(1);
-    if (line.empty() || line[0] == '#') continue;
+    std::string above = std::exchange(name, {});
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      std::string_view c = line.substr(1);
+      while (!c.empty() && std::isspace(static_cast<unsigned char>(c.front()))) c.remove_prefix(1);
+      if (c.starts_with("name:")) {
+        c.remove_prefix(5);
+        while (!c.empty() && std::isspace(static_cast<unsigned char>(c.front()))) c.remove_prefix(1);
+        if (c.empty()) throw ScheduleError(source + ":" + std::to_string(lineno) + ": '# name:' without a name");
+        for (const Job& j : jobs)
+          if (j.name == c)
+            throw ScheduleError(source + ":" + std::to_string(lineno) + ": the name '" + std::string(c) +
+                                "' is taken by the job on line " + std::to_string(j.line));
+        name = std::string(c);
+      }
+      continue;
+    }
     try {
       // NAME=value (no space before '='): an environment line.
       std::size_t eq = line.find('=');
@@ -349,9 +373,12 @@ std::vector<Job> parse_crontab(std::string_view text, const std::string& source)
         if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
           value = value.substr(1, value.size() - 2);
         env.emplace_back(std::string(line.substr(0, eq)), std::move(value));
+        if (!above.empty())
+          throw ScheduleError("'# name: " + above + "' must be directly above a job, not above NAME=value");
         continue;
       }
       Job job = parse_job(line);
+      if (!above.empty()) job.name = std::move(above);
       job.line = lineno;
       job.env = env;
       jobs.push_back(std::move(job));

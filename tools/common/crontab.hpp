@@ -10,7 +10,8 @@
 //  - @yearly @annually @monthly @weekly @daily @midnight @hourly;
 //  - a sixth field before the command is a seconds field when it parses as
 //    a day-of-week field (so `0 30 2 * * * cmd` runs at 02:30:00 and
-//    `30 2 * * * cmd` also at 02:30:00).
+//    `30 2 * * * cmd` also at 02:30:00); a seventh field-like token (a
+//    year, as Quartz writes it) is an error, not the start of the command.
 // Daylight saving: a wall-clock time that does not exist (the hour skipped
 // in spring) runs at the first instant after the gap; a wall-clock time
 // that happens twice (the hour repeated in autumn) runs once, at the first.
@@ -60,7 +61,7 @@ Schedule parse_schedule(std::string_view text);
 
 /// One job of a crontab.
 struct Job {
-  std::string name;     // the command as written
+  std::string name;     // from `# name: NAME` or --name, else the command as written
   std::string command;  // run with /bin/sh -c
   Schedule schedule;
   std::size_t line = 0;
@@ -72,8 +73,10 @@ struct Job {
 Job parse_job(std::string_view line);
 
 /// Parses a whole crontab: blank lines and `#` comments skipped, `NAME=value`
-/// lines set environment variables for the jobs after them. Throws
-/// ScheduleError with "SOURCE:LINE: why" for the first bad line.
+/// lines set environment variables for the jobs after them, and a
+/// `# name: NAME` comment on the line right above a job names it (names are
+/// unique). Throws ScheduleError with "SOURCE:LINE: why" for the first bad
+/// line.
 std::vector<Job> parse_crontab(std::string_view text, const std::string& source);
 
 }  // namespace green::tools::cron

@@ -32,45 +32,56 @@ __extension__ typedef unsigned __int128 u128;  // GCC and clang have it; -Wpedan
 
 // Exact decimal arithmetic, not strtod: through a double, a count of
 // nanoseconds past 2^53 (104 days) would not read back as format_duration
-// wrote it.
+// wrote it. Several NUMBER UNIT parts add up, as Go writes durations
+// ("1h30m", "1m30.5s"); a bare number (no unit) is seconds and stands alone.
 Duration parse_duration(std::string_view text) {
   auto bad = [&](const char* why) {
-    return UsageError("invalid duration '" + std::string(text) + "': " + why + " (examples: 250ms, 1.5s, 2m)");
+    return UsageError("invalid duration '" + std::string(text) + "': " + why + " (examples: 250ms, 1.5s, 2m, 1h30m)");
   };
   if (text.empty()) throw bad("empty");
-  std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  const std::string_view number = text.substr(0, i);
-  const std::size_t dot = number.find('.');
-  const std::string_view whole = number.substr(0, dot);
-  const std::string_view frac = dot == std::string_view::npos ? std::string_view() : number.substr(dot + 1);
-  if (whole.empty() && frac.empty()) throw bad("not a number");
-  if (frac.find('.') != std::string_view::npos) throw bad("not a number");
-  const std::string_view unit = text.substr(i);
-  std::uint64_t scale = 0;
-  if (unit.empty()) {
-    scale = 1'000'000'000;
-  } else {
-    for (const Unit& u : kUnits)
-      if (u.name == unit) scale = u.ns;
-    if (scale == 0) throw bad("unknown unit");
-  }
   constexpr u128 kMax = 1'000'000'000'000'000'000;  // 1e9 s
-  u128 ns = 0;
-  for (char c : whole) {
-    ns = ns * 10 + static_cast<unsigned>(c - '0');
-    if (ns * scale > kMax) throw bad("too long");
+  u128 total = 0;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    std::size_t i = 0;
+    while (i < rest.size() && (std::isdigit(static_cast<unsigned char>(rest[i])) || rest[i] == '.')) ++i;
+    const std::string_view number = rest.substr(0, i);
+    const std::size_t dot = number.find('.');
+    const std::string_view whole = number.substr(0, dot);
+    const std::string_view frac = dot == std::string_view::npos ? std::string_view() : number.substr(dot + 1);
+    if (whole.empty() && frac.empty()) throw bad("not a number");
+    if (frac.find('.') != std::string_view::npos) throw bad("not a number");
+    rest.remove_prefix(i);
+    std::size_t u = 0;
+    while (u < rest.size() && !std::isdigit(static_cast<unsigned char>(rest[u])) && rest[u] != '.') ++u;
+    const std::string_view unit = rest.substr(0, u);
+    rest.remove_prefix(u);
+    std::uint64_t scale = 0;
+    if (unit.empty()) {
+      if (number.size() != text.size()) throw bad("every part needs a unit");
+      scale = 1'000'000'000;
+    } else {
+      for (const Unit& un : kUnits)
+        if (un.name == unit) scale = un.ns;
+      if (scale == 0) throw bad("unknown unit");
+    }
+    u128 ns = 0;
+    for (char c : whole) {
+      ns = ns * 10 + static_cast<unsigned>(c - '0');
+      if (ns * scale > kMax) throw bad("too long");
+    }
+    ns *= scale;
+    // 24 digits of fraction are far finer than a nanosecond of a day.
+    u128 f = 0, den = 1;
+    for (std::size_t k = 0; k < frac.size() && k < 24; ++k) {
+      f = f * 10 + static_cast<unsigned>(frac[k] - '0');
+      den *= 10;
+    }
+    ns += (f * scale + den / 2) / den;
+    total += ns;
+    if (total > kMax) throw bad("too long");
   }
-  ns *= scale;
-  // 24 digits of fraction are far finer than a nanosecond of a day.
-  u128 f = 0, den = 1;
-  for (std::size_t k = 0; k < frac.size() && k < 24; ++k) {
-    f = f * 10 + static_cast<unsigned>(frac[k] - '0');
-    den *= 10;
-  }
-  ns += (f * scale + den / 2) / den;
-  if (ns > kMax) throw bad("too long");
-  return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
+  return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(static_cast<std::int64_t>(total)));
 }
 
 std::string format_duration(Duration d) {

@@ -1,5 +1,6 @@
-// Durations on the command line: "250ms", "1.5s", "2m", "1h", "100us"; a
-// bare number is seconds.
+// Durations on the command line: "250ms", "1.5s", "2m", "1h", "100us", or
+// several parts as Go writes them ("1h30m", "2m30.5s"); a bare number is
+// seconds.
 #pragma once
 
 #include <green/detail/core.hpp>

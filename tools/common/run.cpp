@@ -16,7 +16,7 @@ bool g_stop = false;
 
 bool stop_requested() { return g_stop; }
 
-int run_tool(std::function<int()> body) {
+int run_tool(std::function<int()> body, bool second_signal_exits) {
   green::net::ignore_sigpipe();
   green::net::raise_open_files_limit();
   g_stop = false;
@@ -25,8 +25,8 @@ int run_tool(std::function<int()> body) {
     bool stdout_closed = false;
     auto work = green::spawn([&] { return body(); });
     green::SignalHandler signals({SIGINT, SIGTERM}, [&](int sig) {
-      if (signalled) std::_Exit(128 + sig);  // a second signal: stop now
-      signalled = sig;
+      if (signalled && second_signal_exits) std::_Exit(128 + sig);  // a second signal: stop now
+      if (!signalled) signalled = sig;
       g_stop = true;
       work.kill(GreenletExit{}, /*block=*/false);
     });

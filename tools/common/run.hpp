@@ -16,7 +16,9 @@ namespace green::tools {
 /// Exceptions from body propagate (main maps UsageError to status 2).
 /// Also ignores SIGPIPE and raises the open-files soft limit to the hard
 /// limit, so thousands of sockets work without `ulimit`.
-int run_tool(std::function<int()> body);
+/// With `second_signal_exits` false a second signal kills the body again
+/// instead (a body that must clean up, like green cron's, takes it as "hurry").
+int run_tool(std::function<int()> body, bool second_signal_exits = true);
 
 /// True inside run_tool once a SIGINT/SIGTERM or a closed stdout asked the
 /// body to stop (for bodies that want to stop feeding new work first).

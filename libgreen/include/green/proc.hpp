@@ -117,6 +117,9 @@ class Pipe {
   /// Never switches.
   void close() noexcept;
   bool is_open() const noexcept;
+  /// The descriptor (-1 once closed), e.g. to poll() whether a read would
+  /// wait. Never switches.
+  int native_handle() noexcept;
 
   struct Impl;
   explicit Pipe(std::unique_ptr<Impl> impl);
@@ -170,6 +173,10 @@ class Process {
   /// Any signal, like terminate().
   void send_signal(int sig) noexcept;
 
+  /// Whether this is the leader of its own process group (Options::new_process_group);
+  /// its pid is then the group's id.
+  bool leads_group() const noexcept;
+
   /// The parent's ends of the pipes; throw std::logic_error when that stream
   /// is not a pipe.
   Pipe& stdin_pipe();
@@ -193,5 +200,41 @@ inline int shell_status(int returncode) noexcept { return returncode < 0 ? 128 -
 /// Reaps (waitpid WNOHANG) children whose Process and hub are both gone.
 /// Called by every spawn; returns how many are still running. Never blocks.
 std::size_t reap_orphans() noexcept;
+
+// ---- process trees (for supervisors: green cron) ----------------------------
+// A child's background processes (`sleep 9 &` in a shell job) outlive it and
+// may leave its process group (setsid). As the subreaper of its descendants a
+// process gets every such orphan re-parented to it instead of to PID 1, so it
+// can still find them in /proc (descendants(), signal_tree()) and must reap
+// them (reap_adopted()).
+
+/// Makes this process the subreaper of its descendants
+/// (prctl PR_SET_CHILD_SUBREAPER); false where the kernel refuses. Never
+/// switches.
+bool become_subreaper() noexcept;
+
+/// Reaps exited children that no Process tracks (orphans adopted as a
+/// subreaper) and returns true; false when one could not be told apart from a
+/// child being started on another thread: call again a little later. Never
+/// blocks, never switches.
+bool reap_adopted() noexcept;
+
+/// A live (not zombie) process seen in /proc.
+struct ProcessInfo {
+  pid_t pid;
+  pid_t ppid;
+  pid_t pgid;
+};
+
+/// This process's live descendants, parents before their children, read from
+/// /proc (so a snapshot: processes fork and exit meanwhile). Never switches.
+std::vector<ProcessInfo> descendants();
+
+/// Sends `sig` to the tree of process group `pgid`: every live descendant of
+/// this process that is in that group, or descends from one that is (or
+/// from the group's leader), so background children that left the group
+/// are included while their parent lives. `pgid` 0: every descendant.
+/// Returns how many processes were signalled. Never switches.
+std::size_t signal_tree(pid_t pgid, int sig) noexcept;
 
 }  // namespace green::proc
