@@ -53,12 +53,16 @@ struct FetchOptions {
   std::string rate;
   Duration timeout = forever;
   Duration connect_timeout = 30s;
+  long speed_limit = 1;
+  Duration speed_time = 60s;
   unsigned retries = 0;
   Duration retry_delay = 1s;
+  Duration retry_max_time = 60s;
   bool follow = true;
   long max_redirs = 20;
-  std::string method;
+  std::optional<std::string> method;
   std::vector<std::string> headers;
+  std::vector<std::string> resolve;
   std::optional<std::string> data;
   bool http11 = false;
   bool http2 = false;
@@ -75,6 +79,187 @@ struct FetchOptions {
 };
 
 // ---- small helpers ----------------------------------------------------------
+
+// Bodies waiting for their turn under --cat are kept in memory up to this
+// much in all; past it they wait in temporary files.
+constexpr std::uint64_t kCatMemory = 64 << 20;
+
+// `text` as it may be echoed in a one-line message: control bytes as \xNN,
+// cut at 200 bytes.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char ch : text.substr(0, 200)) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out.push_back(ch);
+  }
+  if (text.size() > 200) out += "...";
+  return out;
+}
+
+// A URL as shown on stdout and stderr: the password of user:password@
+// replaced by "***".
+std::string redact(std::string_view url) {
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) return std::string(url);
+  const auto start = sep + 3;
+  const auto end = url.find_first_of("/?#", start);
+  const std::string_view authority = url.substr(start, end == std::string_view::npos ? end : end - start);
+  const auto at = authority.rfind('@');
+  const auto colon = authority.find(':');
+  if (at == std::string_view::npos || colon == std::string_view::npos || colon > at) return std::string(url);
+  return std::string(url.substr(0, start + colon + 1)) + "***" + std::string(url.substr(start + at));
+}
+
+// RFC 9110 token characters: what a method or a header name is made of.
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+constexpr const char* kTokenChars = "letters, digits and !#$%&'*+-.^_`|~ only";
+
+void check_header(const std::string& h) {
+  if (h.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    throw UsageError("-H: '" + printable(h) + "' contains a line break or NUL byte");
+  }
+  const auto colon = h.find(':');
+  std::string_view name(h);
+  if (colon != std::string::npos)
+    name = name.substr(0, colon);
+  else if (!h.empty() && h.back() == ';')
+    name = name.substr(0, h.size() - 1);  // curl's "Name;": the header with an empty value
+  else
+    throw UsageError("-H: '" + printable(h) + "' is not 'Name: value'");
+  if (!is_token(name)) {
+    throw UsageError("-H: '" + printable(h) + "': '" + printable(name) + "' is not a header name (" + kTokenChars +
+                     ")");
+  }
+}
+
+// --resolve HOST:PORT:ADDR[,ADDR]...: the lookup key "host:port" (host in
+// lower case, as curl's URL parser gives it).
+std::string resolve_key(const std::string& entry) {
+  const auto bad = [&](const std::string& why) {
+    return UsageError("--resolve: '" + printable(entry) + "' " + why + " (want HOST:PORT:ADDR[,ADDR]...)");
+  };
+  const auto c1 = entry.find(':');
+  const auto c2 = c1 == std::string::npos ? c1 : entry.find(':', c1 + 1);
+  if (c1 == 0 || c2 == std::string::npos) throw bad("is not HOST:PORT:ADDR");
+  const std::string port = entry.substr(c1 + 1, c2 - c1 - 1);
+  unsigned n = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || n == 0 || n > 65535) {
+    throw bad("has no port 1-65535");
+  }
+  if (c2 + 1 >= entry.size()) throw bad("has no address");
+  std::string key = entry.substr(0, c1);
+  for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key + ":" + port;
+}
+
+// A --cat body waiting for its turn: in memory while all waiting bodies
+// together stay under kCatMemory, then in an unlinked temporary file, so
+// memory stays flat behind one slow URL however many bodies finish after it.
+class Spool {
+ public:
+  explicit Spool(std::uint64_t& in_memory) : in_memory_(in_memory) {}
+  ~Spool() {
+    in_memory_ -= mem_.size();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  // A new attempt starts over.
+  void clear() {
+    in_memory_ -= mem_.size();
+    std::string().swap(mem_);
+    if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) error_ = std::strerror(errno);
+    size_ = 0;
+  }
+
+  // On the hub inside curl's write callback: never switches.
+  bool append(std::string_view data) {
+    if (fd_ < 0 && in_memory_ + data.size() > kCatMemory && !spill()) return false;
+    if (fd_ >= 0) {
+      if (!write_all(data)) return false;
+    } else {
+      mem_.append(data);
+      in_memory_ += data.size();
+    }
+    size_ += data.size();
+    return true;
+  }
+
+  const std::string& error() const noexcept { return error_; }
+
+  // Hands the body to `write` in pieces. `write` may switch.
+  template <class F>
+  void drain(F&& write) {
+    if (fd_ < 0) {
+      write(std::string_view(mem_));
+      return;
+    }
+    std::string buf(1 << 18, '\0');
+    for (std::uint64_t off = 0; off < size_;) {
+      const ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(off));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        diag_error("--cat: cannot read back a spooled body: {}", n < 0 ? std::strerror(errno) : "short file");
+        return;
+      }
+      write(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      off += static_cast<std::uint64_t>(n);
+    }
+  }
+
+ private:
+  bool spill() {
+    const char* dir = std::getenv("TMPDIR");
+    std::string path = (dir && *dir ? dir : "/tmp");
+    fd_ = ::open(path.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      std::string tmpl = path + "/green-fetch-cat.XXXXXX";
+      fd_ = ::mkostemp(tmpl.data(), O_CLOEXEC);
+      if (fd_ >= 0) ::unlink(tmpl.c_str());
+    }
+    if (fd_ < 0) {
+      error_ = "cannot spool the body to " + path + ": " + std::strerror(errno);
+      return false;
+    }
+    const bool ok = write_all(mem_);
+    in_memory_ -= mem_.size();
+    std::string().swap(mem_);
+    return ok;
+  }
+
+  bool write_all(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error_ = std::string("cannot spool the body: ") + std::strerror(errno);
+        return false;
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  std::uint64_t& in_memory_;
+  std::string mem_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  std::string error_;
+};
 
 // Requests per second from "N", "N/s", "N/m" or "N/h".
 double parse_rate(const std::string& text) {
@@ -134,7 +319,9 @@ struct Result {
   std::uint64_t seq = 0;
   std::string url;
   http::Response res;
-  bool failed = false;  // transfer error (ERR)
+  std::unique_ptr<Spool> body;  // --cat
+  bool failed = false;          // transfer error (ERR)
+  bool interrupted = false;
   std::string error;
   std::string path;
   unsigned attempts = 0;
@@ -149,8 +336,11 @@ class Fetcher {
     base_.max_redirects = opt.max_redirs;
     base_.timeout = opt.timeout;
     base_.connect_timeout = opt.connect_timeout;
-    base_.method = opt.method;
+    base_.method = opt.method.value_or("");
     base_.headers = opt.headers;
+    base_.low_speed_limit = opt.speed_time > Duration::zero() ? opt.speed_limit : 0;
+    base_.low_speed_time = opt.speed_time;
+    for (const auto& entry : opt.resolve) resolve_[resolve_key(entry)].push_back(entry);
     base_.data = opt.data;
     base_.version = opt.http11 ? http::Version::http1_1 : opt.http2 ? http::Version::http2 : http::Version::automatic;
     base_.ca_file = opt.cacert;
@@ -176,21 +366,27 @@ class Fetcher {
         if (!url) {
           ++bad_lines_;
           diag_error("{}:{}: {}: {}", line->source, line->lineno, input.overlong() ? "line too long" : why,
-                     line->text.substr(0, 200));
+                     printable(redact(line->text)));
           continue;
         }
         if (!in_shard(url->host, opt_.shard)) continue;
+        waiting_ = line->text;  // read, and not yet in a greenlet: reported if interrupted here
         if (ordered_) window_->acquire();
-        const std::uint64_t seq = next_seq_++;
+        const std::uint64_t seq = next_seq_;
         pool.spawn([this, seq, u = std::move(*url), text = std::move(line->text)]() mutable {
           deliver(fetch_one(seq, std::move(text), u));
         });
+        ++next_seq_;
+        waiting_.reset();
       }
       pool.join();
     } catch (const GreenletExit&) {
       interrupted = true;  // SIGINT/SIGTERM or a closed stdout: stop, then report
     }
-    if (interrupted) pool.kill();
+    if (interrupted) {
+      pool.kill();
+      report_interrupted();
+    }
     out_.flush();
     progress_.finish();
     if (!opt_.quiet && !out_.closed()) summary(interrupted);  // `| head -n 1` ends quietly
@@ -199,6 +395,34 @@ class Fetcher {
   }
 
  private:
+  // Every URL read ends up on stdout and stderr, interrupted or not: those
+  // still in flight, waiting to retry or waiting for a slot get an ERR line
+  // ("interrupted"), and under --ordered/--cat the finished results held
+  // back behind them come out too. Not when stdout was closed: whoever
+  // read it wanted no more.
+  void report_interrupted() {
+    if (out_.closed()) return;
+    if (waiting_) killed_.push_back({next_seq_, std::move(*waiting_), 0});
+    waiting_.reset();
+    for (auto& k : killed_) {
+      Result r;
+      r.seq = k.seq;
+      r.url = std::move(k.url);
+      r.attempts = k.attempts;
+      r.failed = true;
+      r.error = "interrupted";
+      r.interrupted = true;
+      ++interrupted_;
+      if (ordered_)
+        pending_.emplace(r.seq, std::move(r));
+      else
+        emit(r);
+    }
+    killed_.clear();
+    for (auto& [seq, r] : pending_) emit(r);
+    pending_.clear();
+  }
+
   void make_output_dir() {
     std::string path;
     for (std::size_t i = 0; i <= opt_.output_dir.size(); ++i) {
@@ -213,6 +437,13 @@ class Fetcher {
     if (::stat(opt_.output_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       throw UsageError("-o: " + opt_.output_dir + " is not a directory");
     }
+    // Once here rather than once per URL: a file is really created (access()
+    // would say yes to root on a read-only file system).
+    std::string probe = opt_.output_dir + "/.green-fetch-probe.XXXXXX";
+    const int fd = ::mkostemp(probe.data(), O_CLOEXEC);
+    if (fd < 0) throw UsageError("-o: cannot write in " + opt_.output_dir + ": " + std::strerror(errno));
+    ::close(fd);
+    ::unlink(probe.c_str());
   }
 
   // Creates a new, empty file for `u` under the output directory and returns
@@ -306,32 +537,63 @@ class Fetcher {
     }
   };
 
+  // Notes a URL whose greenlet is killed (SIGINT) before its result is
+  // out, for report_interrupted. Runs during unwinding: never switches.
+  struct NoteIfKilled {
+    Fetcher& f;
+    const Result& r;
+    bool done = false;
+    ~NoteIfKilled() {
+      if (done) return;
+      try {
+        f.killed_.push_back({r.seq, r.url, r.attempts});
+      } catch (...) {
+      }
+    }
+  };
+
   Result fetch_one(std::uint64_t seq, std::string text, const http::Url& u) {
     Result r;
     r.seq = seq;
     r.url = std::move(text);
+    NoteIfKilled note{*this, r};
     RemoveUnlessKept remove{&r.path};
     std::string failure;
     try {
       http::Request req = base_;
       req.url = r.url;
+      if (auto it = resolve_.find(u.host + ":" + u.port); it != resolve_.end()) req.resolve = it->second;
       if (!opt_.output_dir.empty()) {
         r.path = reserve_file(u);
         req.sink = http::Sink::file(r.path);
-      } else if (!opt_.cat) {
+      } else if (opt_.cat) {
+        r.body = std::make_unique<Spool>(cat_in_memory_);
+        req.sink = http::Sink::callback([body = r.body.get()](std::string_view chunk) { return body->append(chunk); });
+      } else {
         req.sink = http::Sink::discard();
       }
       HostGuard host(*this, u);
+      const auto first = Clock::now();
       for (;;) {
         pace();
         ++r.attempts;
+        if (r.body) r.body->clear();
         std::error_code ec;
         r.res = http::fetch(req, ec);
         r.failed = static_cast<bool>(ec);
-        r.error = r.res.error;
+        r.error = r.body && !r.body->error().empty() ? r.body->error() : r.res.error;
         if (r.attempts > opt_.retries || !retryable(ec, r.res.status)) break;
         Duration wait = opt_.retry_delay * (1u << std::min(r.attempts - 1, 16u));
-        if (r.res.retry_after) wait = std::min<Duration>(*r.res.retry_after, 10min);
+        if (r.res.retry_after) wait = *r.res.retry_after;
+        if (Clock::now() + wait - first > opt_.retry_max_time) {
+          // Past --retry-max-time: report this answer rather than wait (a
+          // server's Retry-After may say an hour).
+          if (r.res.retry_after) {
+            diag_warn("{}: not retried: Retry-After {} is past --retry-max-time {}", redact(r.url),
+                      format_duration(*r.res.retry_after), format_duration(opt_.retry_max_time));
+          }
+          break;
+        }
         green::sleep(wait);
       }
     } catch (const std::exception& e) {
@@ -343,6 +605,7 @@ class Fetcher {
     }
     remove.keep = !r.failed;
     if (r.failed) r.path.clear();
+    note.done = true;
     return r;
   }
 
@@ -365,22 +628,23 @@ class Fetcher {
     const long status = r.res.status;
     const bool ok = !r.failed && status >= 200 && status < 300;
     if (!ok) ++failures_;
+    const std::string url = redact(r.url);
     if (r.failed) {
       ++errors_;
-      diag_error("{}: {}", r.url, r.error);
+      diag_error("{}: {}", url, r.error);
     } else if (status >= 100 && status < 600) {
       ++classes_[static_cast<std::size_t>(status / 100)];
     } else {
       ++classes_[0];
     }
     bytes_ += r.res.bytes;
-    latency_.add(r.res.timings.total);
+    if (!r.interrupted) latency_.add(r.res.timings.total);
     const std::string seconds = format_seconds(r.res.timings.total);
     if (opt_.cat) {
-      out_.write(r.res.body);
+      if (r.body) r.body->drain([this](std::string_view piece) { out_.write(piece); });
     } else if (opt_.json) {
       JsonWriter j;
-      j.field("url", r.url).field("final_url", r.res.url.empty() ? r.url : r.res.url);
+      j.field("url", url).field("final_url", r.res.url.empty() ? url : redact(r.res.url));
       if (r.failed)
         j.field_null("status");
       else
@@ -398,7 +662,7 @@ class Fetcher {
       out_.line(j.finish());
     } else {
       std::string line = paint(r.failed ? std::string("ERR") : std::to_string(status), status_color(r), color_);
-      fmt::format_to(std::back_inserter(line), "\t{}\t{}\t{}", r.res.bytes, seconds, r.url);
+      fmt::format_to(std::back_inserter(line), "\t{}\t{}\t{}", r.res.bytes, seconds, url);
       if (!opt_.output_dir.empty()) line += "\t" + (r.path.empty() ? std::string("-") : r.path);
       out_.line(line);
     }
@@ -425,8 +689,9 @@ class Fetcher {
     const double rps = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
     diag("{} URL{} in {:.2f} s ({:.0f} requests/s), {} received{}", done_, done_ == 1 ? "" : "s", elapsed, rps,
          human_bytes(bytes_), interrupted ? " (interrupted)" : "");
-    diag("status 1xx {}  2xx {}  3xx {}  4xx {}  5xx {}  errors {}{}", classes_[1], classes_[2], classes_[3],
-         classes_[4], classes_[5], errors_, bad_lines_ ? fmt::format("  bad lines {}", bad_lines_) : std::string());
+    diag("status 1xx {}  2xx {}  3xx {}  4xx {}  5xx {}  errors {}{}{}", classes_[1], classes_[2], classes_[3],
+         classes_[4], classes_[5], errors_, bad_lines_ ? fmt::format("  bad lines {}", bad_lines_) : std::string(),
+         interrupted_ ? fmt::format("  interrupted {}", interrupted_) : std::string());
     if (done_ > 0) {
       diag("latency p50 {}  p90 {}  p99 {}", human_seconds(latency_.percentile(50)),
            human_seconds(latency_.percentile(90)), human_seconds(latency_.percentile(99)));
@@ -442,11 +707,21 @@ class Fetcher {
   Clock::time_point next_start_{};
   bool ordered_ = false;
   std::optional<Semaphore> window_;
+  std::uint64_t cat_in_memory_ = 0;  // before pending_: its Spools count down into it
   std::map<std::uint64_t, Result> pending_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t next_emit_ = 0;
   std::unordered_map<std::string, std::unique_ptr<HostSlot>> hosts_;
   std::unordered_map<std::string, std::size_t> name_counts_;
+  std::unordered_map<std::string, std::vector<std::string>> resolve_;  // --resolve by "host:port"
+  struct Killed {
+    std::uint64_t seq;
+    std::string url;
+    unsigned attempts;
+  };
+  std::vector<Killed> killed_;
+  std::optional<std::string> waiting_;
+  std::size_t interrupted_ = 0;
   Clock::time_point start_{};
   std::size_t done_ = 0;
   std::size_t failures_ = 0;
@@ -462,11 +737,11 @@ int run_fetch(const FetchOptions& opt) {
   if (opt.cat && !opt.output_dir.empty()) throw UsageError("--cat and -o both take the bodies; pick one");
   if (opt.http11 && opt.http2) throw UsageError("--http1.1 and --http2 exclude each other");
   if (!opt.rate.empty()) parse_rate(opt.rate);  // report a bad rate before reading input
-  for (const auto& h : opt.headers) {
-    if (h.find(':') == std::string::npos && (h.empty() || h.back() != ';')) {
-      throw UsageError("-H: '" + h + "' is not 'Name: value'");
-    }
+  for (const auto& h : opt.headers) check_header(h);
+  if (opt.method && !is_token(*opt.method)) {
+    throw UsageError("-X: '" + printable(*opt.method) + "' is not an HTTP method (" + kTokenChars + ")");
   }
+  for (const auto& entry : opt.resolve) resolve_key(entry);
   return run_tool([&] {
     Fetcher f(opt);
     return f.run();
@@ -483,7 +758,10 @@ void setup_fetch(CLI::App& app, int& status) {
       "whose reason goes to stderr); with -o a fifth field holds the saved file's path. Lines come as\n"
       "requests complete (in input order with --ordered); a summary goes to stderr at the end.\n"
       "Retries (--retries) apply to connection errors, timeouts, 429 and 5xx; the wait doubles from\n"
-      "--retry-delay each time, or follows the server's Retry-After.\n"
+      "--retry-delay each time, or follows the server's Retry-After, within --retry-max-time of the first try.\n"
+      "A transfer that gets no byte for 60 s (--speed-time, --speed-limit) fails as stalled.\n"
+      "On SIGINT every URL read and not finished gets an ERR line (\"interrupted\").\n"
+      "Passwords in user:password@ URLs show as *** on stdout and stderr.\n"
       "Exit status: 0 every URL answered 2xx (after redirects), 1 some did not, 2 usage error or bad\n"
       "input lines (reported as FILE:LINE and skipped), 130 on SIGINT.");
   sub->add_option("files", opt->files, "Files with one URL per line ('-' or none: stdin)")->type_name("FILE");
@@ -496,11 +774,21 @@ void setup_fetch(CLI::App& app, int& status) {
   add_duration_option(sub, "--timeout", opt->timeout,
                       "Give up a transfer after DUR (connecting included; default none)");
   add_duration_option(sub, "--connect-timeout", opt->connect_timeout, "Give up connecting after DUR (default 30s)");
+  add_duration_option(sub, "--speed-time", opt->speed_time,
+                      "Give up a transfer slower than --speed-limit for DUR, waiting for the answer included "
+                      "(default 1m; 0: never)");
+  sub->add_option("--speed-limit", opt->speed_limit, "Bytes per second --speed-time counts as too slow")
+      ->capture_default_str()
+      ->type_name("BYTES")
+      ->check(CLI::Range(1L, 1L << 40));
   sub->add_option("--retries", opt->retries, "Retry transient failures up to N times")
       ->capture_default_str()
       ->check(CLI::Range(0u, 100u));
   add_duration_option(sub, "--retry-delay", opt->retry_delay,
                       "First wait before a retry, doubled each time (default 1s)");
+  add_duration_option(sub, "--retry-max-time", opt->retry_max_time,
+                      "Retry only while the retry would start within DUR of the first try; a longer "
+                      "Retry-After ends the retries (default 1m)");
   sub->add_flag("-L,--location{true},--no-location{false}", opt->follow,
                 "Follow redirects (the default) or not (--no-location)");
   sub->add_option("--max-redirs", opt->max_redirs, "Follow at most N redirects")
@@ -509,6 +797,10 @@ void setup_fetch(CLI::App& app, int& status) {
   sub->add_option("-X,--request", opt->method, "HTTP method (default GET, or POST with -d)")->type_name("METHOD");
   sub->add_option("-H,--header", opt->headers, "Extra request header 'Name: value' (repeatable)")
       ->type_name("HEADER")
+      ->allow_extra_args(false);
+  sub->add_option("--resolve", opt->resolve,
+                  "Connect to ADDR for HOST:PORT instead of resolving HOST, as curl's --resolve (repeatable)")
+      ->type_name("HOST:PORT:ADDR")
       ->allow_extra_args(false);
   sub->add_option("-d,--data", opt->data, "Send DATA as the request body (POST unless -X)")->type_name("DATA");
   sub->add_flag("--http1.1", opt->http11, "Use HTTP/1.1 only");

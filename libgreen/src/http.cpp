@@ -61,6 +61,7 @@ struct Transfer {
   const Request* req = nullptr;
   Response* res = nullptr;
   curl_slist* headers = nullptr;
+  curl_slist* resolve = nullptr;
   int file_fd = -1;
   std::string write_error;
   std::function<void(CURLcode)> done;
@@ -516,6 +517,17 @@ void configure(Multi& m, Transfer& t) {
   set(e, CURLOPT_MAXREDIRS, r.max_redirects);
   if (r.timeout != forever) set(e, CURLOPT_TIMEOUT_MS, millis(r.timeout));
   if (r.connect_timeout != forever) set(e, CURLOPT_CONNECTTIMEOUT_MS, millis(r.connect_timeout));
+  if (r.low_speed_limit > 0 && r.low_speed_time > Duration::zero()) {
+    set(e, CURLOPT_LOW_SPEED_LIMIT, r.low_speed_limit);
+    set(e, CURLOPT_LOW_SPEED_TIME,
+        std::max(1L, static_cast<long>(std::chrono::ceil<std::chrono::seconds>(r.low_speed_time).count())));
+  }
+  for (const auto& entry : r.resolve) {
+    curl_slist* next = curl_slist_append(t.resolve, entry.c_str());
+    if (!next) throw std::bad_alloc();
+    t.resolve = next;
+  }
+  if (t.resolve) set(e, CURLOPT_RESOLVE, t.resolve);
   const bool tls = is_https(r.url);
   switch (r.version) {
     case Version::automatic:
@@ -655,6 +667,15 @@ std::optional<std::string_view> Response::header(std::string_view name) const {
   return std::nullopt;
 }
 
+namespace {
+std::string stall_reason(const Request& r) {
+  const auto secs =
+      std::to_string(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(r.low_speed_time).count()));
+  if (r.low_speed_limit <= 1) return "stalled: no data for " + secs + " s";
+  return "stalled: less than " + std::to_string(r.low_speed_limit) + " bytes/s for " + secs + " s";
+}
+}  // namespace
+
 Response fetch(const Request& req, std::error_code& ec) {
   Multi& m = multi();
   Response res;
@@ -667,6 +688,7 @@ Response fetch(const Request& req, std::error_code& ec) {
     Transfer& t;
     ~Cleanup() {
       if (t.headers) curl_slist_free_all(t.headers);
+      if (t.resolve) curl_slist_free_all(t.resolve);
       if (t.file_fd >= 0) ::close(t.file_fd);
       m.give_easy(t.easy);
     }
@@ -689,6 +711,8 @@ Response fetch(const Request& req, std::error_code& ec) {
   ec = std::error_code(static_cast<int>(rc), error_category());
   if (!t.write_error.empty())
     res.error = t.write_error;
+  else if (rc == CURLE_OPERATION_TIMEDOUT && std::strncmp(t.errbuf, "Operation too slow", 18) == 0)
+    res.error = stall_reason(req);
   else if (t.errbuf[0])
     res.error = t.errbuf;
   else

@@ -119,6 +119,22 @@ printf '%s\n' "$I/trickle/20" "$I/a" "$I/b" "$I/c" >"$work/idle.txt"
 cpu=$(tail -n 1 "$work/idle.time" | awk '{print $1 + $2}')
 awk -v c="$cpu" 'BEGIN { exit !(c < 1.0) }' || fail "idle connections closed by the server: ${cpu} s of CPU (a spinning hub)"
 
+# ---- stalls: a listener that never answers, a body that stops half-way ---------
+# No --timeout: the default idle abort (--speed-time 60s, shortened here) ends both.
+out=$(printf '%s\n' "$F/stall/1000" "http://127.0.0.1:$SILENT_PORT/" |
+  timeout -s KILL 60 "$green" fetch -q --json --speed-time 1s 2>"$work/stall.err"); rc=$?
+[ $rc -eq 1 ] || fail "stalls: exit $rc, want 1 (137: not aborted)"
+python3 - "$out" <<'PY' || fail "stalls: $out"
+import json, sys
+rows = {json.loads(l)["url"].split("/")[3]: json.loads(l) for l in sys.argv[1].splitlines()}
+assert len(rows) == 2, rows
+for r in rows.values():
+    assert r["status"] is None and r["error"].startswith("stalled: no data for 1 s"), r
+assert rows["stall"]["bytes"] == 1000 and rows[""]["bytes"] == 0, rows
+PY
+[ "$(grep -c "stalled" "$work/stall.err")" -eq 2 ] || fail "stalls: reasons on stderr: $(cat "$work/stall.err")"
+"$green" fetch --help | grep -q -- "--speed-time DUR=1m " || fail "--help: --speed-time's default"
+
 # ---- retries: a 503 that succeeds on the third try; 429 with Retry-After ----
 out=$(printf '%s\n' "$F/fail/2/a" "$F/fail/5/b" | "$green" fetch -q --retries 3 --retry-delay 10ms --json --ordered); rc=$?
 [ $rc -eq 1 ] || fail "retries: exit $rc, want 1 (b still fails)"
@@ -138,6 +154,28 @@ python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"] is No
   fail "connection errors are retried: $out"
 out=$("$green" fetch -q --retries 2 --json <<<"$H/status/404")
 python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["attempts"]==1, o' "$out" || fail "a 404 is not retried: $out"
+
+# A Retry-After past --retry-max-time (default 60s) is reported, not waited for.
+out=$(timeout -s KILL 60 "$green" fetch -q --retries 3 --json <<<"$F/retry-after/3600/long" 2>"$work/ra.err"); rc=$?
+[ $rc -eq 1 ] || fail "Retry-After 3600: exit $rc, want 1 (137: it waited)"
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["status"]==503 and o["attempts"]==1, o' "$out" ||
+  fail "Retry-After 3600: $out"
+grep -q "not retried: Retry-After 1h is past --retry-max-time 1m" "$work/ra.err" || fail "Retry-After 3600: $(cat "$work/ra.err")"
+
+# SIGINT while a URL waits on Retry-After (and one on a silent server): every
+# URL read still ends up on stdout, the unfinished ones as ERR "interrupted".
+printf '%s\n' "$F/retry-after/30/int" "$F/count/x" "http://127.0.0.1:$SILENT_PORT/" "$F/count/y" >"$work/int.txt"
+"$green" fetch --retries 1 --retry-max-time 1h --ordered "$work/int.txt" >"$work/int.out" 2>"$work/int.err" &
+pid=$!
+for _ in $(seq 200); do [ "$(curl -s "$F/count/int")" = 1 ] && break; sleep 0.05; done
+sleep 0.2
+kill -INT $pid
+wait $pid; rc=$?
+[ $rc -eq 130 ] || fail "SIGINT: exit $rc, want 130"
+[ "$(cut -f4 "$work/int.out")" = "$(cat "$work/int.txt")" ] || fail "SIGINT: not every URL on stdout: $(cat "$work/int.out")"
+grep -q "^ERR	.*/retry-after/30/int$" "$work/int.out" || fail "SIGINT: the waiting URL: $(cat "$work/int.out")"
+grep -q "retry-after/30/int: interrupted" "$work/int.err" || fail "SIGINT: no reason on stderr: $(cat "$work/int.err")"
+grep -q "interrupted 2" "$work/int.err" || fail "SIGINT: summary: $(cat "$work/int.err")"
 
 # ---- duplicates and -o names for tricky URLs --------------------------------
 long=$(printf 'x%.0s' $(seq 300))
@@ -194,6 +232,17 @@ for r in rows:
     assert isinstance(r["time"], float) and r["error"] is None and r["path"] is None
 PY
 
+# --cat behind one slow URL: 100 x 3 MB finish while the first trickles; the
+# bodies wait in temporary files past 64 MiB, so memory stays flat (it was
+# the sum of the bodies), and the bytes still come out in input order.
+{ echo "$I/trickle/20"; for i in $(seq 100); do echo "$H/files/size-3000000.bin?$i"; done; } >"$work/cat-slow.txt"
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=1" /usr/bin/time -f %M -o "$work/cat-slow.rss" \
+  "$green" fetch -q -c 8 --cat "$work/cat-slow.txt" |
+  cmp -s - <(printf 't%.0s' $(seq 20); for i in $(seq 100); do cat "$WWW/files/size-3000000.bin"; done) ||
+  fail "--cat behind a slow URL: the bytes differ"
+rss=$(tail -n 1 "$work/cat-slow.rss")
+[ $asan -eq 1 ] || [ "$rss" -le $((160 * 1024)) ] || fail "--cat behind a slow URL: peak RSS ${rss} KiB for 300 MB of bodies"
+
 # ---- methods, data, headers, user agent ---------------------------------------
 [ "$("$green" fetch -q --cat -d hello <<<"$H/method")" = "POST 5" ] || fail "-d: not a POST with the body"
 [ "$("$green" fetch -q --cat -X PUT -d abc <<<"$H/method")" = "PUT 3" ] || fail "-X PUT -d"
@@ -207,16 +256,50 @@ for bad in "--rate fast" "--cat --json" "--http1.1 --http2" "-c 0" "--timeout so
   "$green" fetch $bad </dev/null >/dev/null 2>&1; rc=$?
   [ $rc -eq 2 ] || fail "usage error '$bad': exit $rc, want 2"
 done
+for bad in "-H|X Y: z" "-H|a: b"$'\r\n'"Evil: 1" "-X|GE T" "-X|" "--resolve|host:80" "--resolve|host:0:127.0.0.1"; do
+  "$green" fetch "${bad%%|*}" "${bad#*|}" </dev/null >/dev/null 2>"$work/usage.err"; rc=$?
+  [ $rc -eq 2 ] || fail "usage error '$bad': exit $rc, want 2"
+  [ "$(wc -l <"$work/usage.err")" -eq 1 ] && grep -q -- "^green fetch: ${bad%%|*}: '" "$work/usage.err" ||
+    fail "usage error '$bad': want one line naming the option and the input: $(cat "$work/usage.err")"
+done
+# -o that cannot be written to: said once, before any URL (root writes through
+# mode bits, so /proc/self stands in for a read-only directory there).
+ro=/proc/self
+if [ "$(id -u)" -ne 0 ]; then ro=$work/ro && mkdir "$ro" && chmod 555 "$ro"; fi
+out=$(printf '%s\n' "$H/files/size-1.bin" "$H/files/size-0.bin" | "$green" fetch -o "$ro" 2>"$work/ro.err"); rc=$?
+[ $rc -eq 2 ] || fail "-o not writable: exit $rc, want 2"
+[ -z "$out" ] && [ "$(wc -l <"$work/ro.err")" -eq 1 ] && grep -q "^green fetch: -o: cannot write in $ro: " "$work/ro.err" ||
+  fail "-o not writable: want one error before any URL: $out $(cat "$work/ro.err")"
+# Passwords never show; the rest of the URL does.
+out=$("$green" fetch <<<"http://user:s3cret@127.0.0.1:$HTTP_PORT/files/size-1.bin" 2>&1)
+grep -q "s3cret" <<<"$out" && fail "a password shows: $out"
+grep -q "	http://user:\*\*\*@127.0.0.1:$HTTP_PORT/files/size-1.bin$" <<<"$out" || fail "redacted URL: $out"
+# --resolve: names that no resolver knows, connected to the given addresses.
+out=$(printf '%s\n' "http://green.test:$HTTP_PORT/files/size-1.bin" "http://other.test:$HTTP_PORT/files/size-1.bin" |
+  "$green" fetch -q --ordered --resolve "green.test:$HTTP_PORT:127.0.0.1" --resolve "other.test:$HTTP_PORT:127.0.0.9" 2>&1)
+[ "$(grep -c "^200	1	.*green.test" <<<"$out")" -eq 1 ] || fail "--resolve: green.test: $out"
+# nginx listens on 127.0.0.1 only: refused at 127.0.0.9, so resolved as told.
+grep -q "other.test.*: Failed to connect" <<<"$out" || fail "--resolve: other.test did not go to 127.0.0.9: $out"
 "$green" fetch "$work/no-such-file" >/dev/null 2>"$work/nofile.err"; rc=$?
 [ $rc -eq 2 ] || fail "missing input file: exit $rc"
 grep -q "no-such-file" "$work/nofile.err" || fail "missing input file not named: $(cat "$work/nofile.err")"
-printf '%s\n' "$H/files/size-1.bin" "not a url" "# comment" "" "ftp://example/x" "$H/files/size-0.bin" >"$work/bad.txt"
+{
+  printf '%s\n' "$H/files/size-1.bin" "not a url" "# comment" "" "ftp://example/x" "$H/files/size-0.bin" "http:///files"
+  printf 'http://127.0.0.1:%s/a\0b\n' "$HTTP_PORT"
+  printf 'http://127.0.0.1:1/%01048000d\n' 0
+  printf 'http://127.0.0.1:1/\x01\n'
+} >"$work/bad.txt"
 out=$("$green" fetch "$work/bad.txt" 2>"$work/bad.err"); rc=$?
 [ $rc -eq 2 ] || fail "bad lines: exit $rc, want 2"
 [ "$(wc -l <<<"$out")" -eq 2 ] || fail "bad lines: the good URLs were not fetched: $out"
-grep -q "bad.txt:2: " "$work/bad.err" || fail "bad line 2 not reported with its number: $(cat "$work/bad.err")"
-grep -q "bad.txt:5: .*ftp" "$work/bad.err" || fail "bad line 5 not reported: $(cat "$work/bad.err")"
-grep -q "status 1xx 0  2xx 2  3xx 0  4xx 0  5xx 0  errors 0  bad lines 2" "$work/bad.err" || fail "summary counts: $(cat "$work/bad.err")"
+grep -q "bad.txt:2: contains whitespace: not a url$" "$work/bad.err" || fail "bad line 2 not reported with its number: $(cat "$work/bad.err")"
+grep -q "bad.txt:5: unsupported scheme ftp (want http or https): ftp://example/x$" "$work/bad.err" || fail "bad line 5 not reported: $(cat "$work/bad.err")"
+grep -q "bad.txt:7: no host: http:///files$" "$work/bad.err" || fail "http:///files: $(cat "$work/bad.err")"
+grep -q "bad.txt:8: contains a NUL byte: http://127.0.0.1:$HTTP_PORT/a\\\\x00b$" "$work/bad.err" || fail "NUL: $(cat "$work/bad.err")"
+grep -q "bad.txt:9: longer than 65536 bytes: http://127.0.0.1:1/0000.*\.\.\.$" "$work/bad.err" || fail "1 MB URL: $(cut -c1-300 "$work/bad.err")"
+grep -q "bad.txt:10: contains the control byte 0x01: http://127.0.0.1:1/\\\\x01$" "$work/bad.err" || fail "control byte: $(cat "$work/bad.err")"
+[ "$(grep -c "bad.txt:" "$work/bad.err")" -eq 6 ] || fail "bad lines: want 6 reports: $(cut -c1-300 "$work/bad.err")"
+grep -q "status 1xx 0  2xx 2  3xx 0  4xx 0  5xx 0  errors 0  bad lines 6" "$work/bad.err" || fail "summary counts: $(cat "$work/bad.err")"
 grep -q "latency p50 .* p90 .* p99 " "$work/bad.err" || fail "summary latency: $(cat "$work/bad.err")"
 grep -q "requests/s" "$work/bad.err" || fail "summary rate"
 for i in $(seq 2000); do echo "$H/files/size-1.bin?$i"; done | "$green" fetch 2>/dev/null | head -n 1 >/dev/null

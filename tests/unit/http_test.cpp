@@ -304,3 +304,34 @@ GREEN_TEST(Http, MethodDataHeadersAndUserAgentAreSent) {
 }
 
 }  // namespace
+
+GREEN_TEST(Http, LowSpeedLimitAbortsAServerThatNeverAnswers) {
+  // A listener that is never accepted from: the kernel completes the
+  // handshake and takes the request, and no byte ever comes back.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::error_code ec;
+  http::Response r = http::fetch(http::Request{.url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/",
+                                               .low_speed_limit = 1,
+                                               .low_speed_time = 1s},
+                                 ec);
+  ::close(fd);
+  EXPECT_EQ(http::classify(ec), http::ErrorClass::timeout);
+  EXPECT_EQ(r.error, "stalled: no data for 1 s");
+  EXPECT_EQ(r.status, 0);
+}
+
+GREEN_TEST(Http, ResolveEntriesTakeThePlaceOfNameResolution) {
+  Server& s = server();
+  const std::string port = s.env.at("HTTP_PORT");
+  http::Response r = http::fetch(http::Request{.url = "http://green.test:" + port + "/files/size-1000.bin",
+                                               .resolve = {"green.test:" + port + ":127.0.0.1"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, s.file("files/size-1000.bin"));
+}

@@ -66,6 +66,16 @@ struct Request {
   long max_redirects = 20;
   Duration timeout = forever;          ///< the whole transfer, connect included
   Duration connect_timeout = forever;  ///< connecting (TCP and TLS) only
+  /// Abort when fewer than `low_speed_limit` bytes per second arrive (or are
+  /// sent) for `low_speed_time`, waiting for the response included: a server
+  /// that accepts and never answers, or stalls mid-body (curl's
+  /// --speed-limit/--speed-time). Zero for either: no such abort.
+  long low_speed_limit = 0;
+  Duration low_speed_time = Duration::zero();
+  /// "HOST:PORT:ADDR[,ADDR]..." entries (curl's --resolve syntax) that take
+  /// the place of name resolution for HOST:PORT, for this request and the
+  /// later ones of the hub (curl keeps them in the hub's DNS cache).
+  std::vector<std::string> resolve{};
   Version version = Version::automatic;
   std::string ca_file{};  ///< PEM bundle to verify servers with (empty: the system's)
   bool verify_tls = true;
@@ -168,8 +178,9 @@ struct Url {
 };
 
 /// Parses `text` as an absolute http:// or https:// URL with curl's parser.
-/// Returns nothing and sets `*why` (when given) to the reason otherwise
-/// ("unsupported scheme ftp", "Bad hostname", ...). Never switches.
+/// Returns nothing and sets `*why` (when given) to the reason otherwise, in
+/// green's words ("no host", "unsupported scheme ftp (want http or https)",
+/// "contains a NUL byte", "longer than 65536 bytes", ...). Never switches.
 std::optional<Url> parse_url(const std::string& text, std::string* why = nullptr);
 
 /// libcurl's version line ("libcurl/7.88.1 OpenSSL/3.0 ...").
