@@ -39,6 +39,7 @@ void one_line(std::string_view raw) {
   FUZZ_CHECK(url->scheme == "http" || url->scheme == "https");
   FUZZ_CHECK(!url->host.empty());
   FUZZ_CHECK(!url->path.empty() && url->path.front() == '/');
+  for (char c : line) FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && c != 0x7f);  // echoed as is
 
   const std::string name = file_name_for(*url);
   FUZZ_CHECK(!name.empty() && name.size() <= 120);
