@@ -1,0 +1,247 @@
+// green::web: an HTTP/1.1 and WebSocket server on the hub (gevent's pywsgi
+// and gevent-websocket), with Boost.Beast parsing and serializing.
+//
+// Every connection runs in a greenlet of its own (a net::StreamServer
+// handler); the handler is a plain function called in that greenlet, so it
+// may block on anything green (a Queue::get with a timeout for long polling,
+// a database call, a sleep) and only that connection waits.
+//
+//     green::web::Server server(endpoint, [](green::web::Request& req) {
+//       green::web::Response res{boost::beast::http::status::ok, req.version()};
+//       res.body() = "hello\n";
+//       return res;                              // Content-Length is set for you
+//     });
+//     server.serve_forever();
+//
+// The streaming form writes the body piece by piece (chunked when no
+// Content-Length was set) or upgrades to a WebSocket:
+//
+//     green::web::Server server(endpoint, [](Request& req, Reply& reply) {
+//       if (green::web::is_websocket_upgrade(req)) {
+//         auto ws = reply.accept_websocket(req);
+//         while (auto m = ws.receive()) ws.send(m->data, m->binary);
+//         return;
+//       }
+//       for (int i = 0; i < 3; ++i) reply.write("piece\n");
+//     });
+//
+// The server handles keep-alive, pipelining (responses go out in request
+// order), HEAD (the body is dropped, the headers kept), Expect: 100-continue,
+// limits on header size (431), body size (413), the time to send a request's
+// header (408: a client trickling its request line is cut off), the idle time
+// of a kept-alive connection, and handler exceptions (500, the server goes
+// on). Every read and write is a switch point that obeys Timeout and kill.
+#pragma once
+
+#include <green/detail/core.hpp>
+#include <green/net.hpp>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace green::web {
+
+namespace http = boost::beast::http;
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+/// Limits and timeouts of a Server. Durations of zero mean "no limit".
+struct Options {
+  /// Request line plus header fields, in bytes; more is answered with 431.
+  std::size_t max_header_bytes = 16 * 1024;
+  /// Request body, in bytes; more is answered with 413.
+  std::size_t max_body_bytes = 1024 * 1024;
+  /// From a request's first byte to the end of its header; a client slower
+  /// than this gets 408 and is disconnected (slowloris). The first request of
+  /// a connection must also start within this time.
+  Duration header_timeout = std::chrono::seconds(10);
+  /// Time to receive a request's body once its header arrived (408).
+  Duration body_timeout = std::chrono::seconds(60);
+  /// A kept-alive connection with no new request for this long is closed.
+  Duration idle_timeout = std::chrono::seconds(60);
+  /// A single write that cannot make progress for this long (a client that
+  /// stopped reading) ends the connection.
+  Duration write_timeout = std::chrono::seconds(60);
+  /// Most connections at once; more are accepted and closed (0: no limit).
+  std::size_t max_connections = 0;
+  /// SO_REUSEPORT, for one server per thread on the same port.
+  bool reuse_port = false;
+  /// WebSocket: largest message accepted (bigger closes with 1009).
+  std::size_t max_message_bytes = 1024 * 1024;
+  /// WebSocket: with no traffic for half this time the server pings; with
+  /// no answer by the end of it the connection is closed.
+  Duration websocket_idle_timeout = std::chrono::seconds(60);
+  /// Value of the Server header ("" sends none).
+  std::string server_name = "green";
+};
+
+/// One finished request, for access logs (Options-independent; see
+/// Server::on_request).
+struct AccessRecord {
+  net::Tcp::endpoint peer;
+  std::string_view method;  // valid during the callback only
+  std::string_view target;
+  unsigned version = 11;  // 10 or 11
+  unsigned status = 0;    // 0: no response was sent (connection lost)
+  std::uint64_t body_bytes = 0;
+  Duration elapsed{};  // from the end of the request header to the last byte sent
+};
+
+class WebSocket;
+
+/// The streaming side of one request: sets the status and headers, then
+/// writes the body piece by piece, or switches the connection to WebSocket.
+/// Lives on the connection's greenlet for the duration of the handler call.
+class Reply {
+ public:
+  /// The response header (status, version and fields) until the first write.
+  http::response_header<>& header() noexcept { return head_; }
+
+  /// Declares the body length: the body goes out as is, not chunked, and
+  /// must be exactly this long (a shorter body closes the connection).
+  void content_length(std::uint64_t n);
+
+  /// Writes a piece of the body (the header first, on the first call).
+  /// Without a Content-Length the body is chunked (HTTP/1.1) or ends with the
+  /// connection (HTTP/1.0). Throws std::system_error when the client is gone
+  /// or does not read for write_timeout. Switch point.
+  void write(std::string_view piece);
+
+  /// Sends `count` bytes of the open file `fd` from `offset` with
+  /// sendfile(2) (header first). Needs content_length(). Throws
+  /// std::system_error. Switch point.
+  void sendfile(int fd, std::uint64_t offset, std::uint64_t count);
+
+  /// Sends a whole response (Content-Length set from its body). Only before
+  /// anything was written. Switch point.
+  void send(Response&& res);
+
+  /// Whether the header went out.
+  bool started() const noexcept { return started_; }
+  /// The request was HEAD: the header goes out, body bytes are dropped.
+  bool head_only() const noexcept { return head_only_; }
+
+  /// Completes the WebSocket opening handshake for `req` (a valid upgrade,
+  /// see is_websocket_upgrade; anything else throws std::system_error after
+  /// answering 400). The connection then belongs to the returned WebSocket.
+  /// Switch point.
+  WebSocket accept_websocket(Request& req);
+
+  struct Conn;
+  Reply(Conn& conn, unsigned version, bool head_only, bool keep_alive);
+  Reply(const Reply&) = delete;
+  Reply& operator=(const Reply&) = delete;
+
+ private:
+  friend class Server;
+  void start(bool chunked);
+  void finish();
+  Conn& conn_;
+  http::response_header<> head_;
+  std::optional<std::uint64_t> length_;
+  std::uint64_t sent_ = 0;
+  bool started_ = false;
+  bool chunked_ = false;
+  bool head_only_ = false;
+  bool keep_alive_ = true;
+  bool upgraded_ = false;
+  friend struct ConnAccess;
+};
+
+/// True for a GET with Upgrade: websocket and Connection: upgrade.
+bool is_websocket_upgrade(const Request& req);
+
+/// A server-side WebSocket (RFC 6455) on a connection of the Server.
+/// Text messages are checked to be UTF-8 (invalid: closed with 1007);
+/// fragmented messages are reassembled; pings are answered; the server pings
+/// an idle peer (Options::websocket_idle_timeout). One greenlet may receive
+/// while others send: sends are serialized, and a client that reads slowly
+/// parks only the greenlets that send to it. Movable.
+class WebSocket {
+ public:
+  struct Message {
+    std::string data;
+    bool binary = false;
+  };
+
+  WebSocket(WebSocket&&) noexcept;
+  WebSocket& operator=(WebSocket&&) noexcept;
+  ~WebSocket();
+
+  /// Waits for the next whole message. Returns nullopt once the peer closed
+  /// (the close handshake is answered) or the connection ended; the reason
+  /// is in close_code(). Switch point.
+  std::optional<Message> receive();
+
+  /// Sends one message and waits until it is written. Throws
+  /// std::system_error when the connection is gone. Switch point.
+  void send(std::string_view data, bool binary = false);
+
+  /// Starts the close handshake with `code` and waits for the peer's answer
+  /// (up to the idle timeout). Never throws an I/O error. Switch point.
+  void close(std::uint16_t code = 1000, std::string_view reason = {});
+
+  bool is_open() const noexcept;
+  /// The close code received or sent (1000 normal, 1006 when the connection
+  /// ended without a close frame, 1007 bad UTF-8, 1009 too big, ...).
+  std::uint16_t close_code() const noexcept;
+
+  struct Impl;
+  explicit WebSocket(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// An HTTP/1.1 server. Binds and listens in the constructor.
+class Server {
+ public:
+  using Handler = std::function<Response(Request&)>;
+  using StreamingHandler = std::function<void(Request&, Reply&)>;
+
+  /// Throws std::system_error if it cannot listen. Never switches.
+  Server(const net::Tcp::endpoint& local, Handler handler, Options options = {});
+  Server(const net::Tcp::endpoint& local, StreamingHandler handler, Options options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  net::Tcp::endpoint local_endpoint() const;
+
+  /// Called after each response (in the connection's greenlet; must not
+  /// throw or switch).
+  void on_request(std::function<void(const AccessRecord&)> fn);
+
+  /// Starts accepting in the background. Never switches.
+  void start();
+  /// start(), then waits for stop(). Rethrows an error that ended the
+  /// accept loop. Switch point.
+  void serve_forever();
+  /// Graceful stop: stops accepting, closes idle connections, lets requests
+  /// in progress finish for up to `grace` (their connections close after the
+  /// response), then kills the rest. Switch point.
+  void stop(Duration grace = Duration::zero());
+
+  /// Requests answered so far.
+  std::uint64_t requests() const noexcept;
+  /// Open connections now.
+  std::size_t connections() const noexcept;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+}  // namespace green::web

@@ -1,0 +1,524 @@
+// green::web: the connection loop of the HTTP/1.1 server and the WebSocket
+// wrapper. Beast parses and serializes; every Beast and Asio operation runs
+// on the connection's greenlet through green::yield, so a kill or a Timeout
+// cancels it through its cancellation slot and nothing here needs a callback.
+//
+// Limits are Timeouts around the reads: the header of a request (from its
+// first byte) must arrive within header_timeout, which is what cuts off a
+// client trickling its request line one byte at a time; the wait for the next
+// request of a kept-alive connection is a readiness wait (no buffer held, so
+// an idle connection costs its greenlet's stack and the socket).
+#include <green/greenlet.hpp>
+#include <green/hub.hpp>
+#include <green/semaphore.hpp>
+#include <green/timeout.hpp>
+#include <green/web.hpp>
+#include <green/yield.hpp>
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include <array>
+#include <cerrno>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_set>
+#include <utility>
+
+#include <sys/sendfile.h>
+
+namespace green::web {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+using net::Tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Runs f() under a Timeout of `d` (none for zero or forever). Returns false
+// if that Timeout fired; an enclosing Timeout or a kill propagates.
+template <class F>
+bool within(Duration d, F&& f) {
+  if (d <= Duration::zero() || d == forever) {
+    f();
+    return true;
+  }
+  green::Timeout limit(d);
+  try {
+    f();
+  } catch (const green::Timeout& t) {
+    if (!(t == limit)) throw;
+    return false;
+  }
+  return true;
+}
+
+[[noreturn]] void throw_io(const boost::system::error_code& ec, const std::string& what) {
+  throw std::system_error(std::error_code(ec), what);
+}
+
+// Errors that mean the peer is simply gone: nothing to answer.
+bool peer_gone(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor;
+}
+
+}  // namespace
+
+// ---- the connection -------------------------------------------------------------
+
+struct Reply::Conn {
+  Conn(net::TcpStream& s, Server::State& state) : stream(s), sock(s.socket()), st(state) {}
+  net::TcpStream& stream;
+  Tcp::socket& sock;
+  Server::State& st;
+  beast::flat_buffer buf;
+  bool close_after = false;  // the last reply cannot be followed on this connection
+  unsigned status = 0;       // of the last reply, for the access log
+};
+
+struct Server::State {
+  State(StreamingHandler h, Options o) : handler(std::move(h)), opt(std::move(o)) {}
+  StreamingHandler handler;
+  Options opt;
+  std::function<void(const AccessRecord&)> log;
+  std::unique_ptr<net::StreamServer> server;
+  std::unordered_set<net::TcpStream*> idle;  // waiting for a request: stop() closes them
+  std::uint64_t requests = 0;
+  bool stopping = false;
+
+  void serve(net::TcpStream& s);
+};
+
+namespace {
+
+// Writes with the connection's write timeout; a client that does not take
+// the bytes in time is an error like a reset.
+template <class F>
+void timed_write(Reply::Conn& c, F&& f) {
+  if (!within(c.st.opt.write_timeout, std::forward<F>(f))) {
+    throw std::system_error(std::make_error_code(std::errc::timed_out),
+                            "write to " + net::to_string(c.stream.remote_endpoint()));
+  }
+}
+
+// Closes after an error reply: half-close, then read and drop what the
+// client still sends for a moment, so the kernel does not answer its unread
+// bytes with a reset that destroys the reply before the client read it.
+void linger_close(Reply::Conn& c) {
+  boost::system::error_code ec;
+  c.sock.shutdown(Tcp::socket::shutdown_send, ec);
+  if (ec) return;
+  std::array<char, 4096> sink;
+  std::size_t dropped = 0;
+  within(1s, [&] {
+    while (dropped < 256 * 1024) {
+      const std::size_t n = c.sock.async_read_some(asio::buffer(sink), green::yield[ec]);
+      if (ec) return;
+      dropped += n;
+    }
+  });
+}
+
+void error_reply(Reply::Conn& c, http::status status) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  if (!c.st.opt.server_name.empty()) res.set(http::field::server, c.st.opt.server_name);
+  res.body() = std::string(http::obsolete_reason(status)) + "\n";
+  res.keep_alive(false);
+  res.prepare_payload();
+  c.status = static_cast<unsigned>(status);
+  boost::system::error_code ec;
+  try {
+    timed_write(c, [&] { http::async_write(c.sock, res, green::yield[ec]); });
+  } catch (const std::system_error&) {
+    return;
+  }
+  if (!ec) linger_close(c);
+}
+
+// Keeps a connection in the idle set while it waits for a request.
+struct IdleMark {
+  IdleMark(Server::State& state, net::TcpStream* stream) : st(state), s(stream) { st.idle.insert(s); }
+  ~IdleMark() { st.idle.erase(s); }
+  Server::State& st;
+  net::TcpStream* s;
+};
+
+}  // namespace
+
+void Server::State::serve(net::TcpStream& s) {
+  Reply::Conn conn(s, *this);
+  std::error_code sec;
+  s.set_nodelay(true, sec);
+  bool first = true;
+  for (;;) {
+    if (stopping) return;
+    if (conn.buf.size() == 0) {
+      // Between requests the connection holds no buffer, only its socket.
+      conn.buf.shrink_to_fit();
+      IdleMark mark(*this, &s);
+      boost::system::error_code ec;
+      const bool arrived = within(first ? opt.header_timeout : opt.idle_timeout,
+                                  [&] { conn.sock.async_wait(Tcp::socket::wait_read, green::yield[ec]); });
+      if (!arrived || ec || stopping || !s.is_open()) return;
+    }
+    first = false;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opt.max_header_bytes, UINT32_MAX)));
+    parser.body_limit(opt.max_body_bytes);
+    boost::system::error_code ec;
+    if (!within(opt.header_timeout, [&] { http::async_read_header(conn.sock, conn.buf, parser, green::yield[ec]); })) {
+      error_reply(conn, http::status::request_timeout);
+      return;
+    }
+    if (ec) {
+      if (peer_gone(ec)) return;
+      if (ec == http::error::header_limit) {
+        error_reply(conn, http::status::request_header_fields_too_large);
+      } else if (ec == http::error::body_limit) {
+        error_reply(conn, http::status::payload_too_large);
+      } else {
+        error_reply(conn, http::status::bad_request);
+      }
+      return;
+    }
+    const auto start = Clock::now();
+    if (!parser.is_done()) {
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        timed_write(conn, [&] { http::async_write(conn.sock, go_on, green::yield[ec]); });
+        if (ec) return;
+      }
+      if (!within(opt.body_timeout, [&] { http::async_read(conn.sock, conn.buf, parser, green::yield[ec]); })) {
+        error_reply(conn, http::status::request_timeout);
+        return;
+      }
+      if (ec) {
+        if (peer_gone(ec)) return;
+        error_reply(conn, ec == http::error::body_limit ? http::status::payload_too_large : http::status::bad_request);
+        return;
+      }
+    }
+    Request req = parser.release();
+    Reply reply(conn, req.version(), req.method() == http::verb::head, req.keep_alive() && !stopping);
+    conn.status = 0;
+    bool failed = false;
+    try {
+      handler(req, reply);
+      reply.finish();
+    } catch (const std::exception&) {
+      // The server goes on; this connection ends (after a 500 if nothing
+      // of the reply went out yet).
+      failed = true;
+    }
+    if (failed && !reply.started()) {
+      error_reply(conn, http::status::internal_server_error);
+    }
+    ++requests;
+    if (log) {
+      AccessRecord r;
+      r.peer = s.remote_endpoint();
+      r.method = req.method_string();
+      r.target = req.target();
+      r.version = req.version();
+      r.status = conn.status;
+      r.body_bytes = reply.sent_;
+      r.elapsed = Clock::now() - start;
+      log(r);
+    }
+    if (failed || reply.upgraded_) return;
+    if (!reply.keep_alive_ || conn.close_after || stopping) {
+      boost::system::error_code ignored;
+      conn.sock.shutdown(Tcp::socket::shutdown_send, ignored);
+      return;
+    }
+  }
+}
+
+// ---- Reply ------------------------------------------------------------------------
+
+Reply::Reply(Conn& conn, unsigned version, bool head_only, bool keep_alive)
+    : conn_(conn), head_only_(head_only), keep_alive_(keep_alive) {
+  head_.version(version);
+  head_.result(http::status::ok);
+}
+
+void Reply::content_length(std::uint64_t n) {
+  if (started_) throw std::logic_error("green::web::Reply::content_length after the header went out");
+  length_ = n;
+}
+
+void Reply::start(bool chunked) {
+  http::response<http::empty_body> msg(std::move(head_));
+  if (!conn_.st.opt.server_name.empty() && msg.find(http::field::server) == msg.end()) {
+    msg.set(http::field::server, conn_.st.opt.server_name);
+  }
+  if (length_) {
+    msg.content_length(*length_);
+  } else if (chunked) {
+    msg.chunked(true);
+  } else {
+    keep_alive_ = false;  // the body ends with the connection
+  }
+  msg.keep_alive(keep_alive_);
+  chunked_ = chunked && !length_;
+  started_ = true;
+  conn_.status = msg.result_int();
+  head_ = msg.base();
+  http::response_serializer<http::empty_body> sr(msg);
+  boost::system::error_code ec;
+  timed_write(conn_, [&] { http::async_write_header(conn_.sock, sr, green::yield[ec]); });
+  if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
+}
+
+void Reply::write(std::string_view piece) {
+  if (!started_) start(head_.version() >= 11);
+  if (head_only_ || piece.empty()) return;
+  boost::system::error_code ec;
+  if (chunked_) {
+    timed_write(conn_, [&] {
+      asio::async_write(conn_.sock, http::make_chunk(asio::buffer(piece.data(), piece.size())), green::yield[ec]);
+    });
+  } else {
+    if (length_ && sent_ + piece.size() > *length_) {
+      throw std::logic_error("green::web::Reply::write: more body than the declared Content-Length");
+    }
+    timed_write(conn_,
+                [&] { asio::async_write(conn_.sock, asio::buffer(piece.data(), piece.size()), green::yield[ec]); });
+  }
+  if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
+  sent_ += piece.size();
+}
+
+void Reply::sendfile(int fd, std::uint64_t offset, std::uint64_t count) {
+  if (!length_ && !started_) throw std::logic_error("green::web::Reply::sendfile needs content_length() first");
+  if (!started_) start(false);
+  if (head_only_) return;
+  if (chunked_ || (length_ && sent_ + count > *length_)) {
+    throw std::logic_error("green::web::Reply::sendfile: more body than the declared Content-Length");
+  }
+  auto off = static_cast<off_t>(offset);
+  while (count > 0) {
+    const ssize_t n = ::sendfile(conn_.sock.native_handle(), fd, &off, std::min<std::uint64_t>(count, 1u << 30));
+    if (n > 0) {
+      count -= static_cast<std::uint64_t>(n);
+      sent_ += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n == 0)
+      throw std::system_error(std::make_error_code(std::errc::io_error),
+                              "sendfile: the file is shorter than its range");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN)
+      throw std::system_error(errno, std::system_category(),
+                              "sendfile to " + net::to_string(conn_.stream.remote_endpoint()));
+    boost::system::error_code ec;
+    timed_write(conn_, [&] { conn_.sock.async_wait(Tcp::socket::wait_write, green::yield[ec]); });
+    if (ec) throw_io(ec, "sendfile to " + net::to_string(conn_.stream.remote_endpoint()));
+  }
+}
+
+void Reply::send(Response&& res) {
+  if (started_) throw std::logic_error("green::web::Reply::send after the header went out");
+  res.version(head_.version());
+  if (!conn_.st.opt.server_name.empty() && res.find(http::field::server) == res.end()) {
+    res.set(http::field::server, conn_.st.opt.server_name);
+  }
+  // A HEAD handler may announce the length without building the body.
+  if (!(head_only_ && res.body().empty() && res.has_content_length())) res.prepare_payload();
+  if (!res.has_content_length() && !res.chunked()) keep_alive_ = false;
+  res.keep_alive(keep_alive_);
+  started_ = true;
+  conn_.status = res.result_int();
+  http::response_serializer<http::string_body> sr(res);
+  boost::system::error_code ec;
+  if (head_only_) {
+    timed_write(conn_, [&] { http::async_write_header(conn_.sock, sr, green::yield[ec]); });
+  } else {
+    timed_write(conn_, [&] { http::async_write(conn_.sock, sr, green::yield[ec]); });
+    sent_ = res.body().size();
+  }
+  if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
+}
+
+void Reply::finish() {
+  if (upgraded_) return;
+  if (!started_) {
+    if (!length_) length_ = 0;
+    start(false);
+  }
+  if (chunked_) {
+    if (head_only_) return;
+    boost::system::error_code ec;
+    timed_write(conn_, [&] { asio::async_write(conn_.sock, http::make_chunk_last(), green::yield[ec]); });
+    if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
+  } else if (length_ && sent_ < *length_ && !head_only_) {
+    conn_.close_after = true;  // the client would wait for bytes that never come
+  }
+}
+
+bool is_websocket_upgrade(const Request& req) { return websocket::is_upgrade(req); }
+
+// ---- WebSocket --------------------------------------------------------------------
+
+struct WebSocket::Impl {
+  Impl(Tcp::socket& s, const Options& o) : ws(s), opt(o) {}
+  websocket::stream<Tcp::socket&> ws;
+  const Options& opt;
+  green::Lock send_lock;
+  beast::flat_buffer rbuf;
+  std::uint16_t code = 0;
+};
+
+WebSocket::WebSocket(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WebSocket::WebSocket(WebSocket&&) noexcept = default;
+WebSocket& WebSocket::operator=(WebSocket&&) noexcept = default;
+WebSocket::~WebSocket() = default;
+
+WebSocket Reply::accept_websocket(Request& req) {
+  if (started_) throw std::logic_error("green::web::Reply::accept_websocket after the header went out");
+  started_ = true;
+  upgraded_ = true;
+  const Options& opt = conn_.st.opt;
+  auto impl = std::make_unique<WebSocket::Impl>(conn_.sock, opt);
+  auto& ws = impl->ws;
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = opt.header_timeout > Duration::zero() ? opt.header_timeout : websocket::stream_base::none();
+  t.idle_timeout = opt.websocket_idle_timeout > Duration::zero() && opt.websocket_idle_timeout != forever
+                       ? opt.websocket_idle_timeout
+                       : websocket::stream_base::none();
+  t.keep_alive_pings = true;
+  ws.set_option(t);
+  ws.read_message_max(opt.max_message_bytes);
+  if (!opt.server_name.empty()) {
+    ws.set_option(websocket::stream_base::decorator(
+        [name = opt.server_name](websocket::response_type& res) { res.set(http::field::server, name); }));
+  }
+  boost::system::error_code ec;
+  ws.async_accept(req, green::yield[ec]);
+  conn_.status = ec ? 400 : 101;
+  if (ec) throw_io(ec, "WebSocket handshake with " + net::to_string(conn_.stream.remote_endpoint()));
+  return WebSocket(std::move(impl));
+}
+
+std::optional<WebSocket::Message> WebSocket::receive() {
+  auto& im = *impl_;
+  im.rbuf.clear();
+  boost::system::error_code ec;
+  im.ws.async_read(im.rbuf, green::yield[ec]);
+  if (ec) {
+    if (ec == websocket::error::closed) {
+      im.code = static_cast<std::uint16_t>(im.ws.reason().code);
+      if (im.code == 0) im.code = websocket::close_code::no_status;
+    } else if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow) {
+      im.code = websocket::close_code::too_big;
+    } else if (ec == websocket::error::bad_frame_payload) {
+      im.code = websocket::close_code::bad_payload;
+    } else if (im.code == 0) {
+      im.code = websocket::close_code::abnormal;
+    }
+    return std::nullopt;
+  }
+  Message m;
+  m.binary = im.ws.got_binary();
+  m.data = beast::buffers_to_string(im.rbuf.data());
+  return m;
+}
+
+void WebSocket::send(std::string_view data, bool binary) {
+  auto& im = *impl_;
+  std::lock_guard<green::Lock> hold(im.send_lock);
+  im.ws.binary(binary);
+  boost::system::error_code ec;
+  const bool in_time = within(im.opt.write_timeout,
+                              [&] { im.ws.async_write(asio::buffer(data.data(), data.size()), green::yield[ec]); });
+  if (!in_time) throw std::system_error(std::make_error_code(std::errc::timed_out), "WebSocket send");
+  if (ec) throw_io(ec, "WebSocket send");
+}
+
+void WebSocket::close(std::uint16_t code, std::string_view reason) {
+  auto& im = *impl_;
+  if (!im.ws.is_open()) return;
+  std::lock_guard<green::Lock> hold(im.send_lock);
+  if (!im.ws.is_open()) return;
+  if (im.code == 0) im.code = code;
+  boost::system::error_code ec;
+  im.ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(code),
+                                            beast::string_view(reason.data(), reason.size())),
+                    green::yield[ec]);
+}
+
+bool WebSocket::is_open() const noexcept { return impl_ && impl_->ws.is_open(); }
+std::uint16_t WebSocket::close_code() const noexcept { return impl_ ? impl_->code : 0; }
+
+// ---- Server -----------------------------------------------------------------------
+
+namespace {
+
+Server::StreamingHandler wrap(Server::Handler h) {
+  return [h = std::move(h)](Request& req, Reply& reply) { reply.send(h(req)); };
+}
+
+}  // namespace
+
+Server::Server(const net::Tcp::endpoint& local, StreamingHandler handler, Options options)
+    : st_(std::make_shared<State>(std::move(handler), std::move(options))) {
+  net::StreamServerOptions so;
+  so.max_connections = st_->opt.max_connections;
+  so.reject_when_full = true;
+  so.full_message =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
+  so.reuse_port = st_->opt.reuse_port;
+  // The handler holds the state: a connection killed by the server's
+  // destruction still finds it while it unwinds.
+  st_->server = std::make_unique<net::StreamServer>(
+      local, [st = st_](net::TcpStream& s) { st->serve(s); }, std::move(so));
+}
+
+Server::Server(const net::Tcp::endpoint& local, Handler handler, Options options)
+    : Server(local, wrap(std::move(handler)), std::move(options)) {}
+
+Server::~Server() {
+  // Breaks the cycle state -> server -> handler -> state.
+  st_->server.reset();
+}
+
+net::Tcp::endpoint Server::local_endpoint() const { return st_->server->local_endpoint(); }
+
+void Server::on_request(std::function<void(const AccessRecord&)> fn) { st_->log = std::move(fn); }
+
+void Server::start() { st_->server->start(); }
+
+void Server::serve_forever() { st_->server->serve_forever(); }
+
+void Server::stop(Duration grace) {
+  auto st = st_;
+  if (!st->stopping) {
+    st->stopping = true;
+    st->server->stop_accepting();
+    // Idle connections end now; one in the middle of a request finishes it
+    // and closes (keep-alive is off from here on).
+    for (net::TcpStream* s : std::vector<net::TcpStream*>(st->idle.begin(), st->idle.end())) s->close();
+  }
+  st->server->stop(grace);
+}
+
+std::uint64_t Server::requests() const noexcept { return st_->requests; }
+std::size_t Server::connections() const noexcept { return st_->server->connections(); }
+
+}  // namespace green::web

@@ -1,0 +1,256 @@
+// green::web: the HTTP/1.1 server and its WebSocket against raw clients on
+// loopback (green::net streams writing bytes by hand, so malformed and slow
+// requests are easy) and Beast's WebSocket client.
+#include <green/web.hpp>
+
+#include <green/queue.hpp>
+#include <green/yield.hpp>
+
+#include "green_test.hpp"
+
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include <string>
+
+namespace {
+
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using green::net::TcpStream;
+using green::web::Reply;
+using green::web::Request;
+using green::web::Response;
+using green::web::Server;
+
+green::net::Tcp::endpoint loopback() { return {boost::asio::ip::address_v4::loopback(), 0}; }
+
+TcpStream dial(const Server& s) { return TcpStream::connect(s.local_endpoint(), 5s); }
+
+// Everything the server sends until it closes the connection.
+std::string read_all(TcpStream& c) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    std::error_code ec;
+    const std::size_t n = c.read_some(buf, ec);
+    if (n == 0 || ec) return out;
+    out.append(buf, n);
+  }
+}
+
+// One response with a Content-Length body, read by hand.
+std::string read_response(TcpStream& c) {
+  std::string head;
+  for (;;) {
+    std::string line = c.read_line();
+    if (line.empty()) return head;
+    head += line;
+    if (line == "\r\n") break;
+  }
+  const auto at = head.find("Content-Length: ");
+  std::size_t len = at == std::string::npos ? 0 : std::stoul(head.substr(at + 16));
+  std::string body(len, '\0');
+  std::size_t got = 0;
+  while (got < len) {
+    const std::size_t n = c.read_some(std::span<char>(body.data() + got, len - got));
+    if (n == 0) break;
+    got += n;
+  }
+  return head + body;
+}
+
+Response hello(Request& req) {
+  Response res{http::status::ok, req.version()};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = "hello " + std::string(req.target()) + "\n";
+  return res;
+}
+
+GREEN_TEST(Web, KeepAliveAndPipelinedRequestsAreAnsweredInOrderOnOneConnection) {
+  Server server(loopback(), hello);
+  server.start();
+  TcpStream c = dial(server);
+  c.write_all("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string a = read_response(c);
+  const std::string b = read_response(c);
+  EXPECT_NE(a.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << a;
+  EXPECT_NE(a.find("hello /a\n"), std::string::npos) << a;
+  EXPECT_NE(b.find("hello /b\n"), std::string::npos) << b;
+  c.write_all("GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string last = read_all(c);
+  EXPECT_NE(last.find("hello /c\n"), std::string::npos) << last;
+  EXPECT_EQ(server.requests(), 3u);
+  server.stop();
+}
+
+GREEN_TEST(Web, HeadSendsTheHeadersOfGetWithoutTheBody) {
+  Server server(loopback(), hello);
+  server.start();
+  TcpStream c = dial(server);
+  c.write_all("HEAD /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string r = read_all(c);
+  EXPECT_NE(r.find("Content-Length: 9\r\n"), std::string::npos) << r;
+  EXPECT_EQ(r.substr(r.size() - 4), "\r\n\r\n") << r;
+  server.stop();
+}
+
+GREEN_TEST(Web, AStreamingHandlerWritesChunksAndLongPollsOnAQueue) {
+  green::Queue<std::string> q;
+  Server server(loopback(), [&](Request&, Reply& reply) {
+    reply.header().set(http::field::content_type, "application/json");
+    for (int i = 0; i < 2; ++i) {
+      auto d = q.get(5s);
+      reply.write("\"" + d + "\"\n");
+    }
+  });
+  server.start();
+  auto producer = green::spawn([&] {
+    green::sleep(10ms);
+    q.put("hallo");
+    q.put("welt");
+  });
+  TcpStream c = dial(server);
+  c.write_all("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string r = read_all(c);
+  EXPECT_NE(r.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("\r\n8\r\n\"hallo\"\n\r\n7\r\n\"welt\"\n\r\n0\r\n\r\n"), std::string::npos) << r;
+  producer.join();
+  server.stop();
+}
+
+GREEN_TEST(Web, OversizedHeadersGet431AndOversizedBodies413) {
+  green::web::Options opt;
+  opt.max_header_bytes = 1024;
+  opt.max_body_bytes = 100;
+  Server server(loopback(), hello, opt);
+  server.start();
+  {
+    TcpStream c = dial(server);
+    c.write_all("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+    EXPECT_EQ(read_all(c).rfind("HTTP/1.1 431 ", 0), 0u);
+  }
+  {
+    TcpStream c = dial(server);
+    c.write_all("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'b'));
+    EXPECT_EQ(read_all(c).rfind("HTTP/1.1 413 ", 0), 0u);
+  }
+  {
+    TcpStream c = dial(server);
+    c.write_all("GARBAGE\r\n\r\n");
+    EXPECT_EQ(read_all(c).rfind("HTTP/1.1 400 ", 0), 0u);
+  }
+  server.stop();
+}
+
+GREEN_TEST(Web, AClientTricklingItsRequestLineGets408AndIsCutOff) {
+  green::web::Options opt;
+  opt.header_timeout = 150ms;
+  Server server(loopback(), hello, opt);
+  server.start();
+  TcpStream c = dial(server);
+  std::error_code ec;
+  // One byte every 20 ms: it never finishes in time.
+  for (char ch : std::string("GET /slow HTTP/1.1\r\nHost: x\r\n")) {
+    c.write_all(std::string_view(&ch, 1), ec);
+    if (ec) break;
+    green::sleep(20ms);
+  }
+  EXPECT_EQ(read_all(c).rfind("HTTP/1.1 408 ", 0), 0u);
+  EXPECT_EQ(server.requests(), 0u);
+  server.stop();
+}
+
+GREEN_TEST(Web, AHandlerExceptionIs500AndTheServerGoesOn) {
+  Server server(loopback(), [](Request& req) -> Response {
+    if (req.target() == "/boom") throw std::runtime_error("boom");
+    return hello(req);
+  });
+  server.start();
+  {
+    TcpStream c = dial(server);
+    c.write_all("GET /boom HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(read_all(c).rfind("HTTP/1.1 500 ", 0), 0u);
+  }
+  TcpStream c = dial(server);
+  c.write_all("GET /ok HTTP/1.0\r\n\r\n");
+  EXPECT_NE(read_all(c).find("hello /ok"), std::string::npos);
+  server.stop();
+}
+
+GREEN_TEST(Web, IdleKeepAliveConnectionsAreClosedAndStopEndsIdleOnesAtOnce) {
+  green::web::Options opt;
+  opt.idle_timeout = 50ms;
+  Server server(loopback(), hello, opt);
+  server.start();
+  TcpStream c = dial(server);
+  c.write_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_response(c);
+  EXPECT_EQ(read_all(c), "");  // closed by the server after 50 ms idle
+
+  green::web::Options forever_idle;
+  forever_idle.idle_timeout = green::forever;
+  forever_idle.header_timeout = green::forever;
+  Server second(loopback(), hello, forever_idle);
+  second.start();
+  TcpStream d = dial(second);
+  d.write_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_response(d);
+  second.stop(5s);  // an idle connection does not hold the stop for its grace
+  EXPECT_EQ(read_all(d), "");
+  server.stop();
+}
+
+GREEN_TEST(Web, WebSocketEchoesTextAndBinaryAndClosesCleanly) {
+  std::uint16_t code = 0;
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    ASSERT_TRUE(green::web::is_websocket_upgrade(req));
+    auto ws = reply.accept_websocket(req);
+    while (auto m = ws.receive()) ws.send(m->data, m->binary);
+    code = ws.close_code();
+  });
+  server.start();
+  TcpStream c = dial(server);
+  websocket::stream<green::net::Tcp::socket&> ws(c.socket());
+  ws.async_handshake("x", "/", green::yield);
+  ws.text(true);
+  ws.async_write(boost::asio::buffer(std::string("hallo")), green::yield);
+  boost::beast::flat_buffer buf;
+  ws.async_read(buf, green::yield);
+  EXPECT_TRUE(ws.got_text());
+  EXPECT_EQ(boost::beast::buffers_to_string(buf.data()), "hallo");
+  buf.clear();
+  ws.binary(true);
+  ws.async_write(boost::asio::buffer(std::string("\x00\xff", 2)), green::yield);
+  ws.async_read(buf, green::yield);
+  EXPECT_TRUE(ws.got_binary());
+  EXPECT_EQ(boost::beast::buffers_to_string(buf.data()), std::string("\x00\xff", 2));
+  ws.async_close(websocket::close_code::normal, green::yield);
+  server.stop(5s);
+  EXPECT_EQ(code, 1000);
+}
+
+GREEN_TEST(Web, KillAndTimeoutInterruptAParkedWebSocketReceive) {
+  bool timed_out = false;
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    auto ws = reply.accept_websocket(req);
+    try {
+      green::Timeout t(30ms);
+      ws.receive();
+    } catch (const green::Timeout&) {
+      timed_out = true;
+    }
+    ws.receive();  // parks until the server's stop kills it
+  });
+  server.start();
+  TcpStream c = dial(server);
+  websocket::stream<green::net::Tcp::socket&> ws(c.socket());
+  ws.async_handshake("x", "/", green::yield);
+  green::sleep(100ms);
+  server.stop();  // no grace: kills the handler parked in receive()
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(server.connections(), 0u);
+}
+
+}  // namespace
