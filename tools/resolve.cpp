@@ -5,12 +5,11 @@
 // (--rate) and, with --ordered, also waits while too many finished results
 // are held back for order, so memory stays flat however long the input.
 //
-// Flow control: a server drops queries its socket buffer cannot hold (Knot
-// with Linux's default 208 KiB holds about 270), and a dropped query costs a
-// whole --timeout. So the queries in flight start at a small window that
-// grows by one per answer up to --concurrency (TCP's slow start), halves on
-// a timeout and then grows by one per window of answers (congestion
-// avoidance), so after a loss green stays below what the server can take.
+// Flow control lives in green::dns (a window per server that grows while
+// answers come back and halves when the server drops queries). --concurrency
+// caps that window; the pool of greenlets is larger (kPoolFactor), so that
+// queries a silent server leaves unanswered wait for their timeouts together
+// instead of holding up the names behind them.
 #include "common/cli_docs.hpp"
 #include "common/duration.hpp"
 #include "common/input.hpp"
@@ -132,7 +131,7 @@ class Resolve {
         resolver_(make_resolver(opt)),
         out_(Output::out()),
         progress_("queries", !opt.no_progress),
-        pool_(opt.concurrency),
+        pool_(kPoolFactor * opt.concurrency),
         window_(opt.ordered ? std::max<std::size_t>(4 * opt.concurrency, 1024) : 0) {}
 
   int run() {
@@ -166,6 +165,7 @@ class Resolve {
     o.timeout = opt.timeout;
     o.tries = opt.retries + 1;
     o.sockets_per_server = opt.sockets;
+    o.max_in_flight = opt.concurrency;
     if (opt.timeout < std::chrono::milliseconds(1)) {
       throw UsageError("--timeout: " + format_duration(opt.timeout) + " is too short (want at least 1ms)");
     }
@@ -207,14 +207,10 @@ class Resolve {
           if (next_send > now) green::sleep(next_send - now);
           next_send = std::max(next_send, now - 10 * interval) + interval;
         }
-        while (inflight_ >= static_cast<std::size_t>(cwnd_)) {
-          slot_.clear();
-          slot_.wait();
-        }
         if (opt_.ordered) window_.acquire();
+        if (!job.literal) resolver_.wait_for_room();
         const std::size_t seq = counts_.queries++;
         if (opt_.ordered) held_.emplace_back();
-        ++inflight_;
         pool_.spawn([this, seq, job = std::move(job)]() mutable { work(seq, std::move(job)); });
       }
     }
@@ -222,15 +218,6 @@ class Resolve {
 
   void work(std::size_t seq, Job job) {
     dns::Answer a = job.literal ? literal_answer(job) : resolver_.query(job.qname, job.type);
-    --inflight_;
-    const double max_window = static_cast<double>(opt_.concurrency);
-    if (a.status == dns::Status::timeout) {
-      ssthresh_ = std::max(cwnd_ / 2, kMinWindow);
-      cwnd_ = ssthresh_;
-    } else {
-      cwnd_ = std::min(cwnd_ + (cwnd_ < ssthresh_ ? 1.0 : 1.0 / cwnd_), max_window);
-    }
-    slot_.set();
     std::string text = format(job, a);
     ++counts_.done;
     ++counts_.by_status[static_cast<int>(a.status)];
@@ -355,13 +342,9 @@ class Resolve {
     bool ready = false;
   };
 
-  static constexpr double kMinWindow = 16;
+  static constexpr std::size_t kPoolFactor = 4;
 
   const ResolveOptions& opt_;
-  double cwnd_ = std::min<double>(kMinWindow, static_cast<double>(opt_.concurrency));
-  double ssthresh_ = static_cast<double>(opt_.concurrency);
-  std::size_t inflight_ = 0;
-  Event slot_;  // set when a query finishes (the feeder waits on it)
   std::vector<dns::Type> types_;
   dns::Resolver resolver_;
   Output& out_;
@@ -394,7 +377,9 @@ void setup_resolve(CLI::App& app, int& status) {
                               ->capture_default_str();
   completion_values(type_opt, {"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "SRV", "CAA"}, true);
   sub->add_option("-c,--concurrency", opt->concurrency,
-                  "Queries in flight at most (the window starts small and grows to this)")
+                  "Queries in flight to one server at most: the window starts small, grows while answers come back "
+                  "and halves when the server drops queries; queries a silent server leaves unanswered wait for "
+                  "their timeouts outside it (up to 4N)")
       ->type_name("N")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));

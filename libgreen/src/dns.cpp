@@ -32,6 +32,13 @@
 //    non-blocking, close-on-exec, TCP_NODELAY and SO_RCVBUF are set where we
 //    create the socket. TCP sockets (truncated answers, use_tcp) pass
 //    straight through.
+//  - Flow control (see Resolver in dns.hpp) sits in the same socket
+//    functions: every UDP query is seen going out (its bytes are kept, so
+//    a lost one can be sent again under the same id without c-ares knowing)
+//    and every reply coming in, before c-ares parses it. Queries are told
+//    apart by id and question, as 1.18 does not keep ids unique. c-ares
+//    makes one try per query (it would double the wait at every retry);
+//    query() makes the tries.
 #include "dns_message.hpp"
 
 #include <green/dns.hpp>
@@ -52,6 +59,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -99,10 +107,26 @@ struct Watch {
 };
 
 struct Request {
+  Request(Channel* c, detail::GreenletBase* waiter, Answer* a) noexcept : ch(c), g(waiter), answer(a) {}
   Channel* ch;
   detail::GreenletBase* g;
   Answer* answer;  // null once abandoned
   bool done = false;
+  bool holds_slot = false;  // counts against the channel's window
+  // Loss detection (see Channel's flow control): the UDP datagram as c-ares
+  // sent it, when and in which order it was last sent.
+  bool tracked = false;  // in the channel's send-ordered list
+  bool has_qid = false;  // in the channel's qid table
+  Request* same_bucket = nullptr;  // the next query in that table's bucket
+  std::uint16_t qid = 0;
+  int sends = 0;
+  std::uint64_t seq = 0;
+  Clock::time_point sent{}, first_sent{};
+  // A query is at most 12 + 255 + 4 bytes, plus 11 of EDNS.
+  std::uint16_t wire_len = 0;
+  unsigned char wire[320];
+  Request* prev = nullptr;
+  Request* next = nullptr;
 };
 
 // A socket c-ares opened through our socket functions.
@@ -192,8 +216,52 @@ struct Channel {
   std::size_t outstanding = 0;
   std::optional<detail::IoRef> io_ref;  // held while queries are outstanding
 
-  Channel(const Options& o, std::string srv)
-      : opt(o), server(std::move(srv)), io(green::io_context()), flush_state(std::make_shared<Flush>(Flush{this})) {
+  // ---- flow control (see the top of the file) ----
+  struct LossTimer : detail::TimerNode {
+    explicit LossTimer(Channel* c) noexcept : TimerNode(&Channel::on_loss_timer), ch(c) {}
+    Channel* ch;
+  };
+  static constexpr double kInitialWindow = 16;
+  static constexpr double kMinWindow = 16;
+  static constexpr int kMaxSends = 3;  // datagrams per try (query() makes the tries)
+  const double max_window;
+  double cwnd;
+  double ssthresh;
+  std::size_t in_window = 0;        // queries holding a slot
+  bool server_silent = false;       // the server answered nothing for a while
+  std::size_t prepaid = 0;          // slots Resolver::wait_for_room kept for coming queries
+  bool closing = false;
+  detail::WaitList slot_waiters;    // greenlets waiting for a slot, FIFO
+  Request* sending = nullptr;       // the query ares_query is sending right now
+  // c-ares 1.18 draws ids at random without checking for one in use, so an
+  // id may belong to two queries: the question tells them apart.
+  std::array<Request*, 4096> by_qid{};  // chained through Request::same_bucket
+  Request* oldest = nullptr;        // tracked queries in send order
+  Request* newest = nullptr;
+  std::uint64_t next_seq = 1;
+  std::uint64_t answered_seq = 0;   // the latest-sent query whose answer came
+  std::uint64_t recovery_seq = 0;   // losses of queries sent up to here are one episode
+  bool have_rtt = false;
+  Duration srtt{}, rttvar{}, min_rtt{};
+  Duration rack_rtt{};           // round trip of the latest-sent query answered
+  int reorder_scale = 1;
+  double undo_cwnd = 0, undo_ssthresh = 0;  // before the last halving
+  struct Resent {
+    std::uint16_t qid = 0;
+    Clock::time_point at{};
+  };
+  std::array<Resent, 32> resent_done{};  // queries we sent again, answered lately
+  std::size_t resent_next = 0;
+  LossTimer loss_timer{this};
+
+  Channel(const Options& o, std::string srv, double window_cap)
+      : opt(o),
+        server(std::move(srv)),
+        io(green::io_context()),
+        flush_state(std::make_shared<Flush>(Flush{this})),
+        max_window(window_cap),
+        cwnd(std::min(kInitialWindow, window_cap)),
+        ssthresh(window_cap) {
     const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(opt.timeout).count();
     ares_options ao{};
     int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS | ARES_OPT_NOROTATE |
@@ -201,7 +269,10 @@ struct Channel {
     ao.sock_state_cb = &Channel::on_socket_state;
     ao.sock_state_cb_data = this;
     ao.timeout = static_cast<int>(std::min<long long>(timeout_ms, 1LL << 30));
-    ao.tries = opt.tries;
+    // One try per ares_query: query() makes the tries itself, each waiting
+    // `timeout` (c-ares would double the wait at every round), and our loss
+    // detection re-sends a dropped datagram within a try.
+    ao.tries = 1;
     // STAYOPEN keeps the UDP socket between bursts instead of reopening it;
     // NOCHECKRESP hands SERVFAIL/REFUSED to us (see the top of the file).
     ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_STAYOPEN | ARES_FLAG_NOCHECKRESP | (opt.use_tcp ? ARES_FLAG_USEVC : 0);
@@ -228,12 +299,21 @@ struct Channel {
   // Ends every query (callbacks with ARES_EDESTRUCTION wake their greenlets)
   // and closes the sockets, each announced with (fd, 0, 0) first.
   ~Channel() {
+    closing = true;  // ares_destroy's callbacks free slots: nobody may take them
     if (channel) ares_destroy(channel);
     for (auto& [fd, w] : watches) close_watch(*w);
     watches.clear();
     detail::timer_cancel(timer);
+    detail::timer_cancel(loss_timer);
     flush_state->ch = nullptr;
+    // Greenlets waiting for a slot wake to a channel that is gone: the mark
+    // in their node says so without touching this.
+    while (detail::WaitNode* n = slot_waiters.front()) {
+      n->slot = &kGone;
+      detail::grant_front(slot_waiters);
+    }
   }
+  static inline char kGone = 0;
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
@@ -303,6 +383,7 @@ struct Channel {
     }
     Sock::Batch& b = *s->in;
     const unsigned i = s->next++;
+    static_cast<Channel*>(data)->on_reply(b.data[i], b.msgs[i].msg_len);
     const std::size_t n = std::min<std::size_t>(len, b.msgs[i].msg_len);
     std::memcpy(buf, b.data[i], n);
     if (from && from_len) {
@@ -354,6 +435,7 @@ struct Channel {
     }
     std::size_t total = 0;
     for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+    self->on_send(iov, iovcnt, total);
     try {
       std::size_t at = s->out.size();
       s->out.resize(at + total);
@@ -366,21 +448,27 @@ struct Channel {
       errno = ENOMEM;
       return -1;
     }
-    if (!self->flush_state->queued) {
-      try {
-        boost::asio::post(self->io, [f = self->flush_state] {
-          f->queued = false;
-          if (f->ch) f->ch->flush();
-        });
-      } catch (...) {
-        s->out.resize(s->out.size() - total);
-        s->out_len.pop_back();
-        errno = ENOMEM;
-        return -1;
-      }
-      self->flush_state->queued = true;
+    if (!self->post_flush()) {
+      s->out.resize(s->out.size() - total);
+      s->out_len.pop_back();
+      errno = ENOMEM;
+      return -1;
     }
     return static_cast<ares_ssize_t>(total);
+  }
+
+  bool post_flush() noexcept {
+    if (flush_state->queued) return true;
+    try {
+      boost::asio::post(io, [f = flush_state] {
+        f->queued = false;
+        if (f->ch) f->ch->flush();
+      });
+    } catch (...) {
+      return false;
+    }
+    flush_state->queued = true;
+    return true;
   }
 
   // Sends every queued datagram (posted on the hub, see Flush).
@@ -503,6 +591,7 @@ struct Channel {
         if (::ioctl(fd, FIONREAD, &pending) != 0 || pending <= 0) break;
         ares_process_fd(self->channel, fd, ARES_SOCKET_BAD);
       }
+      self->detect_losses();
     } else {
       ares_process_fd(self->channel, ARES_SOCKET_BAD, fd);
     }
@@ -518,6 +607,7 @@ struct Channel {
 
   static void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
     auto* req = static_cast<Request*>(arg);
+    req->ch->forget(*req);
     --req->ch->outstanding;
     if (!req->answer) {  // abandoned by a killed or timed-out greenlet
       delete req;
@@ -613,12 +703,337 @@ struct Channel {
     }
   }
 
-  // Sends one query and parks until its answer. Switch point.
+
+  // ---- flow control --------------------------------------------------------
+
+  // Parks until the window has room (FIFO); false if the channel went away
+  // meanwhile. Switch point.
+  // `counted`: whether the query holds a slot (not while the server is
+  // silent).
+  bool acquire_slot(bool& counted) {
+    counted = !server_silent;
+    if (server_silent) return true;
+    if (in_window < static_cast<std::size_t>(cwnd) && slot_waiters.empty()) {
+      ++in_window;
+      return true;
+    }
+    detail::WaitNode node(detail::current());
+    // Only a grant or an interrupt (which throws) wakes us; a grant carries
+    // the slot, counted by whoever granted it.
+    while (!detail::wait_on(slot_waiters, node, detail::no_deadline)) {
+    }
+    return node.slot != &kGone;
+  }
+
+  // The server went silent: the window stops counting (see detect_losses)
+  // until it answers again.
+  void go_silent() noexcept {
+    server_silent = true;
+    cwnd = ssthresh = max_window;
+    while (!closing && detail::grant_front(slot_waiters)) ++in_window;
+  }
+
+  // `answered`: the server answered the slot's query (the window may grow).
+  void release_slot(bool answered) noexcept {
+    if (answered && cwnd < max_window && static_cast<double>(in_window) * 2 >= cwnd) {
+      // Slow start below ssthresh (one per answer: doubling per round trip),
+      // then one per window of answers. A window the caller does not fill
+      // does not grow, so a later halving still means something.
+      cwnd = std::min(max_window, cwnd + (cwnd < ssthresh ? 1.0 : 1.0 / cwnd));
+    }
+    --in_window;
+    grant_slots();
+  }
+
+  void grant_slots() noexcept {
+    if (closing) return;
+    while (in_window < static_cast<std::size_t>(cwnd) && detail::grant_front(slot_waiters)) ++in_window;
+  }
+
+  void track(Request& r) noexcept {
+    r.tracked = true;
+    r.prev = newest;
+    r.next = nullptr;
+    (newest ? newest->next : oldest) = &r;
+    newest = &r;
+  }
+
+  void untrack(Request& r) noexcept {
+    if (!r.tracked) return;
+    (r.prev ? r.prev->next : oldest) = r.next;
+    (r.next ? r.next->prev : newest) = r.prev;
+    r.prev = r.next = nullptr;
+    r.tracked = false;
+  }
+
+  // c-ares is done with the query: nothing of it may stay behind.
+  void forget(Request& r) noexcept {
+    untrack(r);
+    if (r.sends > 1 && r.has_qid) {
+      resent_done[resent_next++ % resent_done.size()] = {r.qid, Clock::now()};
+    }
+    if (r.has_qid) {
+      for (Request** p = &by_qid[r.qid % by_qid.size()]; *p; p = &(*p)->same_bucket) {
+        if (*p == &r) {
+          *p = r.same_bucket;
+          break;
+        }
+      }
+      r.has_qid = false;
+    }
+    if (r.holds_slot) {
+      r.holds_slot = false;
+      release_slot(false);
+    }
+  }
+
+  // The query with id `qid` whose question `msg` (a query or a reply, `n`
+  // bytes) repeats.
+  Request* find(std::uint16_t qid, const unsigned char* msg, std::size_t n) const noexcept {
+    for (Request* r = by_qid[qid % by_qid.size()]; r; r = r->same_bucket) {
+      if (r->qid == qid && same_question(*r, msg, n)) return r;
+    }
+    return nullptr;
+  }
+
+  static bool same_question(const Request& r, const unsigned char* msg, std::size_t n) noexcept {
+    const unsigned char* q = r.wire;
+    const std::size_t qn = r.wire_len;
+    std::size_t i = 12;
+    while (i < qn && q[i] != 0) i += 1 + q[i];  // the name's labels
+    const std::size_t end = i + 5;              // its root byte, type and class
+    if (end > qn || end > n) return false;
+    for (std::size_t k = 12; k < end; ++k) {
+      auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+      if (lower(q[k]) != lower(msg[k])) return false;
+    }
+    return true;
+  }
+
+  // A UDP datagram c-ares sends: a new query (from ask) or c-ares's own retry.
+  void on_send(const iovec* iov, int iovcnt, std::size_t total) noexcept {
+    if (total < 12 || iovcnt < 1 || iov[0].iov_len < 2) return;
+    const auto* p = static_cast<const unsigned char*>(iov[0].iov_base);
+    const std::uint16_t qid = static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+    Request* r = sending;
+    if (r) {
+      if (r->has_qid) return;  // sent twice within ares_query: keep the first
+      if (total > sizeof r->wire) return;  // cannot be: c-ares's limit is lower; untracked, its timeouts hold
+      std::size_t at = 0;
+      for (int i = 0; i < iovcnt; ++i) {
+        std::memcpy(r->wire + at, iov[i].iov_base, iov[i].iov_len);
+        at += iov[i].iov_len;
+      }
+      r->wire_len = static_cast<std::uint16_t>(total);
+      r->qid = qid;
+      r->has_qid = true;
+      Request*& head = by_qid[qid % by_qid.size()];
+      r->same_bucket = head;
+      head = r;
+    } else {
+      r = find(qid, p, std::min(iov[0].iov_len, total));
+      if (!r) return;
+      untrack(*r);
+    }
+    sent(*r, Clock::now());
+  }
+
+  void sent(Request& r, Clock::time_point now) noexcept {
+    if (r.sends == 0) r.first_sent = now;
+    r.sent = now;
+    r.seq = next_seq++;
+    ++r.sends;
+    track(r);
+    if (!loss_timer.armed()) arm_loss_timer();
+  }
+
+  // A UDP datagram from the server, before c-ares sees it.
+  void on_reply(const unsigned char* p, std::size_t n) noexcept {
+    if (n < 12 || !(p[2] & 0x80)) return;  // not a response
+    const auto qid = static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+    Request* found = find(qid, p, n);
+    if (!found) {
+      spurious(qid);
+      return;
+    }
+    Request& r = *found;
+    server_silent = false;
+    if (!r.tracked) return;
+    const auto now = Clock::now();
+    if (r.sends == 1) rtt_sample(now - r.sent);  // Karn: a re-sent query's answer is ambiguous
+    if (r.seq > answered_seq) {
+      answered_seq = r.seq;
+      if (r.sends == 1) rack_rtt = now - r.sent;
+    }
+    untrack(r);
+    if (r.holds_slot) {
+      r.holds_slot = false;
+      release_slot(true);
+    }
+  }
+
+  // A second answer to a query we sent again: it was late, not lost. Wait
+  // longer before calling a query lost, and take back the halving it cost.
+  void spurious(std::uint16_t qid) noexcept {
+    const auto now = Clock::now();
+    for (auto& e : resent_done) {
+      if (e.qid != qid || now - e.at > std::chrono::seconds(2)) continue;
+      e.at = {};
+      reorder_scale = std::min(reorder_scale * 2, 256);
+      if (cwnd < undo_cwnd) {
+        cwnd = undo_cwnd;
+        ssthresh = undo_ssthresh;
+        grant_slots();
+      }
+      return;
+    }
+  }
+
+  void rtt_sample(Duration rtt) noexcept {
+    if (!have_rtt) {
+      srtt = min_rtt = rtt;
+      rttvar = rtt / 2;
+      have_rtt = true;
+      return;
+    }
+    min_rtt = std::min(min_rtt, rtt);
+    const Duration err = rtt > srtt ? rtt - srtt : srtt - rtt;
+    rttvar = (3 * rttvar + err) / 4;
+    srtt = (7 * srtt + rtt) / 8;
+  }
+
+  // How long the server may stay silent before the window stops counting
+  // a query: half the first try's timeout, at most a second.
+  Duration silence() const noexcept { return std::min<Duration>(opt.timeout / 2, std::chrono::seconds(1)); }
+
+  // RACK (RFC 8985): a query is lost once a later-sent one was answered and
+  // it has waited that one's round trip plus a reordering allowance (a
+  // quarter of the least round trip, doubled after each query found late
+  // rather than lost).
+  Duration lost_after() const noexcept {
+    const Duration reorder = std::max<Duration>(min_rtt / 4, std::chrono::microseconds(250)) * reorder_scale;
+    return std::min(rack_rtt + reorder, silence());
+  }
+
+  // A query with nothing answered after it (the last ones of a burst) is
+  // probed (sent again once) after about two round trips.
+  Duration probe_after() const noexcept {
+    if (!have_rtt) return silence();
+    return std::min(std::max<Duration>(2 * srtt, std::chrono::milliseconds(10)), silence());
+  }
+
+  void detect_losses() noexcept {
+    const auto now = Clock::now();
+    const Duration lost = lost_after();
+    const Duration probe = probe_after();
+    const Duration silent = std::max(probe, silence());
+    while (Request* r = oldest) {
+      if (r->seq < answered_seq) {
+        // A later query was answered and this one was not: the server (or
+        // the way to it) dropped it. Halve the window once per episode and
+        // send it again now, instead of after a whole timeout.
+        if (now - r->sent < lost) break;
+        if (r->seq > recovery_seq) {
+          undo_cwnd = cwnd;
+          undo_ssthresh = ssthresh;
+          ssthresh = std::max(cwnd / 2, std::min(kMinWindow, max_window));
+          cwnd = ssthresh;
+          recovery_seq = next_seq - 1;
+        }
+        untrack(*r);
+        if (r->sends < kMaxSends && resend(*r)) {
+          sent(*r, now);
+        } else if (r->holds_slot) {
+          r->holds_slot = false;
+          release_slot(false);
+        }
+        continue;
+      }
+      // Nothing sent after this query has been answered since it was sent.
+      if (r->sends == 1 && now - r->sent >= probe && probe < silent) {
+        untrack(*r);
+        if (resend(*r)) sent(*r, now);
+        continue;
+      }
+      if (now - r->first_sent < silent) break;
+      // The server is silent (dead, or far slower than the timeout). A
+      // window only protects a server that answers; here it would make the
+      // names wait their timeouts in turn. So the query leaves the window,
+      // which stops counting until the server answers again.
+      untrack(*r);
+      if (r->holds_slot) {
+        r->holds_slot = false;
+        release_slot(false);
+      }
+      go_silent();
+    }
+    arm_loss_timer();
+  }
+
+  // Queues the query's datagram again on the UDP socket (sent with the rest
+  // at the next flush).
+  bool resend(const Request& r) noexcept {
+    if (r.wire_len == 0) return false;
+    for (const auto& s : socks) {
+      if (s->tcp) continue;
+      try {
+        s->out.insert(s->out.end(), r.wire, r.wire + r.wire_len);
+        s->out_len.push_back(r.wire_len);
+      } catch (...) {
+        return false;
+      }
+      return post_flush();
+    }
+    return false;
+  }
+
+  void arm_loss_timer() noexcept {
+    if (!oldest) {
+      detail::timer_cancel(loss_timer);
+      return;
+    }
+    Clock::time_point at;
+    if (oldest->seq < answered_seq) {
+      at = oldest->sent + lost_after();
+    } else {
+      const Duration probe = probe_after();
+      const Duration silent = std::max(probe, silence());
+      at = oldest->sends == 1 && probe < silent ? oldest->sent + probe : oldest->first_sent + silent;
+    }
+    try {
+      detail::timer_arm(loss_timer, at);
+    } catch (...) {
+      // No hub (cannot happen on the hub's own thread): c-ares's timeouts hold.
+    }
+  }
+
+  static void on_loss_timer(detail::TimerNode* t) { static_cast<LossTimer*>(t)->ch->detect_losses(); }
+
+  // Waits for a slot in the window, sends one query and parks until its
+  // answer. Switch point.
   void ask(Answer& answer) {
-    auto* req = new Request{this, detail::current(), &answer};
+    bool counted = false;
+    if (prepaid > 0) {
+      --prepaid;
+      counted = true;
+    } else if (!acquire_slot(counted)) {
+      answer.status = Status::error;
+      answer.error = "resolver destroyed";
+      return;
+    }
+    Request* req;
+    try {
+      req = new Request{this, detail::current(), &answer};
+    } catch (...) {
+      if (counted) release_slot(false);
+      throw;
+    }
+    req->holds_slot = counted;
     if (!io_ref) io_ref.emplace();
     ++outstanding;
+    sending = req;
     ares_query(channel, answer.name.c_str(), ns_c_in, static_cast<int>(answer.type), &Channel::on_answer, req);
+    sending = nullptr;
     // A new query expires after every armed one unless earlier tries were
     // backed off; only then is the ares_timeout walk needed. The armed
     // deadline carries rearm_timer's extra millisecond: without it here, a
@@ -648,7 +1063,8 @@ struct Resolver::Impl {
   std::vector<std::string> servers;
   // sockets_per_server channels per server, server by server.
   std::vector<std::unique_ptr<Channel>> channels;
-  std::size_t next = 0;  // round-robin among a server's channels
+  std::size_t next = 0;          // round-robin among a server's channels
+  std::size_t reserve_next = 0;  // the same for wait_for_room
 };
 
 Resolver::Resolver(Options options) : impl_(std::make_unique<Impl>()) {
@@ -681,8 +1097,12 @@ Resolver::Resolver(Options options) : impl_(std::make_unique<Impl>()) {
     if (list.empty()) throw std::runtime_error("no DNS servers given and none in /etc/resolv.conf");
   }
   if (im.opt.sockets_per_server < 1) throw std::invalid_argument("green::dns: sockets_per_server must be at least 1");
+  if (im.opt.max_in_flight < 1) throw std::invalid_argument("green::dns: max_in_flight must be at least 1");
+  // The server's limit is shared by its sockets.
+  const double cap = static_cast<double>(
+      std::max<std::size_t>(1, im.opt.max_in_flight / static_cast<std::size_t>(im.opt.sockets_per_server)));
   for (const auto& s : list) {
-    for (int i = 0; i < im.opt.sockets_per_server; ++i) im.channels.push_back(std::make_unique<Channel>(im.opt, s));
+    for (int i = 0; i < im.opt.sockets_per_server; ++i) im.channels.push_back(std::make_unique<Channel>(im.opt, s, cap));
   }
   im.servers = std::move(list);
 }
@@ -701,15 +1121,33 @@ Answer Resolver::query(std::string_view name, Type type) {
   }
   Impl& im = *impl_;
   const std::size_t per = static_cast<std::size_t>(im.opt.sockets_per_server);
-  const std::size_t pick = im.next++ % per;
+  // A socket with a slot kept by wait_for_room first, else the next in turn.
+  std::size_t pick = im.next++ % per;
+  for (std::size_t i = 0; i < per; ++i) {
+    if (im.channels[i]->prepaid > 0) {
+      pick = i;
+      break;
+    }
+  }
   for (std::size_t server = 0; server < im.servers.size(); ++server) {
-    im.channels[server * per + pick]->ask(answer);
+    for (int t = 0; t < im.opt.tries; ++t) {
+      im.channels[server * per + pick]->ask(answer);
+      if (answer.status != Status::timeout) break;
+    }
     const bool next = answer.status == Status::servfail || answer.status == Status::refused ||
                       answer.status == Status::timeout ||
                       (answer.status == Status::error && answer.error == "connection refused");
     if (!next) break;
   }
   return answer;
+}
+
+void Resolver::wait_for_room() {
+  detail::check_interrupt();
+  Impl& im = *impl_;
+  Channel& ch = *im.channels[im.reserve_next++ % static_cast<std::size_t>(im.opt.sockets_per_server)];
+  bool counted = false;
+  if (ch.acquire_slot(counted) && counted) ++ch.prepaid;
 }
 
 std::size_t Resolver::outstanding() const noexcept {

@@ -150,7 +150,9 @@ struct Options {
   std::vector<std::string> servers;
   /// How long one try waits for an answer.
   Duration timeout = std::chrono::seconds(2);
-  /// Tries per server (c-ares doubles the wait after each round).
+  /// Tries per server, each waiting `timeout`: a run against a dead server
+  /// ends after timeout x tries. (Within a try a dropped datagram is sent
+  /// again as soon as it is seen to be lost; see Resolver.)
   int tries = 2;
   /// Every query over TCP (otherwise only truncated UDP answers are re-asked
   /// over TCP).
@@ -162,11 +164,26 @@ struct Options {
   /// several worker threads usually spreads clients over them by source
   /// port (SO_REUSEPORT), so more sockets let it answer faster.
   int sockets_per_server = 1;
+  /// Queries in flight to one server at most (shared by its sockets). The
+  /// window below this starts at 16, grows while answers come back and
+  /// halves when the server drops queries; a silent server does not hold
+  /// it (see Resolver).
+  std::size_t max_in_flight = 500;
 };
 
 /// A c-ares channel on the calling thread's hub. Any number of greenlets of
 /// that hub may query it at once; each query parks only its own greenlet.
 /// Must be created and destroyed inside green::run, on the hub it serves.
+///
+/// Flow control, per server socket: a window of queries in flight starts at
+/// 16, grows by one per answer (then by one per window of answers once a
+/// loss was seen) up to max_in_flight, and halves when the server drops
+/// queries, as TCP's congestion window does. A query is taken as dropped
+/// when one sent after it was answered and it waited that one's round trip
+/// plus a reordering allowance (RACK, RFC 8985); it is then sent again at
+/// once, so a drop costs a round trip, not a timeout. A server that answers
+/// nothing for half a timeout (at most 1 s) is silent: its window stops
+/// counting until it answers again, so its queries time out together.
 class Resolver {
  public:
   /// Throws std::invalid_argument naming a malformed server, or
@@ -183,6 +200,12 @@ class Resolver {
   /// point: a kill or Timeout raises here and abandons the query (its late
   /// answer is dropped).
   Answer query(std::string_view name, Type type);
+
+  /// Parks until the first server's window has room for one more query and
+  /// keeps that room for the next query(). For a caller that spawns a
+  /// greenlet per query: the queries then wait here, in one greenlet,
+  /// instead of in as many greenlets as are waiting. Switch point.
+  void wait_for_room();
 
   /// Queries sent and not answered yet (including abandoned ones).
   std::size_t outstanding() const noexcept;
