@@ -414,8 +414,8 @@ def test_cron_exit_codes():
 # ---- serve -----------------------------------------------------------------------
 
 class Serve:
-    def __init__(self, mode, env=None):
-        self.p = subprocess.Popen([GREEN, "serve", mode, "--port", "0"], stdin=subprocess.DEVNULL,
+    def __init__(self, mode, *args, env=None):
+        self.p = subprocess.Popen([GREEN, "serve", mode, *args, "--port", "0"], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or env_with())
         line = self.p.stderr.readline().decode()
         check(line.startswith("listening on 127.0.0.1:"), "no 'listening on': %r" % line)
@@ -450,6 +450,32 @@ def test_serve_colour_and_exit_codes():
         srv.stop(signal.SIGTERM)
     rc, out, err = run(["serve", "gopher"])
     check(rc == 2 and b"green serve: " in err, "an unknown mode: %d %r" % (rc, err))
+
+
+def test_serve_http():
+    """JSON Lines on stdout, nothing else there; the summary on stderr; the
+    exit status of each stop; a bad DIR is a usage error naming it."""
+    www = os.path.join(work, "www")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "a.txt"), "w") as f:
+        f.write("hello\n")
+    for sig, want in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+        srv = Serve("http", www, "--json")
+        for path in ("/a.txt", "/missing"):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as c:
+                c.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+                while c.recv(65536):
+                    pass
+        rc, out, err = srv.stop(sig)
+        check(rc == want, "%s exited %d, want %d" % (sig.name, rc, want))
+        lines = json_lines(out, {"time", "client", "method", "target", "status", "bytes", "duration"})
+        check([(l["target"], l["status"]) for l in lines] == [("/a.txt", 200), ("/missing", 404)], repr(lines))
+        check(b"green serve http: 2 requests" in err, "no summary after %s: %r" % (sig.name, err))
+    rc, out, err = run(["serve", "http", os.path.join(work, "no-such-dir"), "--port", "0"])
+    check(rc == 2 and b"green serve http: " in err and b"no-such-dir" in err, "a missing DIR: %d %r" % (rc, err))
+    rc, out, err = run(["serve", "chat", www, "--port", "0"])
+    check(rc == 2 and b"serve http" in err, "a DIR for chat: %d %r" % (rc, err))
+    colour_matrix(["serve", "http", os.path.join(work, "no-such-dir"), "--port", "0"], want_err=True)
 
 
 # ---- demo ------------------------------------------------------------------------

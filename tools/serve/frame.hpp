@@ -1,6 +1,6 @@
 // What every `green serve MODE` shares: the options common to all servers,
 // how --host is read, the "listening on" line and the exit status of a stop.
-// Each mode lives in its own file (echo.cpp, chat.cpp) and is reached through
+// Each mode lives in its own file (echo.cpp, chat.cpp, http.cpp) and is reached through
 // run_MODE() below; serve.cpp holds the command line. Files of this directory
 // include only <green/...>, common/ and this header.
 #pragma once
@@ -89,5 +89,14 @@ struct ChatOptions : ServerCommon {
   std::size_t queue_limit = 1024 * 1024;
 };
 int run_chat(const ChatOptions& opt);
+
+struct HttpOptions : ServerCommon {
+  std::string dir = ".";
+  unsigned threads = 1;
+  bool json = false;
+  bool follow_symlinks = false;
+  bool dotfiles = false;
+};
+int run_http(const HttpOptions& opt);
 
 }  // namespace green::tools::serve

@@ -9,7 +9,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cstddef>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace green::tools {
@@ -18,25 +20,47 @@ namespace {
 
 using serve::ChatOptions;
 using serve::EchoOptions;
+using serve::HttpOptions;
 
 struct ServeOptions {
   std::string mode;
+  std::string dir = ".";
   std::string host = "127.0.0.1";
-  int port = -1;  // -1: the mode's default (echo 8000, chat 8001, as in the seeds)
+  int port = -1;  // -1: the mode's default (echo 8000, chat 8001, http 8080)
   std::size_t max_clients = 0;
   bool verbose = false;
   Duration idle_timeout = Duration::zero();
   unsigned threads = 1;
   std::size_t queue_limit = 1024 * 1024;
-  bool echo_only_given = false;
-  bool chat_only_given = false;
+  bool json = false;
+  bool follow_symlinks = false;
+  bool dotfiles = false;
+  std::set<std::string> given;  // the mode-specific options on the command line
 };
+
+// Which mode-specific options each mode takes.
+bool applies(const std::string& mode, const std::string& option) {
+  static const std::map<std::string, std::set<std::string>> takes = {
+      {"echo", {"--idle-timeout", "--threads"}},
+      {"chat", {"--queue-limit"}},
+      {"http", {"DIR", "--threads", "--json", "--follow-symlinks", "--dotfiles"}},
+  };
+  return takes.at(mode).count(option) != 0;
+}
 
 int run_serve(const ServeOptions& o) {
   set_tool_name("serve " + o.mode);
-  if (o.mode == "echo" && o.chat_only_given) throw UsageError("--queue-limit applies to 'serve chat' only");
-  if (o.mode == "chat" && o.echo_only_given)
-    throw UsageError("--idle-timeout and --threads apply to 'serve echo' only");
+  for (const std::string& opt : o.given) {
+    if (!applies(o.mode, opt)) {
+      std::string modes;
+      for (const char* m : {"echo", "chat", "http"}) {
+        if (!applies(m, opt)) continue;
+        if (!modes.empty()) modes += " and ";
+        modes += "'serve " + std::string(m) + "'";
+      }
+      throw UsageError((opt == "DIR" ? std::string("a directory") : opt) + " applies to " + modes + " only");
+    }
+  }
   if (o.mode == "echo") {
     EchoOptions e;
     e.host = o.host;
@@ -46,6 +70,19 @@ int run_serve(const ServeOptions& o) {
     e.idle_timeout = o.idle_timeout;
     e.threads = o.threads;
     return serve::run_echo(e);
+  }
+  if (o.mode == "http") {
+    HttpOptions h;
+    h.host = o.host;
+    h.port = static_cast<std::uint16_t>(o.port < 0 ? 8080 : o.port);
+    h.max_clients = o.max_clients;
+    h.verbose = o.verbose;
+    h.dir = o.dir;
+    h.threads = o.threads;
+    h.json = o.json;
+    h.follow_symlinks = o.follow_symlinks;
+    h.dotfiles = o.dotfiles;
+    return serve::run_http(h);
   }
   ChatOptions c;
   c.host = o.host;
@@ -60,33 +97,46 @@ int run_serve(const ServeOptions& o) {
 
 void setup_serve(CLI::App& app, int& status) {
   auto o = std::make_shared<ServeOptions>();
-  CLI::App* sub = app.add_subcommand("serve", "Run a server: echo or chat (the gevent seeds' servers)");
-  CLI::Option* mode =
-      sub->add_option("MODE", o->mode, "echo: send back every byte each client sends; chat: the seeds' chat room")
-          ->required()
-          ->check(CLI::IsMember({"echo", "chat"}));
-  completion_values(mode, {"echo", "chat"});
+  auto given = [o](const char* name) { return [o, name](const std::string&) { o->given.insert(name); }; };
+  CLI::App* sub = app.add_subcommand("serve", "Run a server: echo, chat (the gevent seeds' servers) or http (files)");
+  CLI::Option* mode = sub->add_option("MODE", o->mode,
+                                      "echo: send back every byte each client sends; chat: the seeds' chat room; "
+                                      "http: serve the files of DIR")
+                          ->required()
+                          ->check(CLI::IsMember({"echo", "chat", "http"}));
+  completion_values(mode, {"echo", "chat", "http"});
+  sub->add_option("DIR", o->dir, "http: the directory to serve (default: the current one)")->each(given("DIR"));
   sub->add_option("--host", o->host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
       ->capture_default_str();
-  sub->add_option("-p,--port", o->port, "TCP port (default 8000 for echo, 8001 for chat); 0 picks a free one")
+  sub->add_option("-p,--port", o->port,
+                  "TCP port (default 8000 for echo, 8001 for chat, 8080 for http); 0 picks a free one")
       ->check(CLI::Range(0, 65535));
   sub->add_option("--max-clients", o->max_clients,
                   "Most clients at once (0: no limit); more are accepted and closed at once")
       ->capture_default_str();
-  sub->add_flag("-v,--verbose", o->verbose, "Log connects, disconnects and joins on stderr");
+  sub->add_flag("-v,--verbose", o->verbose,
+                "Log connects, disconnects and joins on stderr (http: an access log line per request)");
   add_duration_option(sub, "--idle-timeout", o->idle_timeout,
                       "echo: close a connection that sends nothing for this long (default: never)")
-      ->each([o](const std::string&) { o->echo_only_given = true; });
+      ->each(given("--idle-timeout"));
   sub->add_option("--threads", o->threads,
-                  "echo: hubs (threads) sharing the port with SO_REUSEPORT; the kernel spreads clients over them")
+                  "echo, http: hubs (threads) sharing the port with SO_REUSEPORT; the kernel spreads clients over them")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u))
-      ->each([o](const std::string&) { o->echo_only_given = true; });
+      ->each(given("--threads"));
   sub->add_option("--queue-limit", o->queue_limit,
                   "chat: bytes that may wait to be sent to one user; a user further behind is disconnected")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32))
-      ->each([o](const std::string&) { o->chat_only_given = true; });
+      ->each(given("--queue-limit"));
+  sub->add_flag("--json", o->json, "http: the access log as JSON Lines on stdout, one object per request")
+      ->each(given("--json"));
+  sub->add_flag("--follow-symlinks", o->follow_symlinks,
+                "http: follow symlinks that lead out of DIR (by default only those that stay inside are served)")
+      ->each(given("--follow-symlinks"));
+  sub->add_flag("--dotfiles", o->dotfiles,
+                "http: serve and list hidden files and directories (names starting with '.'); by default they are 404")
+      ->each(given("--dotfiles"));
   sub->footer(
       "The server prints 'listening on HOST:PORT' on stderr once bound. SIGTERM or SIGINT stops it\n"
       "cleanly and prints a summary on stderr. Exit status: 0 after SIGTERM (a service's normal stop),\n"
@@ -103,7 +153,16 @@ void setup_serve(CLI::App& app, int& status) {
       "Lines are stripped of surrounding whitespace (as the seed does). Lines longer than 4096 bytes are\n"
       "cut to their first 4096 bytes and the rest of the line is dropped; invalid UTF-8 and control\n"
       "characters other than tab become U+FFFD. A user with more than --queue-limit bytes waiting is\n"
-      "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server stops.");
+      "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server stops.\n"
+      "\n"
+      "http serves the files under DIR over HTTP/1.1 (keep-alive, pipelining; HTTP/1.0 too): GET and HEAD,\n"
+      "the exact bytes of each file (sendfile), Content-Type from the extension, ETag and Last-Modified\n"
+      "with 304 for If-None-Match/If-Modified-Since, a single Range as 206 (416 if unsatisfiable; several\n"
+      "ranges get the whole file, 200), If-Range, If-Match. A directory shows its index.html or a listing.\n"
+      "Paths with '..' or '.' segments, an encoded '/', a '\\' or NUL are 400; symlinks that lead out of\n"
+      "DIR and hidden names (starting with '.') are 404 unless --follow-symlinks or --dotfiles is given.\n"
+      "With -v an access log line per request goes to stderr (Common Log Format); with --json one JSON\n"
+      "object per request goes to stdout: time, client, method, target, status, bytes, duration (seconds).");
   sub->final_callback([o, &status] { status = run_serve(*o); });
 }
 

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# `green serve http` against nginx, h2o and gevent's pywsgi, side by side in
+# one run (issue 14). All four serve the same directory at the same time, each
+# pinned to CPU 0; the clients run on CPU 1. Rounds interleave the servers, and
+# the tables give the median of the rounds.
+#   small: wrk on a 1 KiB file, 50 and 500 connections (requests/s)
+#   big:   one curl download of a BIG_MIB file (MB/s; default 1024 MiB)
+#   idle:  IDLE_CONNS keep-alive connections after one request each: the
+#          server's resident memory per connection
+# green runs with 1 hub, nginx with 1 worker (sendfile on, access log off),
+# h2o with 1 thread, pywsgi as one process (bench/servers/pywsgi_files.py).
+#
+# Usage: bench/serve_http_bench.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (build/release, 5, 5)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../build/release}
+secs=${2:-5}
+rounds=${3:-5}
+green=$build/tools/green
+big_mib=${BIG_MIB:-1024}
+idle_conns=${IDLE_CONNS:-10000}
+servers=${SERVERS:-"green nginx h2o pywsgi"}
+[ -x "$green" ] || { echo "missing $green (build the release preset)" >&2; exit 2; }
+for t in wrk curl nginx h2o taskset; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
+ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d /tmp/green-http-bench-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/www" "$work/nginx" "$work/h2o"
+chmod 755 "$work"  # nginx's and h2o's workers run as another user when started as root
+head -c 1024 /dev/urandom >"$work/www/1k.bin"
+dd if=/dev/urandom of="$work/www/big.bin" bs=1M count="$big_mib" status=none
+cat "$work/www/big.bin" >/dev/null  # into the page cache for everyone
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 200); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$1)).close()" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  exit 1
+}
+
+declare -A port pid
+start() {
+  local p
+  p=$(free_port)
+  case $1 in
+    green)
+      taskset -c 0 "$green" serve http "$work/www" --port "$p" 2>"$work/green.log" &
+      ;;
+    nginx)
+      cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 65536;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:$p; root $work/www; }
+}
+CONF
+      taskset -c 0 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>>"$work/nginx/error.log" &
+      ;;
+    h2o)
+      cat >"$work/h2o/h2o.conf" <<CONF
+num-threads: 1
+max-connections: 20000
+user: $(id -un)
+pid-file: $work/h2o/h2o.pid
+error-log: $work/h2o/error.log
+listen:
+  host: 127.0.0.1
+  port: $p
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $work/www
+CONF
+      taskset -c 0 h2o -c "$work/h2o/h2o.conf" >"$work/h2o/out.log" 2>&1 &
+      ;;
+    pywsgi)
+      taskset -c 0 /usr/bin/python3 "$here/servers/pywsgi_files.py" "$work/www" "$p" 2>"$work/pywsgi.log" &
+      ;;
+  esac
+  pid[$1]=$!
+  pids+=("$!")
+  port[$1]=$p
+  wait_port "$p"
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+wrk_rps() { taskset -c 1 wrk -t1 -c"$2" -d"${secs}s" "http://127.0.0.1:${port[$1]}/1k.bin" | awk '/^Requests\/sec:/ { print $2 }'; }
+curl_mbps() {
+  taskset -c 1 curl -s -o /dev/null -w '%{speed_download} %{size_download}\n' "http://127.0.0.1:${port[$1]}/big.bin" |
+    awk -v want=$((big_mib * 1048576)) '$2 != want { print "short download: " $2 > "/dev/stderr" } { printf "%.1f\n", $1 / 1e6 }'
+}
+
+for s in $servers; do start "$s"; done
+# Are they all serving the same bytes?
+for s in $servers; do
+  got=$(curl -s "http://127.0.0.1:${port[$s]}/1k.bin" | cmp -s - "$work/www/1k.bin" && echo same)
+  [ "$got" = same ] || { echo "$s does not serve the file's bytes" >&2; exit 1; }
+done
+
+echo "# serve http (issue 14): $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${secs}s per wrk run, $rounds rounds"
+echo "# uptime: $(uptime)"
+echo "# green $(git -C "$here" rev-parse --short HEAD 2>/dev/null), $(nginx -v 2>&1), $(h2o --version | head -1), gevent $(/usr/bin/python3 -c 'import gevent; print(gevent.__version__)')"
+declare -A runs
+for r in $(seq "$rounds"); do
+  for c in 50 500; do
+    for s in $servers; do runs[$s,$c]+="$(wrk_rps "$s" "$c") "; done
+  done
+  for s in $servers; do [ "$s" = pywsgi ] || runs[$s,big]+="$(curl_mbps "$s") "; done
+  echo "# round $r done: $(uptime)" >&2
+done
+echo "# uptime after: $(uptime)"
+
+med() { tr ' ' '\n' <<<"${runs[$1,$2]:-}" | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+
+for c in 50 500; do
+  echo
+  echo "## 1 KiB file, wrk -t1 -c$c, requests/s (median of $rounds)"
+  echo
+  echo "| server | median req/s | runs | green / server |"
+  echo "|---|---:|---|---:|"
+  g=$(med green $c)
+  for s in $servers; do
+    m=$(med "$s" $c)
+    echo "| $s | $m | ${runs[$s,$c]}| $(ratio "$g" "$m") |"
+  done
+done
+
+echo
+echo "## ${big_mib} MiB file, one curl download, MB/s (median of $rounds)"
+echo
+echo "| server | median MB/s | runs | green / server |"
+echo "|---|---:|---|---:|"
+g=$(med green big)
+for s in $servers; do
+  [ "$s" = pywsgi ] && continue
+  m=$(med "$s" big)
+  echo "| $s | $m | ${runs[$s,big]}| $(ratio "$g" "$m") |"
+done
+
+echo
+echo "## $idle_conns idle keep-alive connections (one request each): server resident memory"
+echo
+echo "| server | RSS before | RSS with $idle_conns conns | per connection |"
+echo "|---|---:|---:|---:|"
+for s in $servers; do
+  [ "$s" = pywsgi ] && continue
+  # nginx: the worker is the child of the process started (h2o serves from
+  # the process started; its child is a helper).
+  p=${pid[$s]}
+  if [ "$s" = nginx ]; then
+    child=$(pgrep -P "$p" | head -1)
+    [ -n "$child" ] && p=$child
+  fi
+  before=$(rss_kib "$p")
+  coproc IDLE { taskset -c 1 /usr/bin/python3 "$here/servers/http_idle.py" 127.0.0.1 "${port[$s]}" /1k.bin "$idle_conns"; }
+  read -r line <&"${IDLE[0]}"
+  if [ "$line" != ready ]; then
+    echo "| $s | idle client failed: $line | | |"
+    continue
+  fi
+  sleep 1
+  after=$(rss_kib "$p")
+  exec {IDLE[1]}>&-
+  wait "$IDLE_PID" 2>/dev/null
+  per=$(awk -v a="$after" -v b="$before" -v n="$idle_conns" 'BEGIN { printf "%.2f KiB", (a - b) / n }')
+  echo "| $s | $before KiB | $after KiB | $per |"
+  sleep 1
+done

@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `green serve http` with real clients over loopback:
+curl (keep-alive reuse, ranges, conditional requests, HTTP/1.0), Python's
+http.client, wrk, headless Chromium, and raw sockets for traversal attempts
+and malformed requests. Usage: serve_http_test.py PATH/TO/green [TEST...]"""
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from runner import finish, run_tests  # noqa: E402
+
+GREEN = None
+TIMEOUT = 30.0
+work = None  # the scratch tree: www/ is served, secret.txt lies outside it
+BIG = 3 * 1024 * 1024 + 17  # far more than a socket buffer: sendfile parks
+SECRET = b"the secret outside the served directory"
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def make_tree(root):
+    www = os.path.join(root, "www")
+    os.makedirs(os.path.join(www, "sub dir"))
+    os.makedirs(os.path.join(www, "withindex"))
+    os.makedirs(os.path.join(www, ".git"))
+    with open(os.path.join(root, "secret.txt"), "wb") as f:
+        f.write(SECRET)
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        f.write(bytes((i * 131 + i // 4096) & 0xFF for i in range(BIG)))
+    with open(os.path.join(www, "hello.txt"), "wb") as f:
+        f.write(b"hello, world\n")
+    with open(os.path.join(www, "sub dir", "<b>&'x'.txt"), "wb") as f:
+        f.write(b"escaped\n")
+    with open(os.path.join(www, "withindex", "index.html"), "wb") as f:
+        f.write(b"<!DOCTYPE html><title>index</title><p>the index page</p>\n")
+    with open(os.path.join(www, ".env"), "wb") as f:
+        f.write(SECRET)
+    with open(os.path.join(www, ".git", "config"), "wb") as f:
+        f.write(SECRET)
+    with open(os.path.join(www, "data.json"), "wb") as f:
+        f.write(b'{"greeting": "fetched by the page"}\n')
+    with open(os.path.join(www, "page.html"), "wb") as f:
+        f.write(b"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title></head><body>
+<p id="out">waiting</p>
+<script>
+fetch("data.json").then(r => r.json()).then(j => {
+  document.getElementById("out").textContent = "got: " + j.greeting;
+}).catch(e => { document.getElementById("out").textContent = "error: " + e; });
+</script></body></html>
+""")
+    os.symlink("../secret.txt", os.path.join(www, "link-out"))
+    os.symlink(os.path.join(root, "secret.txt"), os.path.join(www, "link-abs"))
+    os.symlink("hello.txt", os.path.join(www, "link-in"))
+    os.symlink("..", os.path.join(www, "sub dir", "up"))
+    os.symlink("../..", os.path.join(www, "sub dir", "upup"))
+    os.chmod(root, 0o755)
+    return www
+
+
+class Server:
+    """`green serve http DIR ARGS --port 0`, its port read from stderr."""
+
+    def __init__(self, *args, directory=None):
+        self.proc = subprocess.Popen([GREEN, "serve", "http", directory or os.path.join(work, "www"), *args,
+                                      "--host", "127.0.0.1", "--port", "0"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stderr.readline().decode()
+        if not line.startswith("listening on 127.0.0.1:"):
+            self.proc.kill()
+            raise AssertionError("server did not report its port: %r" % line)
+        self.port = int(line.rsplit(":", 1)[1])
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.err, self.out = [], []
+        self.threads = [threading.Thread(target=self._drain, args=(self.proc.stderr, self.err), daemon=True),
+                        threading.Thread(target=self._drain, args=(self.proc.stdout, self.out), daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _drain(stream, into):
+        for line in stream:
+            into.append(line.decode(errors="replace"))
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("server did not stop on %s" % sig)
+        for t in self.threads:
+            t.join(timeout=TIMEOUT)
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def curl(*args):
+    p = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *args], capture_output=True, timeout=TIMEOUT * 2)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def status_of(headers_text):
+    """The statuses of a curl -D dump (one per response)."""
+    return [int(m) for m in re.findall(r"^HTTP/\S+ (\d{3})", headers_text, re.M)]
+
+
+def header(headers_text, name):
+    m = re.findall(r"^%s:\s*(.*?)\r?$" % re.escape(name), headers_text, re.M | re.I)
+    return m[-1] if m else None
+
+
+def raw(port, request, read_all=True):
+    """Sends `request` bytes on a fresh connection; returns what comes back
+    until the server closes (or the first response's head with read_all=False)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(request)
+        buf = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return buf
+            if not chunk:
+                return buf
+            buf += chunk
+            if not read_all and b"\r\n\r\n" in buf:
+                return buf
+
+
+def raw_status(port, target):
+    resp = raw(port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(SECRET not in resp, "%r leaked the secret: %r" % (target, resp[:300]))
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", resp)
+    check(m, "no status line for %r: %r" % (target, resp[:200]))
+    return int(m.group(1))
+
+
+# ---- tests ------------------------------------------------------------------------
+
+def test_curl_exact_bytes_head_and_keepalive_reuse():
+    with Server() as srv:
+        rc, out, err = curl("-v", "-o", os.path.join(work, "got.bin"), srv.url + "/big.bin",
+                            "-o", os.path.join(work, "got.txt"), srv.url + "/hello.txt")
+        check(rc == 0, "curl failed: %s" % err)
+        with open(os.path.join(work, "got.bin"), "rb") as a, open(os.path.join(work, "www", "big.bin"), "rb") as b:
+            check(hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest(), "big.bin differs")
+        with open(os.path.join(work, "got.txt"), "rb") as a:
+            check(a.read() == b"hello, world\n", "hello.txt differs")
+        check(re.search(r"Re-using existing connection", err), "curl opened a second connection:\n" + err)
+        check(err.count("Connected to") == 1, "more than one connection:\n" + err)
+        rc, out, err = curl("-I", srv.url + "/big.bin")
+        text = out.decode()
+        check(status_of(text) == [200], "HEAD: %r" % text)
+        check(header(text, "Content-Length") == str(BIG), "HEAD's Content-Length: %r" % text)
+        check(header(text, "Content-Type") == "application/octet-stream", text)
+        check(header(text, "Accept-Ranges") == "bytes", text)
+        rc, out, err = curl("-D", "-", srv.url + "/hello.txt")
+        check(header(out.decode(errors="replace"), "Content-Type") == "text/plain; charset=utf-8", out)
+        check(srv.stop() == 0, "SIGTERM: not exit 0")
+
+
+def test_curl_http10():
+    with Server() as srv:
+        rc, out, err = curl("--http1.0", "-D", os.path.join(work, "h10"), srv.url + "/hello.txt")
+        check(rc == 0 and out == b"hello, world\n", "HTTP/1.0: %d %r %s" % (rc, out, err))
+        with open(os.path.join(work, "h10")) as f:
+            text = f.read()
+        check(status_of(text) == [200], text)
+        # HTTP/1.0 without keep-alive: the server closes after the response.
+        resp = raw(srv.port, b"GET /hello.txt HTTP/1.0\r\n\r\n")
+        check(resp.startswith(b"HTTP/1.") and resp.endswith(b"\r\n\r\nhello, world\n"), "raw 1.0: %r" % resp)
+
+
+def test_curl_ranges():
+    with Server() as srv:
+        want = open(os.path.join(work, "www", "big.bin"), "rb").read()
+        rc, out, err = curl("-D", os.path.join(work, "h"), "-r", "1000-1999", srv.url + "/big.bin")
+        text = open(os.path.join(work, "h")).read()
+        check(status_of(text) == [206] and out == want[1000:2000], "range 1000-1999: %r" % text)
+        check(header(text, "Content-Range") == "bytes 1000-1999/%d" % BIG, text)
+        rc, out, err = curl("-D", os.path.join(work, "h"), "-r", "-100", srv.url + "/big.bin")
+        check(out == want[-100:], "suffix range")
+        rc, out, err = curl("-D", os.path.join(work, "h"), "-r", "%d-" % (BIG - 5), srv.url + "/big.bin")
+        check(out == want[-5:], "open range")
+        rc, out, err = curl("-D", os.path.join(work, "h"), "-r", "%d-" % BIG, srv.url + "/big.bin")
+        text = open(os.path.join(work, "h")).read()
+        check(status_of(text) == [416], "unsatisfiable: %r" % text)
+        check(header(text, "Content-Range") == "bytes */%d" % BIG, text)
+        # Several ranges: the whole file, 200 (documented).
+        rc, out, err = curl("-D", os.path.join(work, "h"), "-r", "0-9,20-29", srv.url + "/hello.txt")
+        text = open(os.path.join(work, "h")).read()
+        check(status_of(text) == [200] and out == b"hello, world\n", "multi-range: %r %r" % (text, out))
+        # Resume a download (curl -C -): the rest of the file.
+        part = os.path.join(work, "part.bin")
+        with open(part, "wb") as f:
+            f.write(want[:12345])
+        rc, out, err = curl("-C", "-", "-o", part, srv.url + "/big.bin")
+        check(rc == 0 and open(part, "rb").read() == want, "resumed download differs: %s" % err)
+
+
+def test_curl_conditional_requests():
+    with Server() as srv:
+        rc, out, err = curl("-D", "-", "-o", "/dev/null", srv.url + "/hello.txt")
+        text = out.decode()
+        etag, lm = header(text, "ETag"), header(text, "Last-Modified")
+        check(etag and etag.startswith('"') and lm, "validators: %r" % text)
+        rc, out, err = curl("-D", "-", "-H", "If-None-Match: " + etag, srv.url + "/hello.txt")
+        text = out.decode()
+        check(status_of(text) == [304] and text.endswith("\r\n\r\n"), "If-None-Match: %r" % text)
+        rc, out, err = curl("-D", "-", "-H", "If-Modified-Since: " + lm, srv.url + "/hello.txt")
+        check(status_of(out.decode()) == [304], "If-Modified-Since: %r" % out)
+        rc, out, err = curl("-D", "-", "-z", "Thu, 01 Jan 1970 00:00:00 GMT", srv.url + "/hello.txt")
+        check(status_of(out.decode(errors="replace")) == [200], "an old If-Modified-Since: %r" % out)
+        rc, out, err = curl("-D", "-", "-H", "If-Range: \"stale\"", "-r", "0-4", srv.url + "/hello.txt")
+        check(status_of(out.decode()) == [200] and out.endswith(b"hello, world\n"), "stale If-Range: %r" % out)
+        rc, out, err = curl("-D", "-", "-H", "If-Range: " + etag, "-r", "0-4", srv.url + "/hello.txt")
+        check(status_of(out.decode()) == [206] and out.endswith(b"\r\n\r\nhello"), "If-Range: %r" % out)
+        rc, out, err = curl("-D", "-", "-H", "If-Match: \"other\"", srv.url + "/hello.txt")
+        check(status_of(out.decode()) == [412], "If-Match: %r" % out)
+        # A rewritten file gets a new ETag.
+        with open(os.path.join(work, "www", "hello.txt"), "wb") as f:
+            f.write(b"hello, world\n")
+        os.utime(os.path.join(work, "www", "hello.txt"), (1, 1))
+        rc, out, err = curl("-D", "-", "-H", "If-None-Match: " + etag, "-o", "/dev/null", srv.url + "/hello.txt")
+        check(status_of(out.decode()) == [200] and header(out.decode(), "ETag") != etag, "new ETag: %r" % out)
+
+
+def test_python_http_client_listing_redirect_and_index():
+    with Server() as srv:
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=TIMEOUT)
+        c.request("GET", "/sub%20dir")
+        r = c.getresponse()
+        r.read()
+        check(r.status == 301 and r.getheader("Location") == "/sub%20dir/", "redirect: %d %r" %
+              (r.status, r.getheaders()))
+        c.request("GET", "/sub%20dir/")
+        r = c.getresponse()
+        page = r.read().decode()
+        check(r.status == 200 and r.getheader("Content-Type") == "text/html; charset=utf-8", r.getheaders())
+        check("&lt;b&gt;&amp;&#39;x&#39;.txt" in page, "name not escaped: " + page)
+        check('href="./%3Cb%3E&amp;&#39;x&#39;.txt"' in page, "link not encoded: " + page)
+        check("<b>" not in page, "raw markup from a file name: " + page)
+        c.request("GET", "/sub%20dir/%3Cb%3E%26'x'.txt")
+        r = c.getresponse()
+        check(r.status == 200 and r.read() == b"escaped\n", "the listed file")
+        c.request("GET", "/withindex/")
+        r = c.getresponse()
+        check(r.status == 200 and b"the index page" in r.read(), "index.html")
+        c.request("GET", "/")
+        r = c.getresponse()
+        page = r.read().decode()
+        check(r.status == 200 and "hello.txt" in page and ".env" not in page and ".git" not in page, page)
+        c.request("HEAD", "/hello.txt")
+        r = c.getresponse()
+        check(r.status == 200 and r.read() == b"" and r.getheader("Content-Length") == "13", "HEAD")
+        c.request("POST", "/hello.txt", body=b"x")
+        r = c.getresponse()
+        r.read()
+        check(r.status == 405 and r.getheader("Allow") == "GET, HEAD", "POST: %d" % r.status)
+        c.request("GET", "/missing")
+        r = c.getresponse()
+        check(r.status == 404 and r.read() == b"404 Not Found\n", "404")
+        c.request("GET", "/hello.txt")  # the same connection still works after errors
+        r = c.getresponse()
+        check(r.status == 200 and r.read() == b"hello, world\n", "keep-alive after errors")
+        c.close()
+
+
+def test_raw_traversal_attempts():
+    with Server() as srv:
+        for target in [b"/../secret.txt", b"/%2e%2e/secret.txt", b"/%2E%2E/secret.txt", b"/.%2e/secret.txt",
+                       b"/sub%20dir/..%2f..%2fsecret.txt", b"/..%2fsecret.txt", b"/%2fetc%2fpasswd",
+                       b"/hello.txt%00.html", b"/..\\secret.txt", b"/sub%20dir/%2e%2e/%2e%2e/secret.txt"]:
+            st = raw_status(srv.port, target)
+            check(st == 400, "%r: %d, want 400" % (target, st))
+        for target in [b"/link-out", b"/link-abs", b"/sub%20dir/upup/secret.txt", b"/.env", b"/.git/config",
+                       b"/%2eenv", b"/sub%20dir/up/.env"]:
+            st = raw_status(srv.port, target)
+            check(st == 404, "%r: %d, want 404" % (target, st))
+        check(raw_status(srv.port, b"/link-in") == 200, "a link inside the directory")
+        check(raw_status(srv.port, b"/sub%20dir/up/hello.txt") == 200, "a link back into the directory")
+        # Absolute-form targets name the path the same way.
+        check(raw_status(srv.port, b"http://127.0.0.1/hello.txt") == 200, "absolute form")
+        check(raw_status(srv.port, b"http://127.0.0.1/../secret.txt") == 400, "absolute form with ..")
+    with Server("--follow-symlinks", "--dotfiles") as srv:
+        resp = raw(srv.port, b"GET /link-out HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        check(resp.startswith(b"HTTP/1.1 200") and resp.endswith(SECRET), "--follow-symlinks: %r" % resp[:100])
+        resp = raw(srv.port, b"GET /.env HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        check(resp.startswith(b"HTTP/1.1 200"), "--dotfiles: %r" % resp[:100])
+        st = raw_status_allowing_secret(srv.port, b"/../secret.txt")
+        check(st == 400, "'..' with --follow-symlinks: %d" % st)
+
+
+def raw_status_allowing_secret(port, target):
+    resp = raw(port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", resp)
+    check(m, "no status line: %r" % resp[:200])
+    return int(m.group(1))
+
+
+def test_raw_malformed_requests():
+    with Server() as srv:
+        for req in [b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET\r\n\r\n", b"\x00\x01\x02\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"]:
+            resp = raw(srv.port, req)
+            check(resp == b"" or re.match(rb"HTTP/1\.1 4\d\d ", resp), "%r: %r" % (req, resp[:100]))
+        # A header section far past any limit: refused (431 or 400), never a crash.
+        resp = raw(srv.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
+        check(resp == b"" or re.match(rb"HTTP/1\.1 4\d\d ", resp), "huge header: %r" % resp[:100])
+        # A request cut off mid-line, then a close: the server goes on.
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as s:
+            s.sendall(b"GET /hel")
+        check(raw_status(srv.port, b"/hello.txt") == 200, "server still serves after malformed requests")
+        # Pipelining: two requests in one write, two responses in order.
+        resp = raw(srv.port, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /data.json HTTP/1.1\r\nHost: x\r\n"
+                             b"Connection: close\r\n\r\n")
+        check(resp.count(b"HTTP/1.1 200") == 2 and resp.index(b"hello, world") < resp.index(b"greeting"),
+              "pipelined: %r" % resp)
+        check(srv.stop() == 0, "exit status after malformed requests")
+
+
+def test_json_and_verbose_logs_and_summary():
+    with Server("--json") as srv:
+        curl(srv.url + "/hello.txt", srv.url + "/missing")
+        curl("-r", "0-4", srv.url + "/hello.txt")
+        rc = srv.stop(signal.SIGTERM)
+    check(rc == 0, "SIGTERM exit %d" % rc)
+    lines = [json.loads(l) for l in srv.out]
+    check(len(lines) == 3, "want 3 JSON lines: %r" % srv.out)
+    first = lines[0]
+    for key in ("time", "client", "method", "target", "status", "bytes", "duration"):
+        check(key in first, "no %r in %r" % (key, first))
+    check((first["method"], first["target"], first["status"], first["bytes"]) == ("GET", "/hello.txt", 200, 13),
+          repr(first))
+    check((lines[1]["status"], lines[2]["status"], lines[2]["bytes"]) == (404, 206, 5), repr(lines))
+    check(any(re.search(r"3 requests", l) for l in srv.err), "no summary: %r" % srv.err)
+    with Server("-v") as srv:
+        curl(srv.url + "/hello.txt")
+        rc = srv.stop(signal.SIGINT)
+    check(rc == 130, "SIGINT exit %d" % rc)
+    check(srv.out == [], "-v wrote to stdout: %r" % srv.out)
+    log = [l for l in srv.err if '"GET /hello.txt HTTP/1.1" 200 13' in l]
+    check(len(log) == 1 and log[0].startswith("127.0.0.1 "), "no access log line: %r" % srv.err)
+
+
+def test_wrk():
+    if not shutil.which("wrk"):
+        raise AssertionError("wrk is not installed (scripts/packages/net.txt)")
+    with Server() as srv:
+        p = subprocess.run(["wrk", "-t1", "-c20", "-d1s", srv.url + "/hello.txt"], capture_output=True,
+                           timeout=TIMEOUT)
+        out = p.stdout.decode()
+        check(p.returncode == 0 and re.search(r"\d+ requests in", out), "wrk: %s" % out)
+        check("Non-2xx" not in out and "Socket errors" not in out, "wrk saw errors:\n" + out)
+        check(srv.stop() == 0, "exit after wrk")
+
+
+def test_chromium_loads_a_page_that_fetches():
+    chromium = shutil.which("chromium")
+    if not chromium:
+        raise AssertionError("chromium is not installed (scripts/packages/net.txt)")
+    with Server() as srv, tempfile.TemporaryDirectory(prefix="green-chromium.") as profile:
+        p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            "--user-data-dir=" + profile, "--virtual-time-budget=5000", "--dump-dom",
+                            srv.url + "/page.html"], capture_output=True, timeout=120)
+        dom = p.stdout.decode(errors="replace")
+        check("got: fetched by the page" in dom, "the page's fetch did not land:\n%s\n%s" %
+              (dom[-500:], p.stderr.decode(errors="replace")[-1000:]))
+        check(srv.stop() == 0, "exit after chromium")
+
+
+def test_usage_errors():
+    p = subprocess.run([GREEN, "serve", "http", os.path.join(work, "nowhere"), "--port", "0"], capture_output=True,
+                       timeout=TIMEOUT)
+    check(p.returncode == 2 and b"nowhere" in p.stderr, "a missing DIR: %d %r" % (p.returncode, p.stderr))
+    p = subprocess.run([GREEN, "serve", "echo", "--dotfiles", "--port", "0"], capture_output=True, timeout=TIMEOUT)
+    check(p.returncode == 2 and b"--dotfiles" in p.stderr, "http option on echo: %d %r" % (p.returncode, p.stderr))
+
+
+def main():
+    global GREEN, work
+    GREEN = os.path.abspath(sys.argv[1])
+    with tempfile.TemporaryDirectory(prefix="green-serve-http.") as tmp:
+        work = tmp
+        make_tree(tmp)
+        failures = run_tests(globals(), sys.argv[2:])
+    finish(failures)
+
+
+if __name__ == "__main__":
+    main()
