@@ -233,7 +233,6 @@ struct JobState {
   std::string err_prefix{};  // the same for stderr
   std::size_t running = 0;   // runs whose process has not exited yet
   bool warned_overlap = false;
-  bool removed = false;  // by a reload
   Clock::time_point anchor{};  // @every grids start here
   GreenletRef scheduler{};
 };
@@ -347,7 +346,7 @@ class Cron {
 
   void start_scheduler(const std::shared_ptr<JobState>& j, Clock::time_point anchor) {
     j->anchor = anchor;
-    j->scheduler = green::spawn([this, j] { schedule(*j); });
+    j->scheduler = green::spawn([this, j] { schedule(j); });
   }
 
   void set_prefixes() {
@@ -378,7 +377,8 @@ class Cron {
     }
   }
 
-  void schedule(JobState& j) {
+  void schedule(const std::shared_ptr<JobState>& js) {
+    JobState& j = *js;
     const Schedule& s = j.job.schedule;
     if (s.every) {
       const Duration every = *s.every;
@@ -391,7 +391,7 @@ class Cron {
           deadline = j.anchor + every * k;
         }
         if (!wait_until(deadline)) return;
-        fire(j, k, deadline);
+        fire(js, k, deadline);
       }
     }
     std::time_t last = SysClock::to_time_t(SysClock::now());
@@ -406,7 +406,7 @@ class Cron {
         if (wall >= due) break;
         if (!wait_until(Clock::now() + std::chrono::duration_cast<Duration>(due - wall))) return;
       }
-      fire(j, k, Clock::now() - (SysClock::now() - SysClock::from_time_t(*next)));
+      fire(js, k, Clock::now() - (SysClock::now() - SysClock::from_time_t(*next)));
       last = *next;
     }
   }
@@ -432,7 +432,8 @@ class Cron {
     }
   }
 
-  void fire(JobState& j, std::int64_t tick, Clock::time_point due) {
+  void fire(const std::shared_ptr<JobState>& js, std::int64_t tick, Clock::time_point due) {
+    JobState& j = *js;
     if (j.running > 0 && !opt_.overlap) {
       skip(j, "overlap", tick, due);
       if (!j.warned_overlap) {
@@ -445,16 +446,7 @@ class Cron {
     }
     ++j.running;
     ++running_;
-    auto self = shared_of(j);
-    runs_.spawn([this, self, tick, due] { run_once(self, tick, due); });
-  }
-
-  std::shared_ptr<JobState> shared_of(const JobState& j) const {
-    for (auto& p : jobs_)
-      if (p.get() == &j) return p;
-    for (auto& p : retired_)
-      if (p.get() == &j) return p;
-    return nullptr;  // not reached: a scheduler's job is always in one of them
+    runs_.spawn([this, js, tick, due] { run_once(js, tick, due); });
   }
 
   template <class F>
@@ -715,7 +707,6 @@ class Cron {
     for (auto& o : old) {
       if (!o) continue;
       ++removed;
-      o->removed = true;
       o->scheduler.kill();
       retired_.push_back(o);
     }
