@@ -28,6 +28,7 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -106,11 +107,31 @@ struct Counts {
   std::size_t failed() const { return done - by_status[static_cast<int>(dns::Status::ok)]; }
 };
 
+// What the answers for one name's several types have said already, so that
+// the CNAME chain and NXDOMAIN they share are printed once.
+struct NameFacts {
+  bool chain_printed = false;
+  bool nxdomain_reported = false;
+};
+
 struct Job {
   std::string input;  // the line as given (a name or an IP address)
-  std::string qname;  // what is asked (the reverse name for an address)
+  std::string qname;  // what is asked (the reverse name for an address, the xn-- form of an IDN)
   dns::Type type;
   bool literal = false;  // --addresses: the line is an address already, nothing to ask
+  bool idn = false;      // qname is the ASCII form of input
+  std::shared_ptr<NameFacts> facts;  // with several types
+};
+
+// One query's output: its CNAME chain apart, so a name's later types can
+// leave it out.
+struct Result {
+  std::string chain;
+  std::string text;
+  std::string problem;
+  Severity severity = Severity::info;
+  bool nxdomain = false;
+  std::shared_ptr<NameFacts> facts;
 };
 
 // --addresses prints the final A/AAAA addresses only.
@@ -186,20 +207,27 @@ class Resolve {
       if (!opt_.shard.all() && !in_shard(line->text, opt_.shard)) continue;
       std::string qname;
       bool is_address = false;
+      std::string why;
       if (auto rev = dns::reverse_name(line->text)) {
         qname = std::move(*rev);
         is_address = true;
-      } else if (const char* why = in.overlong() ? "name longer than 253 bytes" : dns::name_error(line->text)) {
+      } else if (in.overlong()) {
+        why = "name longer than 253 bytes";
+      } else if (auto ascii = dns::to_ascii(line->text, &why)) {
+        qname = std::move(*ascii);
+        if (const char* bad = dns::name_error(qname)) why = bad;
+      }
+      if (!why.empty()) {
         ++counts_.bad_lines;
         diag_error("{}:{}: invalid name '{}': {}", line->source, line->lineno, printable(line->text), why);
         continue;
-      } else {
-        qname = line->text;
       }
       ++counts_.names;
       const std::size_t ntypes = is_address ? 1 : types_.size();
+      auto facts = ntypes > 1 ? std::make_shared<NameFacts>() : nullptr;
       for (std::size_t i = 0; i < ntypes; ++i) {
-        Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i], is_address && opt_.addresses};
+        Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i], is_address && opt_.addresses,
+                !is_address && qname != line->text, facts};
         if (interval > 0s) {
           // Paced sends; after a stall the schedule restarts instead of
           // bursting to catch up.
@@ -218,36 +246,50 @@ class Resolve {
 
   void work(std::size_t seq, Job job) {
     dns::Answer a = job.literal ? literal_answer(job) : resolver_.query(job.qname, job.type);
-    std::string text = format(job, a);
+    Result r;
+    format(job, a, r);
     ++counts_.done;
     ++counts_.by_status[static_cast<int>(a.status)];
     counts_.records += a.records.size();
-    std::string problem;
     // A name that does not exist is an answer (yellow); no answer at all is an error (red).
-    const Severity severity =
+    r.severity =
         a.status == dns::Status::nxdomain || a.status == dns::Status::nodata ? Severity::warning : Severity::error;
+    r.nxdomain = a.status == dns::Status::nxdomain;
+    r.facts = std::move(job.facts);
     if (!a.ok() && !opt_.json) {
-      problem = a.status == dns::Status::error
-                    ? fmt::format("{} {}: ERROR ({})", job.input, dns::type_name(job.type), a.error)
-                    : fmt::format("{} {}: {}", job.input, dns::type_name(job.type), dns::status_name(a.status));
+      r.problem = a.status == dns::Status::error
+                      ? fmt::format("{} {}: ERROR ({})", job.input, dns::type_name(job.type), a.error)
+                      : fmt::format("{} {}: {}", job.input, dns::type_name(job.type), dns::status_name(a.status));
     }
     if (opt_.ordered) {
-      held_[seq - held_base_] = Held{std::move(text), std::move(problem), severity, true};
+      held_[seq - held_base_] = Held{std::move(r), true};
       flush_ordered();
     } else {
-      emit(text, problem, severity);
+      emit(r);
     }
     progress_.update(counts_.done, counts_.failed());
   }
 
-  void emit(const std::string& text, const std::string& problem, Severity severity) {
-    if (!text.empty()) out_.write(text);
-    if (!problem.empty()) diag_line(problem, severity);
+  // Writes a result; of a name's several types the first to be written
+  // carries the CNAME chain and the NXDOMAIN report they share.
+  void emit(const Result& r) {
+    NameFacts* f = r.facts.get();
+    if (!r.chain.empty() && !(f && f->chain_printed)) {
+      out_.write(r.chain);
+      if (f) f->chain_printed = true;
+    }
+    if (!r.text.empty()) out_.write(r.text);
+    if (r.problem.empty()) return;
+    if (r.nxdomain && f) {
+      if (f->nxdomain_reported) return;
+      f->nxdomain_reported = true;
+    }
+    diag_line(r.problem, r.severity);
   }
 
   void flush_ordered() {
     while (!held_.empty() && held_.front().ready) {
-      emit(held_.front().text, held_.front().problem, held_.front().severity);
+      emit(held_.front().result);
       held_.pop_front();
       ++held_base_;
       window_.release();
@@ -275,8 +317,8 @@ class Resolve {
     return a;
   }
 
-  std::string format(const Job& job, const dns::Answer& a) const {
-    std::string s;
+  void format(const Job& job, const dns::Answer& a, Result& out) const {
+    std::string& s = out.text;
     if (opt_.addresses) {
       // The addresses the name ends at: no CNAME steps, no reverse names.
       for (const auto& r : a.records) {
@@ -287,7 +329,7 @@ class Resolve {
         s += r.value();
         s += '\n';
       }
-      return s;
+      return;
     }
     if (opt_.json) {
       JsonWriter j;
@@ -307,19 +349,30 @@ class Resolve {
       j.end_array();
       s = j.finish();
       s += '\n';
-      return s;
+      return;
     }
     for (const auto& r : a.records) {
-      s += r.name;
-      s += '\t';
-      s += dns::type_name(r.type);
-      s += '\t';
-      s += std::to_string(r.ttl);
-      s += '\t';
-      s += r.value();
-      s += '\n';
+      std::string& line = r.type == static_cast<std::uint16_t>(dns::Type::cname) ? out.chain : s;
+      // An IDN's own records under the name as given, not its xn-- form.
+      line += job.idn && same_name(r.name, job.qname) ? job.input : r.name;
+      line += '\t';
+      line += dns::type_name(r.type);
+      line += '\t';
+      line += std::to_string(r.ttl);
+      line += '\t';
+      line += r.value();
+      line += '\n';
     }
-    return s;
+  }
+
+  static bool same_name(std::string_view a, std::string_view b) {
+    if (!a.empty() && a.back() == '.') a.remove_suffix(1);
+    if (!b.empty() && b.back() == '.') b.remove_suffix(1);
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    }
+    return true;
   }
 
   void summary(Duration elapsed, bool interrupted) {
@@ -336,9 +389,7 @@ class Resolve {
   }
 
   struct Held {
-    std::string text;
-    std::string problem;
-    Severity severity = Severity::info;
+    Result result;
     bool ready = false;
   };
 

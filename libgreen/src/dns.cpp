@@ -46,6 +46,7 @@
 #include <green/io.hpp>
 
 #include <ares.h>
+#include <idn2.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netinet/in.h>
@@ -1148,6 +1149,22 @@ void Resolver::wait_for_room() {
   Channel& ch = *im.channels[im.reserve_next++ % static_cast<std::size_t>(im.opt.sockets_per_server)];
   bool counted = false;
   if (ch.acquire_slot(counted) && counted) ++ch.prepaid;
+}
+
+std::optional<std::string> to_ascii(std::string_view name, std::string* why) {
+  if (std::all_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    return std::string(name);
+  }
+  const std::string in(name);
+  char* out = nullptr;
+  const int rc = idn2_to_ascii_8z(in.c_str(), &out, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+  if (rc != IDN2_OK) {
+    if (why) *why = idn2_strerror(rc);
+    return std::nullopt;
+  }
+  std::string result(out);
+  idn2_free(out);
+  return result;
 }
 
 std::size_t Resolver::outstanding() const noexcept {

@@ -47,6 +47,8 @@ _sip._tcp  600   IN SRV   10 60 5060 sip.green.test.
 _sip._tcp  600   IN SRV   20 40 5061 sip2.green.test.
 txtonly    500   IN TXT   "no address here"
 multi      400   IN TXT   "first string" "second \"quoted\" string"
+; bücher.green.test, as IDNA writes it
+xn--bcher-kva 300 IN A    192.0.2.77
 ZONE
   # A TXT record of 8 x 250 bytes: its reply cannot fit a 512-byte UDP
   # message, so the server truncates it and the client must re-ask over TCP.

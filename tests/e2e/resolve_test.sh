@@ -44,7 +44,6 @@ printf '%s\n' www.green.test mail.green.test alias.green.test >"$work/a.txt"
 out=$(resolve --server "$good" -t A,AAAA "$work/a.txt" 2>"$work/err"); rc=$?
 [ $rc -eq 1 ] || fail "A,AAAA over names where two lack AAAA exited $rc, want 1"
 want=$'alias.green.test\tCNAME\t60\twww.green.test
-alias.green.test\tCNAME\t60\twww.green.test
 mail.green.test\tA\t120\t192.0.2.25
 www.green.test\tA\t300\t192.0.2.10
 www.green.test\tA\t300\t192.0.2.10
@@ -54,6 +53,23 @@ www.green.test\tAAAA\t301\t2001:db8::10
 www.green.test\tAAAA\t301\t2001:db8::10'
 [ "$(sort <<<"$out")" = "$want" ] || fail "A/AAAA answers differ from the zone:\n$out"
 grep -qx 'green resolve: mail.green.test AAAA: NODATA' "$work/err" || fail "mail AAAA not reported as NODATA: $(cat "$work/err")"
+# Several types: the CNAME chain and NXDOMAIN they share are written once.
+out=$(printf 'dangling.green.test\nnope.green.test\n' | resolve --server "$good" -t A,AAAA,MX 2>"$work/err")
+[ "$out" = $'dangling.green.test\tCNAME\t90\tmissing.green.test' ] || fail "dangling chain with three types:\n$out"
+[ "$(grep -c 'dangling.green.test .*: NXDOMAIN$' "$work/err")" -eq 1 ] || fail "dangling NXDOMAIN not once: $(cat "$work/err")"
+[ "$(grep -c 'nope.green.test .*: NXDOMAIN$' "$work/err")" -eq 1 ] || fail "nope NXDOMAIN not once: $(cat "$work/err")"
+grep -q ', NXDOMAIN 6,' "$work/err" || fail "the summary still counts each query: $(tail -n 1 "$work/err")"
+
+# IDN: asked as its xn-- form, printed as given; a name that is not valid
+# UTF-8 is a bad line.
+out=$(printf 'b\xc3\xbccher.green.test\n' | resolve --server "$good" 2>"$work/err"); rc=$?
+[ $rc -eq 0 ] && [ "$out" = $'b\xc3\xbccher.green.test\tA\t300\t192.0.2.77' ] || fail "IDN: rc $rc, $out, $(cat "$work/err")"
+out=$(printf 'b\xc3\xbccher.green.test\n' | resolve --server "$good" --addresses 2>/dev/null)
+[ "$out" = $'b\xc3\xbccher.green.test\t192.0.2.77' ] || fail "IDN --addresses: $out"
+out=$(printf 'b\xc3\xbccher.green.test\n' | resolve --server "$good" --json 2>/dev/null)
+grep -q '"query":"xn--bcher-kva.green.test"' <<<"$out" || fail "IDN --json lacks the query: $out"
+err=$(printf 'bad\xffname.test\nwww.green.test\n' | resolve --server "$good" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && grep -q "stdin:1: invalid name 'bad\\\\xffname.test'" <<<"$err" || fail "bad UTF-8: rc $rc, $err"
 
 out=$(echo green.test | resolve --server "$good" -t MX,NS,TXT,SOA,CAA 2>"$work/err"); rc=$?
 [ $rc -eq 0 ] || fail "MX,NS,TXT,SOA,CAA exited $rc: $(cat "$work/err")"

@@ -139,6 +139,12 @@ struct Answer {
 /// single trailing dot is allowed.
 const char* name_error(std::string_view name) noexcept;
 
+/// The ASCII form of a name with non-ASCII (UTF-8) labels, as browsers
+/// make it (IDNA2008 with UTS #46 mapping, libidn2): "bücher.example" is
+/// "xn--bcher-kva.example". An ASCII name comes back unchanged. nullopt if
+/// the name cannot be converted; `why` (if given) then says why.
+std::optional<std::string> to_ascii(std::string_view name, std::string* why = nullptr);
+
 /// The reverse-lookup name of an IPv4 or IPv6 address ("1.2.0.192.in-addr.arpa",
 /// nibbles under ip6.arpa); nullopt if `text` is not an IP address.
 std::optional<std::string> reverse_name(std::string_view text);
