@@ -38,6 +38,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -242,6 +243,8 @@ struct JobState {
 // pieces that do not end a line ("partial"), so memory stays bounded whatever
 // the job writes.
 constexpr std::size_t kPiece = 64 * 1024;
+// At most this much job output waits for stdout; then the jobs wait.
+constexpr std::size_t kQueueLimit = 1024 * 1024;
 
 bool same_job(const Job& a, const Job& b) {
   return a.name == b.name && a.command == b.command && a.schedule.text == b.schedule.text && a.env == b.env;
@@ -271,6 +274,7 @@ class Cron {
         return e.code().value() == ENOENT ? 127 : 126;
       }
     }
+    writer_ = green::spawn([this] { write_stdout(); });
     const auto anchor = Clock::now();
     for (auto& j : jobs_) start_scheduler(j, anchor);
     if (watch_tab_) reloader_ = green::spawn([this] { watch_crontab(); });
@@ -339,6 +343,9 @@ class Cron {
     // The runs end once their pipes reach end of file, which the kill above
     // brought; a pipe handed to a process outside our tree is not waited for.
     if (!runs_.join(opt_.grace)) runs_.kill();
+    writer_done_ = true;
+    wake_writer_.set();
+    writer_.join();
     reap();
     diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_, skipped_,
          interrupted && !Output::out().closed() ? "; stopped by signal" : "");
@@ -454,17 +461,47 @@ class Cron {
     JsonWriter w;
     w.field("event", what).field("job", j.job.name).field("time", iso_time(SysClock::now()));
     fill(w);
-    emit_stdout(w.finish(), true);
+    std::string line = w.finish();
+    line += '\n';
+    emit_stdout(std::move(line));
   }
 
-  void emit_stdout(std::string_view text, bool newline) {
+  // Everything for stdout goes through one queue, in the order it happened,
+  // written by its own greenlet (write_stdout): a stdout that takes nothing
+  // holds up only that greenlet and, once kQueueLimit bytes wait, the job
+  // output readers (the jobs then block on their full pipes). Events of the
+  // schedule (start, exit, skip) never wait: ticks and starts go on.
+  void emit_stdout(std::string text) {
+    queued_ += text.size();
+    queue_.push_back(std::move(text));
+    wake_writer_.set();
+  }
+
+  void write_stdout() {
     Output& out = Output::out();
-    if (newline)
-      out.line(text);
-    else
+    for (;;) {
+      if (queue_.empty()) {
+        if (writer_done_) return;
+        wake_writer_.clear();
+        wake_writer_.wait();
+        continue;
+      }
+      std::string text = std::move(queue_.front());
+      queue_.pop_front();
       out.write(text);
-    // MAIN writes to the same stdout directly: keep our lines in order with its.
-    if (shares_stdout_) out.flush();
+      // MAIN writes to the same stdout directly: keep our lines in order with its.
+      if (shares_stdout_) out.flush();
+      queued_ -= text.size();
+      if (queued_ < kQueueLimit) room_.set();
+    }
+  }
+
+  // A job output reader waits here before it reads more of its pipe.
+  void wait_for_room() {
+    while (queued_ >= kQueueLimit) {
+      room_.clear();
+      room_.wait();
+    }
   }
 
   // One piece of a job's output: a whole line (`ends_line`, without its
@@ -481,20 +518,13 @@ class Cron {
     // With prefixes each piece needs a line of its own; without, the bytes
     // pass through as the job wrote them.
     const bool newline = ends_line || !prefix.empty();
-    if (is_stdout) {
-      if (prefix.empty()) {
-        emit_stdout(piece, newline);
-      } else {
-        std::string text = prefix;
-        text += piece;
-        emit_stdout(text, newline);
-      }
-    } else {
-      std::string text = prefix;
-      text += piece;
-      if (newline) text += '\n';
+    std::string text = prefix;
+    text += piece;
+    if (newline) text += '\n';
+    if (is_stdout)
+      emit_stdout(std::move(text));
+    else
       std::fwrite(text.data(), 1, text.size(), stderr);
-    }
   }
 
   // Streams one pipe through in pieces; never holds more than kPiece of it.
@@ -525,6 +555,7 @@ class Cron {
       }
     };
     for (;;) {
+      wait_for_room();
       const std::string chunk = pipe.read_some(kPiece);
       if (chunk.empty()) break;
       feed(chunk);
@@ -730,6 +761,11 @@ class Cron {
   bool stopping_ = false;  // no run starts any more
   bool reap_retry_ = false;
   green::Group runs_;  // runs and their output readers
+  std::deque<std::string> queue_;  // for stdout, in order (see emit_stdout)
+  std::size_t queued_ = 0;         // bytes in queue_
+  green::Event wake_writer_, room_;
+  bool writer_done_ = false;
+  GreenletRef writer_;
   std::size_t running_ = 0;
   std::size_t runs_started_ = 0, failed_ = 0, timed_out_ = 0, skipped_ = 0;
 };
