@@ -340,7 +340,17 @@ class Fetcher {
     base_.headers = opt.headers;
     base_.low_speed_limit = opt.speed_time > Duration::zero() ? opt.speed_limit : 0;
     base_.low_speed_time = opt.speed_time;
-    for (const auto& entry : opt.resolve) resolve_[resolve_key(entry)].push_back(entry);
+    // Entries for one HOST:PORT add up (curl would keep only the last), so
+    // a name with several addresses may come as several --resolve options.
+    for (const auto& entry : opt.resolve) {
+      const std::string key = resolve_key(entry);
+      const std::string addrs = entry.substr(entry.find(':', entry.find(':') + 1) + 1);
+      std::vector<std::string>& merged = resolve_[key];
+      if (merged.empty())
+        merged.push_back(key + ":" + addrs);
+      else
+        merged.front() += "," + addrs;
+    }
     base_.data = opt.data;
     base_.version = opt.http11 ? http::Version::http1_1 : opt.http2 ? http::Version::http2 : http::Version::automatic;
     base_.ca_file = opt.cacert;
@@ -562,7 +572,11 @@ class Fetcher {
     try {
       http::Request req = base_;
       req.url = r.url;
-      if (auto it = resolve_.find(u.host + ":" + u.port); it != resolve_.end()) req.resolve = it->second;
+      if (!resolve_.empty()) {
+        std::string key = u.host + ":" + u.port;
+        for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (auto it = resolve_.find(key); it != resolve_.end()) req.resolve = it->second;
+      }
       if (!opt_.output_dir.empty()) {
         r.path = reserve_file(u);
         req.sink = http::Sink::file(r.path);

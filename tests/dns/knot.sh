@@ -12,6 +12,8 @@
 #                                free high port)
 #   knot.sh stop DIR             stops that knotd (by the PID it wrote)
 #
+# KNOT_EXTRA_RECORDS (zone file lines, relative to green.test.) adds records.
+#
 # The zones (green.test, bulk.test, broken.test and two reverse zones) are
 # written below; tests check answers against exactly these records.
 set -euo pipefail
@@ -50,6 +52,8 @@ multi      400   IN TXT   "first string" "second \"quoted\" string"
 ; bücher.green.test, as IDNA writes it
 xn--bcher-kva 300 IN A    192.0.2.77
 ZONE
+  # Records a test adds for itself (green fetch's pipeline test: names on loopback).
+  [ -z "${KNOT_EXTRA_RECORDS:-}" ] || printf '%s\n' "$KNOT_EXTRA_RECORDS" >>"$dir/green.test.zone"
   # A TXT record of 8 x 250 bytes: its reply cannot fit a 512-byte UDP
   # message, so the server truncates it and the client must re-ask over TCP.
   {

@@ -11,6 +11,7 @@ chmod 755 "$work"  # nginx's workers run as nobody when the test runs as root
 flaky_pid=
 cleanup() {
   "$here/lib/httpd.sh" stop "$work/httpd" >/dev/null 2>&1
+  "$here/../dns/knot.sh" stop "$work/knot" >/dev/null 2>&1
   [ -n "$flaky_pid" ] && kill "$flaky_pid" 2>/dev/null
   rm -rf "$work"
 }
@@ -259,7 +260,7 @@ done
 for bad in "-H|X Y: z" "-H|a: b"$'\r\n'"Evil: 1" "-X|GE T" "-X|" "--resolve|host:80" "--resolve|host:0:127.0.0.1"; do
   "$green" fetch "${bad%%|*}" "${bad#*|}" </dev/null >/dev/null 2>"$work/usage.err"; rc=$?
   [ $rc -eq 2 ] || fail "usage error '$bad': exit $rc, want 2"
-  [ "$(wc -l <"$work/usage.err")" -eq 1 ] && grep -q -- "^green fetch: ${bad%%|*}: '" "$work/usage.err" ||
+  { [ "$(wc -l <"$work/usage.err")" -eq 1 ] && grep -q -- "^green fetch: ${bad%%|*}: '" "$work/usage.err"; } ||
     fail "usage error '$bad': want one line naming the option and the input: $(cat "$work/usage.err")"
 done
 # -o that cannot be written to: said once, before any URL (root writes through
@@ -268,7 +269,7 @@ ro=/proc/self
 if [ "$(id -u)" -ne 0 ]; then ro=$work/ro && mkdir "$ro" && chmod 555 "$ro"; fi
 out=$(printf '%s\n' "$H/files/size-1.bin" "$H/files/size-0.bin" | "$green" fetch -o "$ro" 2>"$work/ro.err"); rc=$?
 [ $rc -eq 2 ] || fail "-o not writable: exit $rc, want 2"
-[ -z "$out" ] && [ "$(wc -l <"$work/ro.err")" -eq 1 ] && grep -q "^green fetch: -o: cannot write in $ro: " "$work/ro.err" ||
+{ [ -z "$out" ] && [ "$(wc -l <"$work/ro.err")" -eq 1 ] && grep -q "^green fetch: -o: cannot write in $ro: " "$work/ro.err"; } ||
   fail "-o not writable: want one error before any URL: $out $(cat "$work/ro.err")"
 # Passwords never show; the rest of the URL does.
 out=$("$green" fetch <<<"http://user:s3cret@127.0.0.1:$HTTP_PORT/files/size-1.bin" 2>&1)
@@ -280,6 +281,22 @@ out=$(printf '%s\n' "http://green.test:$HTTP_PORT/files/size-1.bin" "http://othe
 [ "$(grep -c "^200	1	.*green.test" <<<"$out")" -eq 1 ] || fail "--resolve: green.test: $out"
 # nginx listens on 127.0.0.1 only: refused at 127.0.0.9, so resolved as told.
 grep -q "other.test.*: Failed to connect" <<<"$out" || fail "--resolve: other.test did not go to 127.0.0.9: $out"
+# The README's pipeline: green resolve --addresses asks Knot (a CNAME, a name
+# without an address, one that does not exist), and fetch connects where
+# resolve said through --resolve; no system resolver anywhere.
+if KNOT_EXTRA_RECORDS=$'site 60 IN A 127.0.0.1\nsite2 60 IN CNAME site.green.test.' \
+  "$here/../dns/knot.sh" start "$work/knot" 0 >/dev/null; then
+  printf '%s\n' site.green.test site2.green.test txtonly.green.test nope.green.test >"$work/names.txt"
+  "$green" resolve -q --addresses --server "127.0.0.1:$(cat "$work/knot/port")" "$work/names.txt" >"$work/addrs.tsv" 2>/dev/null
+  # shellcheck disable=SC2046
+  out=$(cut -f1 "$work/addrs.tsv" | sort -u | sed "s|^|http://|; s|\$|:$HTTP_PORT/files/size-1000.bin|" |
+    "$green" fetch -q $(awk -F'\t' -v p="$HTTP_PORT" '{print "--resolve=" $1 ":" p ":" $2}' "$work/addrs.tsv") - 2>&1)
+  [ "$(cut -f1,2,4 <<<"$out" | sort)" = "$(printf '200\t1000\t%s\n' "http://site.green.test:$HTTP_PORT/files/size-1000.bin" \
+    "http://site2.green.test:$HTTP_PORT/files/size-1000.bin" | sort)" ] ||
+    fail "resolve | fetch: $(cat "$work/addrs.tsv") -> $out"
+else
+  fail "knotd did not start"
+fi
 "$green" fetch "$work/no-such-file" >/dev/null 2>"$work/nofile.err"; rc=$?
 [ $rc -eq 2 ] || fail "missing input file: exit $rc"
 grep -q "no-such-file" "$work/nofile.err" || fail "missing input file not named: $(cat "$work/nofile.err")"
