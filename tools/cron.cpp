@@ -223,7 +223,7 @@ int print_schedule(const CronOptions& opt, const std::vector<Job>& jobs) {
     }
   }
   out.flush();
-  return kExitOk;
+  return out.error() ? kExitFailure : kExitOk;  // a full disk was reported by out
 }
 
 // A job as it runs: shared with its scheduler and its runs, so a reload

@@ -39,6 +39,17 @@ grep -q "^Could not complete: timed out after 0.05s$" <<<"$out" || fail "demo's 
 rc=${PIPESTATUS[0]}
 [ $rc -eq 0 ] || [ $rc -eq 141 ] || fail "demo | head exited $rc"
 
+# A full disk is not a reader that left: it is said, and the exit status is 1
+# (results were lost).
+err=$("$green" demo 2>&1 >/dev/full); rc=$?
+[ $rc -eq 1 ] || fail "demo >/dev/full exited $rc, want 1"
+grep -q "^green demo: cannot write stdout: No space left on device$" <<<"$err" || fail "demo >/dev/full did not say why: $err"
+printf '@hourly true\n' >"${TMPDIR:-/tmp}/green-cli-$$.cron"
+err=$("$green" cron --test --tab "${TMPDIR:-/tmp}/green-cli-$$.cron" 2>&1 >/dev/full); rc=$?
+rm -f "${TMPDIR:-/tmp}/green-cli-$$.cron"
+[ $rc -eq 1 ] || fail "cron --test >/dev/full exited $rc, want 1"
+grep -q "^green cron: cannot write stdout: No space left on device$" <<<"$err" || fail "cron --test >/dev/full did not say why: $err"
+
 if [ $failures -gt 0 ]; then
   echo "$failures check(s) failed" >&2
   exit 1

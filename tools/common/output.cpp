@@ -4,11 +4,13 @@
 
 #include <green/hub.hpp>
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 namespace green::tools {
 
@@ -74,8 +76,22 @@ void Output::write_now(std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
-      if (errno == EINTR) continue;
-      closed_ = true;  // EPIPE (the reader left) or any other write error
+      const int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        // Someone else made the shared description non-blocking: wait for
+        // room, as the blocking write would have.
+        pollfd p{fd_, POLLOUT, 0};
+        ::poll(&p, 1, -1);
+        continue;
+      }
+      closed_ = true;
+      // The reader leaving (`| head`) ends the run quietly; a full disk or
+      // an I/O error loses results, so it is said.
+      if (e != EPIPE) {
+        error_ = e;
+        diag_line(std::string("cannot write stdout: ") + std::strerror(e), Severity::error);
+      }
       if (on_closed_) {
         auto fn = std::move(on_closed_);
         on_closed_ = nullptr;

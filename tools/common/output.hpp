@@ -27,6 +27,9 @@ class Output {
   void write(std::string_view bytes);
   void flush();
   bool closed() const noexcept { return closed_; }
+  /// The write error that closed stdout (ENOSPC, EIO, ...; already reported
+  /// on stderr), or 0: still open, or closed by its reader (EPIPE, quietly).
+  int error() const noexcept { return error_; }
   bool is_terminal() const noexcept { return tty_; }
 
   /// Called once (on the hub, never switching) when stdout is found closed.
@@ -40,6 +43,7 @@ class Output {
   int fd_;
   bool tty_;
   bool closed_ = false;
+  int error_ = 0;
   std::string buf_;
   green::GreenletRef flusher_;
   std::function<void()> on_closed_;

@@ -1,6 +1,7 @@
 #include "common/run.hpp"
 
 #include "common/output.hpp"
+#include "common/subcommand.hpp"
 
 #include <green/green.hpp>
 #include <green/net.hpp>
@@ -41,6 +42,7 @@ int run_tool(std::function<int()> body, bool second_signal_exits) {
     out.on_closed(nullptr);
     signals.cancel();
     if (signalled) return 128 + signalled;
+    if (out.error()) return kExitFailure;  // results were lost, and said so
     if (stdout_closed || out.closed()) return 0;
     if (work.killed()) return 1;
     return work.get();  // rethrows the body's exception
