@@ -365,6 +365,19 @@ def test_json_and_verbose_logs_and_summary():
     check(len(log) == 1 and log[0].startswith("127.0.0.1 "), "no access log line: %r" % srv.err)
 
 
+def test_threads_share_the_port_and_the_summary():
+    with Server("--threads", "3") as srv:
+        conns = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=TIMEOUT) for _ in range(30)]
+        for c in conns:
+            c.request("GET", "/hello.txt")
+            r = c.getresponse()
+            check(r.status == 200 and r.read() == b"hello, world\n", "a response on one of the hubs")
+        for c in conns:
+            c.close()
+        check(srv.stop() == 0, "SIGTERM with --threads: not exit 0")
+    check(any("30 requests" in l for l in srv.err), "the summary counts every hub's requests: %r" % srv.err)
+
+
 def test_wrk():
     if not shutil.which("wrk"):
         raise AssertionError("wrk is not installed (scripts/packages/net.txt)")
