@@ -10,14 +10,15 @@
 # Prints a Markdown table (queries/s, CPU seconds, peak RSS, answers lost).
 #
 # Usage: bench/dns_bench.sh [PATH/TO/green] [CONCURRENCY]   (needs root for port 53)
-#   CONCURRENCY defaults to 100, dnsperf's -q here: above ~190 queries in
-#   flight on one socket, Knot's socket can overflow (see bench/RESULTS.md).
+#   Without CONCURRENCY green runs with its default options (-c 500, the
+#   adaptive window finds what Knot's socket holds); dnsperf keeps -q 100.
+#   GREEN_ARGS='--sockets 2': more options for green's main run.
 #   DNS_BENCH_QUICK=1: only dnsperf and green (no adnshost, gevent or memory
 #   table), for repeating a comparison back to back.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 green=${1:-$here/../build/release/tools/green}
-conc=${2:-100}
+conc=${2:-}
 knot="$here/../tests/dns/knot.sh"
 addr=127.0.0.153
 n=100000
@@ -59,12 +60,14 @@ dnsperf_lost=$(awk '/Queries lost/ { print $3 }' "$work/dnsperf.out")
 row dnsperf "$dnsperf_qps" "$cpu" "$rss_mib" "$dnsperf_lost" "-q 100"
 
 # green resolve.
-measure green "$green" resolve --no-progress --server $addr -c "$conc" "$work/names" >"$work/green.out" 2>"$work/green.err" || true
+# shellcheck disable=SC2086  # GREEN_ARGS: extra options, word-split on purpose
+measure green "$green" resolve --no-progress --server $addr ${conc:+-c "$conc"} ${GREEN_ARGS:-} "$work/names" >"$work/green.out" 2>"$work/green.err" || true
 green_ok=$(cut -f1 "$work/green.out" | sort -u | wc -l)
 green_nx=$(grep -c ': NXDOMAIN$' "$work/green.err" || true)
 green_qps=$(awk -v n=$n -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 green_lost=$((want_ok - green_ok + want_nx - green_nx))
-row "green resolve" "$green_qps" "$cpu" "$rss_mib" "$green_lost" "-c $conc; $(tail -n 1 "$work/green.err" | sed 's/.*; //')"
+label=${conc:+-c $conc}
+row "green resolve" "$green_qps" "$cpu" "$rss_mib" "$green_lost" "${label:-defaults}${GREEN_ARGS:+ $GREEN_ARGS}; $(tail -n 1 "$work/green.err" | sed 's/.*; //')"
 
 if [ "${DNS_BENCH_QUICK:-0}" = 1 ]; then
   echo
@@ -115,7 +118,7 @@ echo "|---:|---:|---:|---:|---:|"
 for count in 10000 100000 1000000; do
   # Names cycle through the zone's 100,000; fed through a pipe (streamed).
   awk -v c=$count -v n=$n 'BEGIN { for (i = 0; i < c; i++) { j = i % n; if (j % 20 == 19) print "x" j ".nx.bulk.test"; else print "h" j ".bulk.test" } }' >"$work/many"
-  measure many "$green" resolve --no-progress --server $addr -c "$conc" "$work/many" >"$work/many.out" 2>"$work/many.err" || true
+  measure many "$green" resolve --no-progress --server $addr ${conc:+-c "$conc"} "$work/many" >"$work/many.out" 2>"$work/many.err" || true
   ok=$(wc -l <"$work/many.out")
   nx=$(grep -c ': NXDOMAIN$' "$work/many.err" || true)
   printf '| %d | %.0f | %s | %d | %d |\n' "$count" "$(awk -v c=$count -v s="$secs" 'BEGIN { print c / s }')" "$rss_mib" \

@@ -117,6 +117,7 @@ struct Request {
   // Loss detection (see Channel's flow control): the UDP datagram as c-ares
   // sent it, when and in which order it was last sent.
   bool tracked = false;  // in the channel's send-ordered list
+  bool quiet = false;    // in the channel's list of queries a silent server left
   bool has_qid = false;  // in the channel's qid table
   Request* same_bucket = nullptr;  // the next query in that table's bucket
   std::uint16_t qid = 0;
@@ -224,7 +225,10 @@ struct Channel {
   };
   static constexpr double kInitialWindow = 16;
   static constexpr double kMinWindow = 16;
-  static constexpr int kMaxSends = 3;  // datagrams per try (query() makes the tries)
+  // Datagrams per try; each re-send needs a later query answered first, so
+  // this only stops a query the server keeps dropping from being sent
+  // forever.
+  static constexpr int kMaxSends = 10;
   const double max_window;
   double cwnd;
   double ssthresh;
@@ -239,6 +243,8 @@ struct Channel {
   std::array<Request*, 4096> by_qid{};  // chained through Request::same_bucket
   Request* oldest = nullptr;        // tracked queries in send order
   Request* newest = nullptr;
+  Request* quiet_first = nullptr;   // queries that left the window while the server was silent
+  Request* quiet_last = nullptr;
   std::uint64_t next_seq = 1;
   std::uint64_t answered_seq = 0;   // the latest-sent query whose answer came
   std::uint64_t recovery_seq = 0;   // losses of queries sent up to here are one episode
@@ -760,11 +766,37 @@ struct Channel {
   }
 
   void untrack(Request& r) noexcept {
-    if (!r.tracked) return;
-    (r.prev ? r.prev->next : oldest) = r.next;
-    (r.next ? r.next->prev : newest) = r.prev;
+    if (r.tracked) {
+      (r.prev ? r.prev->next : oldest) = r.next;
+      (r.next ? r.next->prev : newest) = r.prev;
+    } else if (r.quiet) {
+      (r.prev ? r.prev->next : quiet_first) = r.next;
+      (r.next ? r.next->prev : quiet_last) = r.prev;
+    } else {
+      return;
+    }
     r.prev = r.next = nullptr;
-    r.tracked = false;
+    r.tracked = r.quiet = false;
+  }
+
+  void make_quiet(Request& r) noexcept {
+    untrack(r);
+    r.quiet = true;
+    r.prev = quiet_last;
+    r.next = nullptr;
+    (quiet_last ? quiet_last->next : quiet_first) = &r;
+    quiet_last = &r;
+  }
+
+  // The server answers again after a silence: what it left unanswered
+  // meanwhile is taken as lost and sent again now (outside the window),
+  // rather than waiting out the try. (A server that only looked silent, to
+  // a machine too loaded to run it, drops the burst the open window sent.)
+  void wake_up(Clock::time_point now) noexcept {
+    while (Request* r = quiet_first) {
+      untrack(*r);
+      if (r->sends < kMaxSends && resend(*r)) sent(*r, now);
+    }
   }
 
   // c-ares is done with the query: nothing of it may stay behind.
@@ -858,9 +890,13 @@ struct Channel {
       return;
     }
     Request& r = *found;
-    server_silent = false;
-    if (!r.tracked) return;
     const auto now = Clock::now();
+    if (server_silent) {
+      server_silent = false;
+      if (r.quiet) untrack(r);
+      wake_up(now);
+    }
+    if (!r.tracked) return;
     if (r.sends == 1) rtt_sample(now - r.sent);  // Karn: a re-sent query's answer is ambiguous
     if (r.seq > answered_seq) {
       answered_seq = r.seq;
@@ -961,7 +997,7 @@ struct Channel {
       // window only protects a server that answers; here it would make the
       // names wait their timeouts in turn. So the query leaves the window,
       // which stops counting until the server answers again.
-      untrack(*r);
+      make_quiet(*r);
       if (r->holds_slot) {
         r->holds_slot = false;
         release_slot(false);
