@@ -633,7 +633,10 @@ class Cron {
     // nothing is left to read now, not for their end.
     for (int spins = 0; !(out.ready() && err.ready()); ++spins) {
       if ((out.ready() || !has_input(p->stdout_pipe())) && (err.ready() || !has_input(p->stderr_pipe()))) break;
-      green::sleep(spins < 100 ? Duration::zero() : Duration(1ms));
+      if (queued_ >= kQueueLimit)
+        wait_for_room();  // stdout is behind: the readers wait for it too
+      else
+        green::sleep(spins < 100 ? Duration::zero() : Duration(1ms));
     }
     const int status = green::proc::shell_status(*rc);
     if (status != 0) ++failed_;
