@@ -449,6 +449,70 @@ DNS_TEST(BurstOfAnswersWaitingInTheSocketIsReadInBatchesEachToItsQuery) {
   EXPECT_EQ(r.outstanding(), 0u);
 }
 
+// A query the server drops while it answers later ones is sent again, with
+// the same id, within the try: one try (tries = 1) with a long timeout still
+// gets its answer.
+DNS_TEST(DroppedQueryIsSentAgainUnderTheSameIdWithinTheTry) {
+  std::string where;
+  const int srv = udp_on_loopback(where);
+  ASSERT_GE(srv, 0);
+  Resolver r(opts({where}, 30s, 1));
+  constexpr int n = 8;
+  std::vector<std::string> got(n);
+  std::vector<green::GreenletRef> gs;
+  for (int i = 0; i < n; ++i) {
+    gs.push_back(green::spawn([&, i] {
+      Answer a = r.query("h" + std::to_string(i) + ".bulk.test", Type::a);
+      got[i] = a.ok() && a.records.size() == 1 ? a.records[0].value() : green::dns::status_name(a.status);
+    }));
+  }
+  // Answer everything but the first copy of h0's query; count h0's copies.
+  std::vector<std::vector<unsigned char>> h0_copies;
+  int answered = 0;
+  for (int rounds = 0; answered < n && rounds < 20000; ++rounds) {
+    green::sleep(1ms);
+    for (;;) {
+      std::vector<unsigned char> q(512);
+      sockaddr_in from{};
+      socklen_t flen = sizeof from;
+      const ssize_t len =
+          ::recvfrom(srv, q.data(), q.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &flen);
+      if (len <= 0) break;
+      q.resize(static_cast<std::size_t>(len));
+      const int label = q[12];
+      const int i = std::stoi(std::string(q.begin() + 14, q.begin() + 13 + label));
+      if (i == 0) {
+        h0_copies.push_back(q);
+        if (h0_copies.size() == 1) continue;  // dropped
+      }
+      std::vector<unsigned char> reply = q;
+      reply[2] = 0x81;
+      reply[3] = 0x80;
+      reply[7] = 1;
+      const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 10, 0, 0,
+                                  static_cast<unsigned char>(i)};
+      reply.insert(reply.end(), std::begin(rr), std::end(rr));
+      ::sendto(srv, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&from), sizeof from);
+      ++answered;
+    }
+  }
+  green::joinall(gs);
+  ::close(srv);
+  for (int i = 0; i < n; ++i) EXPECT_EQ(got[i], "10.0.0." + std::to_string(i)) << i;
+  ASSERT_GE(h0_copies.size(), 2u);
+  EXPECT_EQ(h0_copies[0], h0_copies[1]);  // the same datagram: same id, same question
+  EXPECT_EQ(r.outstanding(), 0u);
+}
+
+TEST(DnsNames, InternationalNamesBecomeTheirAsciiForm) {
+  EXPECT_EQ(green::dns::to_ascii("b\xc3\xbc" "cher.example"), "xn--bcher-kva.example");
+  EXPECT_EQ(green::dns::to_ascii("B\xc3\x9c" "CHER.example"), "xn--bcher-kva.example");  // mapped to lower case
+  EXPECT_EQ(green::dns::to_ascii("www.green.test"), "www.green.test");
+  std::string why;
+  EXPECT_FALSE(green::dns::to_ascii("bad\xff.test", &why));
+  EXPECT_FALSE(why.empty());
+}
+
 // Truncated answers among many plain ones: their TCP retries open a TCP
 // socket next to the batched UDP one, often in the middle of reading a batch.
 DNS_TEST(TruncatedAnswersAmongManyGoOverTcpWhileTheRestStayOnUdp) {
