@@ -252,6 +252,7 @@ struct Channel {
   Duration srtt{}, rttvar{}, min_rtt{};
   Duration rack_rtt{};           // round trip of the latest-sent query answered
   int reorder_scale = 1;
+  Clock::time_point probe_hold{};  // no probe before this
   double undo_cwnd = 0, undo_ssthresh = 0;  // before the last halving
   struct Resent {
     std::uint16_t qid = 0;
@@ -987,7 +988,12 @@ struct Channel {
         continue;
       }
       // Nothing sent after this query has been answered since it was sent.
+      // One probe at a time (TCP's tail loss probe): its answer makes every
+      // older query still unanswered lost by the rule above, while probing
+      // them all would only refill a server that is merely slow right now.
       if (r->sends == 1 && now - r->sent >= probe && probe < silent) {
+        if (now < probe_hold) break;
+        probe_hold = now + probe;
         untrack(*r);
         if (resend(*r)) sent(*r, now);
         continue;
@@ -1035,7 +1041,8 @@ struct Channel {
     } else {
       const Duration probe = probe_after();
       const Duration silent = std::max(probe, silence());
-      at = oldest->sends == 1 && probe < silent ? oldest->sent + probe : oldest->first_sent + silent;
+      at = oldest->sends == 1 && probe < silent ? std::max(oldest->sent + probe, probe_hold)
+                                                : oldest->first_sent + silent;
     }
     try {
       detail::timer_arm(loss_timer, at);
