@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP benchmark for issue 4: `green fetch` against the reference clients.
 
-    bench/http_bench.py PATH/TO/green [--repeat N] [--quick]
+    bench/http_bench.py PATH/TO/green [--repeat N] [--quick] [--baseline PATH/TO/old-green]
 
 Starts one private nginx on loopback (tests/e2e/lib/httpd.sh, one worker
 process) holding 20,000 files of ~1 KiB and 200 files of 1 MiB, then, in one
@@ -16,7 +16,10 @@ and finally 100,000 URLs through green fetch's stdin for its peak memory.
 aria2c and xargs+curl fetch only the first 1,000 URLs of each list (they
 manage tens of requests per second here); their rates are per request too.
 Each command runs under /usr/bin/time (wall, user+sys CPU, peak RSS); the
-median of --repeat runs (by wall time) is reported for green and curl.
+median of --repeat runs (by wall time) is reported for green and curl, the
+runs of the clients interleaved (green, curl, green, curl, ...) so a change
+in the machine's load hits them alike. --baseline adds a second green binary
+(an older build) as one more client, to compare a change side by side.
 Prints a Markdown table with requests/s, CPU us per request, peak memory
 and the ratio to curl --parallel, ready for bench/RESULTS.md.
 """
@@ -69,6 +72,7 @@ def main():
     ap.add_argument("green")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer files, for a smoke run")
+    ap.add_argument("--baseline", default="", help="another green binary to run side by side (an older build)")
     ap.add_argument("--only", default="", help="comma-separated clients by first word (green,curl,aria2c,wget2,xargs,"
                     "gevent); curl --parallel, the reference, always runs")
     args = ap.parse_args()
@@ -116,6 +120,9 @@ def main():
 
         def clients(c, lst, cfg):
             yield "green fetch", [green, "fetch", "-q", "--no-progress", "-c", str(c)], lst, True
+            if args.baseline:
+                yield "green fetch (baseline)", [os.path.abspath(args.baseline), "fetch", "-q", "--no-progress", "-c",
+                                                 str(c)], lst, True
             yield "curl --parallel", ["curl", "-s", "--parallel", "--parallel-max", str(c), "-K", cfg], None, True
             if shutil.which("aria2c"):
                 yield "aria2c -j", ["aria2c", "-q", "-j", str(c), "--allow-overwrite=true", "--auto-file-renaming=false",
@@ -131,14 +138,18 @@ def main():
         for kind in ("small", "big"):
             n, lst, cfg = lists[kind]
             for c in (20, 100):
-                for name, cmd, stdin, repeat in clients(c, lst, cfg):
-                    if only and name.split()[0] not in only | {"curl"}:
-                        continue
-                    if os.path.isdir(scratch):
-                        shutil.rmtree(scratch)
-                    os.makedirs(scratch)
-                    runs = [timed(cmd, stdin=stdin) for _ in range(args.repeat if repeat else 1)]
-                    wall, cpu, rss, rc = sorted(runs)[len(runs) // 2]
+                chosen = [cl for cl in clients(c, lst, cfg) if not only or cl[0].split()[0] in only | {"curl"}]
+                runs = {cl[0]: [] for cl in chosen}
+                for round_ in range(args.repeat):
+                    for name, cmd, stdin, repeat in chosen:
+                        if round_ > 0 and not repeat:
+                            continue
+                        if os.path.isdir(scratch):
+                            shutil.rmtree(scratch)
+                        os.makedirs(scratch)
+                        runs[name].append(timed(cmd, stdin=stdin))
+                for name, cmd, stdin, repeat in chosen:
+                    wall, cpu, rss, rc = sorted(runs[name])[len(runs[name]) // 2]
                     listed = [a for a in cmd + [stdin or ""] if a.endswith(".head")]
                     n = count(listed[0]) if listed else lists[kind][0]
                     rows.append((kind, c, name, n, wall, cpu, rss, rc))
@@ -165,6 +176,14 @@ def main():
                 note = "" if rc == 0 else f" (exit {rc})"
                 out.append(f"| {label} | {c} | {name}{note} | {n / wall:,.0f} | {ratio:.2f}x | {cpu:.2f} | "
                            f"{cpu / n * 1e6:.0f} | {rss / 1024:.1f} |")
+    if args.baseline:
+        out.append("")
+        for kind in ("small", "big"):
+            for c in (20, 100):
+                by = {r[2]: r for r in rows if r[0] == kind and r[1] == c}
+                new, old = by["green fetch"], by["green fetch (baseline)"]
+                out.append(f"{kind} -c {c}: green fetch / baseline = {(new[3] / new[4]) / (old[3] / old[4]):.2f}x "
+                           f"requests/s, {new[5] / old[5]:.2f}x CPU")
     n, wall, cpu, rss, rc = stream_row
     out.append("")
     out.append(f"green fetch -c 100, {n:,} URLs from stdin: {n / wall:,.0f} requests/s, {cpu:.2f} CPU s, "
