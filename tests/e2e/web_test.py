@@ -10,10 +10,12 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 
 import websockets
@@ -203,6 +205,20 @@ def test_a_bad_upgrade_gets_400():
         out = raw(ex.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                            b"Sec-WebSocket-Version: 13\r\n\r\n")  # no key
         assert out.startswith(b"HTTP/1.1 400 "), out
+
+
+def test_chromium_loads_a_page_that_echoes_over_a_websocket():
+    chromium = shutil.which("chromium")
+    if not chromium:
+        raise AssertionError("chromium is not installed (scripts/packages/net.txt)")
+    with Example("web_echo") as ex, tempfile.TemporaryDirectory(prefix="green-chromium.") as profile:
+        p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            "--user-data-dir=" + profile, "--virtual-time-budget=5000", "--dump-dom",
+                            "http://127.0.0.1:%d/" % ex.port], capture_output=True, timeout=120)
+        dom = p.stdout.decode(errors="replace")
+        assert "echo: hallo" in dom, "the page's WebSocket echo did not land:\n%s\n%s" % (
+            dom[-500:], p.stderr.decode(errors="replace")[-1000:])
 
 
 def main():
