@@ -70,8 +70,8 @@ struct Options {
   Duration body_timeout = std::chrono::seconds(60);
   /// A kept-alive connection with no new request for this long is closed.
   Duration idle_timeout = std::chrono::seconds(60);
-  /// A single write that cannot make progress for this long (a client that
-  /// stopped reading) ends the connection.
+  /// A write (a response, a piece of one, a WebSocket message) that takes
+  /// longer than this ends the connection: the client stopped reading.
   Duration write_timeout = std::chrono::seconds(60);
   /// Most connections at once; more are accepted and closed (0: no limit).
   std::size_t max_connections = 0;
@@ -86,8 +86,7 @@ struct Options {
   std::string server_name = "green";
 };
 
-/// One finished request, for access logs (Options-independent; see
-/// Server::on_request).
+/// One finished request, for access logs (Server::on_request).
 struct AccessRecord {
   net::Tcp::endpoint peer;
   std::string_view method;  // valid during the callback only
@@ -167,7 +166,8 @@ bool is_websocket_upgrade(const Request& req);
 /// fragmented messages are reassembled; pings are answered; the server pings
 /// an idle peer (Options::websocket_idle_timeout). One greenlet may receive
 /// while others send: sends are serialized, and a client that reads slowly
-/// parks only the greenlets that send to it. Movable.
+/// parks only the greenlets that send to it. Movable; usable until the
+/// handler that accepted it returns (the connection closes then).
 class WebSocket {
  public:
   struct Message {
