@@ -1,6 +1,7 @@
 // WebSocket echo load: N clients (greenlets on one hub), each sending a
 // SIZE-byte text message and waiting for its echo, again and again, for S
-// seconds. Prints one line: messages/s and the p50/p99 round trip in ms.
+// seconds. Prints one line: messages/s and the p50/p99 round trip in ms over
+// the measured seconds, and the echoes of the whole run (warm-up included).
 // The clients are Beast websocket streams run with green::yield, so the
 // client side costs the same for every server it is pointed at.
 // Usage: bench_ws PORT [CLIENTS] [SECONDS] [SIZE]   (1000, 5, 32)
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   return green::run([&] {
     std::vector<std::vector<float>> rtts(static_cast<std::size_t>(clients));
     std::uint64_t failed = 0;
+    std::uint64_t echoes = 0;  // all of them, warm-up included (the server's CPU time covers those too)
     bool measuring = false, done = false;
     green::Group group;
     for (int i = 0; i < clients; ++i) {
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
             buf.clear();
             ws.async_read(buf, green::yield);
             if (buf.size() != size) throw std::runtime_error("wrong echo");
+            ++echoes;
             if (measuring) {
               rtts[static_cast<std::size_t>(i)].push_back(
                   std::chrono::duration<float, std::milli>(green::Clock::now() - t0).count());
@@ -76,8 +79,8 @@ int main(int argc, char** argv) {
     for (auto& v : rtts) all.insert(all.end(), v.begin(), v.end());
     std::sort(all.begin(), all.end());
     const auto pct = [&](double p) { return all.empty() ? 0.0 : all[static_cast<std::size_t>(p * (all.size() - 1))]; };
-    std::printf("msgs_per_s %.0f p50_ms %.2f p99_ms %.2f failed %llu\n", all.size() / secs, pct(0.5), pct(0.99),
-                static_cast<unsigned long long>(failed));
+    std::printf("msgs_per_s %.0f p50_ms %.2f p99_ms %.2f failed %llu echoes %llu\n", all.size() / secs, pct(0.5),
+                pct(0.99), static_cast<unsigned long long>(failed), static_cast<unsigned long long>(echoes));
     return failed ? 1 : 0;
   });
 }

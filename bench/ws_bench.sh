@@ -5,6 +5,9 @@
 # pinned to CPU 0 and the load client (bench_ws: CLIENTS Beast clients on one
 # green hub, the same client for every server) to CPU 1. Rounds interleave the
 # servers; the table gives medians of the rounds and the ratios to green.
+# On a loaded machine messages/s says little; the server's CPU time per echo
+# (utime + stime from /proc at the end of its run, over every echo of the run)
+# is the steadier measure of what each server costs.
 #
 # Usage: bench/ws_bench.sh [BUILD_DIR] [CLIENTS] [SECONDS] [ROUNDS]   (build/release, 1000, 5, 3)
 set -u
@@ -41,7 +44,7 @@ start() {  # name port
   exit 1
 }
 
-declare -A rate p99
+declare -A rate p99 cpu
 echo "uptime: $(uptime)"
 for r in $(seq "$rounds"); do
   for s in $servers; do
@@ -49,19 +52,26 @@ for r in $(seq "$rounds"); do
     start "$s" "$port"
     out=$(taskset -c 1 "$client" "$port" "$clients" "$secs")
     echo "round $r $s: $out"
+    ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    echoes=$(echo "$out" | awk '{print $10}')
+    us=$(awk -v t="$ticks" -v e="$echoes" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz * 1e6 / e}')
+    echo "round $r $s: server CPU $ticks ticks, $us us per echo"
     rate[$s]+="$(echo "$out" | awk '{print $2}') "
     p99[$s]+="$(echo "$out" | awk '{print $6}') "
+    cpu[$s]+="$us "
     kill "$pid"; wait "$pid" 2>/dev/null; pid=
   done
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 g=$(echo "${rate[green]}" | median)
+gc=$(echo "${cpu[green]}" | median)
 echo
-echo "| server | messages/s (median) | p99 ms (median) | green vs it |"
-echo "|---|---:|---:|---|"
+echo "| server | messages/s (median) | p99 ms (median) | server CPU us/echo (median) | green vs it: messages/s | green vs it: CPU per echo |"
+echo "|---|---:|---:|---:|---|---|"
 for s in $servers; do
   m=$(echo "${rate[$s]}" | median)
   p=$(echo "${p99[$s]}" | median)
-  echo "| $s | $m | $p | $(awk -v g="$g" -v m="$m" 'BEGIN {printf "%.2fx", g / m}') |"
+  c=$(echo "${cpu[$s]}" | median)
+  echo "| $s | $m | $p | $c | $(awk -v g="$g" -v m="$m" 'BEGIN {printf "%.2fx", g / m}') | $(awk -v g="$gc" -v c="$c" 'BEGIN {printf "%.2fx less", c / g}') |"
 done
 echo "uptime: $(uptime)"
