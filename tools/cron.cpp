@@ -26,6 +26,7 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -250,6 +251,54 @@ bool same_job(const Job& a, const Job& b) {
   return a.name == b.name && a.command == b.command && a.schedule.text == b.schedule.text && a.env == b.env;
 }
 
+// stdout when it is a pipe or a terminal, written without blocking the hub:
+// through a second, non-blocking open description of it (the shell's and
+// MAIN's stay blocking), and waited on by the hub while the reader is behind.
+// A regular file cannot block and is left to Output.
+// (tools/common's Output is getting the same for every tool, issue 18; then
+// this goes.)
+class StdoutPipe {
+ public:
+  StdoutPipe() {
+    struct stat st {};
+    if (::fstat(STDOUT_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || ::isatty(STDOUT_FILENO))) return;
+    const int fd = ::open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return;
+    boost::system::error_code ec;
+    sd_.assign(fd, ec);
+    if (ec) ::close(fd);
+  }
+  bool is_open() const { return sd_.is_open(); }
+
+  // Writes `bytes`, parking while the pipe is full; returns what it could
+  // not write (all of it when not a pipe, the rest after an error).
+  // Switch point.
+  std::string_view write(std::string_view bytes) {
+    while (sd_.is_open() && !bytes.empty()) {
+      const ssize_t n = ::write(sd_.native_handle(), bytes.data(), bytes.size());
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN) break;
+      auto [ec] = green::await_op<boost::system::error_code>(
+          [&](auto handler) {
+            sd_.async_wait(boost::asio::posix::descriptor_base::wait_write, std::move(handler));
+          },
+          [&] {
+            boost::system::error_code ignored;
+            sd_.cancel(ignored);
+          });
+      if (ec) break;
+    }
+    return bytes;
+  }
+
+ private:
+  boost::asio::posix::stream_descriptor sd_{green::io_context()};
+};
+
 class Cron {
  public:
   Cron(const CronOptions& opt, std::vector<Job> jobs, std::string tab_text)
@@ -345,7 +394,14 @@ class Cron {
     if (!runs_.join(opt_.grace)) runs_.kill();
     writer_done_ = true;
     wake_writer_.set();
-    writer_.join();
+    // After MAIN's end, a slow reader is waited for as in any pipeline; after
+    // a signal, one that takes nothing for a second is given up on.
+    for (std::size_t seen = written_; !writer_.join(1s);) {
+      if (!(interrupted || hurry_.is_set()) || std::exchange(seen, written_) != written_) continue;
+      writer_.kill();
+      diag_warn("{} of output not written: stdout is not being read", human_bytes(queued_));
+      break;
+    }
     reap();
     diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_, skipped_,
          interrupted && !Output::out().closed() ? "; stopped by signal" : "");
@@ -479,6 +535,7 @@ class Cron {
 
   void write_stdout() {
     Output& out = Output::out();
+    StdoutPipe pipe;
     for (;;) {
       if (queue_.empty()) {
         if (writer_done_) return;
@@ -486,12 +543,23 @@ class Cron {
         wake_writer_.wait();
         continue;
       }
-      std::string text = std::move(queue_.front());
+      // One write for what waits, up to 64 KiB.
+      std::string batch = std::move(queue_.front());
       queue_.pop_front();
-      out.write(text);
-      // MAIN writes to the same stdout directly: keep our lines in order with its.
-      if (shares_stdout_) out.flush();
-      queued_ -= text.size();
+      while (!queue_.empty() && batch.size() + queue_.front().size() <= kPiece) {
+        batch += queue_.front();
+        queue_.pop_front();
+      }
+      const std::string_view rest = pipe.write(batch);
+      if (!rest.empty()) {
+        // Not a pipe or terminal (a file cannot block), or a write error:
+        // Output writes it, or meets the same error and reports it as every
+        // tool does (EPIPE ends the run quietly, ENOSPC is an error).
+        out.write(rest);
+        if (shares_stdout_ || pipe.is_open()) out.flush();
+      }
+      written_ += batch.size();
+      queued_ -= batch.size();
       if (queued_ < kQueueLimit) room_.set();
     }
   }
@@ -555,9 +623,11 @@ class Cron {
       }
     };
     for (;;) {
-      wait_for_room();
       const std::string chunk = pipe.read_some(kPiece);
       if (chunk.empty()) break;
+      // While stdout is behind, the pipe is not read further: the job blocks
+      // on it. (After the read, so that an end of file is always seen.)
+      wait_for_room();
       feed(chunk);
     }
     if (!line.empty()) emit_piece(j, line, false, is_stdout);
@@ -768,6 +838,7 @@ class Cron {
   std::size_t queued_ = 0;         // bytes in queue_
   green::Event wake_writer_, room_;
   bool writer_done_ = false;
+  std::size_t written_ = 0;  // bytes the writer got out
   GreenletRef writer_;
   std::size_t running_ = 0;
   std::size_t runs_started_ = 0, failed_ = 0, timed_out_ = 0, skipped_ = 0;

@@ -36,13 +36,13 @@ wait_file() {
 state() { sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null; }
 # 1. The seeds' subprocess example: `cron` every 200 ms, `Linux`, MAIN's
 #    status. The fifth tick falls due at 1 s, as MAIN ends: no job starts once
-#    MAIN's exit is seen, so on a loaded machine it may be 4 (and a fifth that
-#    started may print after `Linux`).
+#    MAIN's exit is seen, so it may be 4, and on a loaded machine where MAIN
+#    takes longer 6 (a run that started may print after `Linux`).
 for i in 1 2; do
   out=$("$green" cron --every 200ms 'echo cron' -- sh -c 'sleep 1; uname'); rc=$?
   [ $rc -eq 0 ] || fail "demo run $i exited $rc"
   crons=$(grep -cx cron <<<"$out")
-  { [ "$crons" -ge 4 ] && [ "$crons" -le 5 ] && [ "$(grep -vx cron <<<"$out")" = Linux ]; } ||
+  { [ "$crons" -ge 4 ] && [ "$(grep -vx cron <<<"$out")" = Linux ]; } ||
     fail "demo run $i printed: $(printf '%q' "$out")"
 done
 
@@ -328,7 +328,36 @@ grep -q "three" "$tmp/live.out" && fail "the broken crontab ran"
 err=$("$green" cron --every 1h true -- true 2>&1)
 grep -q "^green cron: 0 run(s), 0 failed, 0 timed out, 0 skipped$" <<<"$err" || fail "no summary after MAIN: $err"
 
-# 17. A full disk on stdout: one error line, exit 1, the summary still printed.
+# 17. A stdout nobody reads stops neither the ticks nor the signals: job
+#     output waits (the jobs block on their pipes), runs keep starting, and
+#     SIGTERM still ends the run, killing every job.
+mkfifo "$tmp/stuck"
+(exec 3<"$tmp/stuck"; sleep 60) &
+rpid=$!; pids+=("$rpid")
+T=$tmp "$green" cron --grace 200ms --every 50ms 'echo $$ >>"$T/flood.pids"; head -c 300000 /dev/zero' \
+  --every 100ms 'echo $$ >>"$T/ticks"' >"$tmp/stuck" 2>"$tmp/stuck.err" &
+gpid=$!; pids+=("$gpid")
+wait_for_lines() {  # FILE N: waits (up to 30 s) until FILE has N lines
+  for _ in $(seq 1 300); do
+    [ -e "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for $2 lines in $1"
+}
+wait_for_lines "$tmp/ticks" 5
+# By now stdout is full (300 KB a run, a 64 KiB pipe): ticks must go on.
+sleep 1
+n=$(wc -l <"$tmp/ticks")
+wait_for_lines "$tmp/ticks" $((n + 5))
+kill -TERM "$gpid"
+for _ in $(seq 1 300); do kill -0 "$gpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$gpid" 2>/dev/null && fail "SIGTERM did not stop green with a stuck stdout"
+wait "$gpid"; rc=$?
+[ $rc -eq 143 ] || fail "stuck stdout, SIGTERM: exited $rc, want 143: $(cat "$tmp/stuck.err")"
+kill "$rpid" 2>/dev/null
+all_gone "job with a stuck stdout" $(cat "$tmp/flood.pids")
+
+# 18. A full disk on stdout: one error line, exit 1, the summary still printed.
 err=$("$green" cron --every 50ms 'echo x' -- sleep 0.3 2>&1 >/dev/full); rc=$?
 [ $rc -eq 1 ] || fail "> /dev/full exited $rc, want 1: $err"
 [ "$(grep -c "No space left on device" <<<"$err")" -eq 1 ] || fail "> /dev/full: want one error line: $err"
