@@ -111,7 +111,30 @@ CONF
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-wrk_rps() { taskset -c 1 wrk -t1 -c"$2" -d"${secs}s" "http://127.0.0.1:${port[$1]}/1k.bin" | awk '/^Requests\/sec:/ { print $2 }'; }
+# The process that serves: nginx's worker is the child of the master started
+# (h2o serves from the process started; its child is a helper).
+serving_pid() {
+  local p=${pid[$1]} child
+  if [ "$1" = nginx ]; then
+    child=$(pgrep -P "$p" | head -1)
+    [ -n "$child" ] && p=$child
+  fi
+  echo "$p"
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# Prints "REQ/S CPU-US-PER-REQUEST": the machine is shared, so the server's own
+# CPU time per request says more than requests/s when others compete for the cores.
+wrk_run() {
+  local p before after out
+  p=$(serving_pid "$1")
+  before=$(cpu_ticks "$p")
+  out=$(taskset -c 1 wrk -t1 -c"$2" -d"${secs}s" "http://127.0.0.1:${port[$1]}/1k.bin")
+  after=$(cpu_ticks "$p")
+  awk -v b="$before" -v a="$after" -v hz="$(getconf CLK_TCK)" '
+    /^Requests\/sec:/ { rps = $2 }
+    / requests in / { n = $1 }
+    END { printf "%s %.1f\n", rps, (a - b) / hz * 1e6 / (n > 0 ? n : 1) }' <<<"$out"
+}
 curl_mbps() {
   taskset -c 1 curl -s -o /dev/null -w '%{speed_download} %{size_download}\n' "http://127.0.0.1:${port[$1]}/big.bin" |
     awk -v want=$((big_mib * 1048576)) '$2 != want { print "short download: " $2 > "/dev/stderr" } { printf "%.1f\n", $1 / 1e6 }'
@@ -130,7 +153,11 @@ echo "# green $(git -C "$here" rev-parse --short HEAD 2>/dev/null), $(nginx -v 2
 declare -A runs
 for r in $(seq "$rounds"); do
   for c in 50 500; do
-    for s in $servers; do runs[$s,$c]+="$(wrk_rps "$s" "$c") "; done
+    for s in $servers; do
+      read -r rps cpu < <(wrk_run "$s" "$c")
+      runs[$s,$c]+="$rps "
+      runs[$s,cpu$c]+="$cpu "
+    done
   done
   for s in $servers; do [ "$s" = pywsgi ] || runs[$s,big]+="$(curl_mbps "$s") "; done
   echo "# round $r done: $(uptime)" >&2
@@ -144,12 +171,14 @@ for c in 50 500; do
   echo
   echo "## 1 KiB file, wrk -t1 -c$c, requests/s (median of $rounds)"
   echo
-  echo "| server | median req/s | runs | green / server |"
-  echo "|---|---:|---|---:|"
+  echo "| server | median req/s | runs | green / server | median server CPU us/request | runs | server / green CPU |"
+  echo "|---|---:|---|---:|---:|---|---:|"
   g=$(med green $c)
+  gc=$(med green cpu$c)
   for s in $servers; do
     m=$(med "$s" $c)
-    echo "| $s | $m | ${runs[$s,$c]}| $(ratio "$g" "$m") |"
+    mc=$(med "$s" cpu$c)
+    echo "| $s | $m | ${runs[$s,$c]}| $(ratio "$g" "$m") | $mc | ${runs[$s,cpu$c]}| $(ratio "$mc" "$gc") |"
   done
 done
 
@@ -172,13 +201,7 @@ echo "| server | RSS before | RSS with $idle_conns conns | per connection |"
 echo "|---|---:|---:|---:|"
 for s in $servers; do
   [ "$s" = pywsgi ] && continue
-  # nginx: the worker is the child of the process started (h2o serves from
-  # the process started; its child is a helper).
-  p=${pid[$s]}
-  if [ "$s" = nginx ]; then
-    child=$(pgrep -P "$p" | head -1)
-    [ -n "$child" ] && p=$child
-  fi
+  p=$(serving_pid "$s")
   before=$(rss_kib "$p")
   coproc IDLE { taskset -c 1 /usr/bin/python3 "$here/servers/http_idle.py" 127.0.0.1 "${port[$s]}" /1k.bin "$idle_conns"; }
   read -r line <&"${IDLE[0]}"
