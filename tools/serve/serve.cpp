@@ -156,13 +156,14 @@ void setup_serve(CLI::App& app, int& status) {
       "disconnected. SIGINT/SIGTERM: everyone gets '## server shutting down', then the server stops.\n"
       "\n"
       "http serves the files under DIR over HTTP/1.1 (keep-alive, pipelining; HTTP/1.0 too): GET and HEAD,\n"
-      "the exact bytes of each file (sendfile), Content-Type from the extension, ETag and Last-Modified\n"
-      "with 304 for If-None-Match/If-Modified-Since, a single Range as 206 (416 if unsatisfiable; several\n"
-      "ranges get the whole file, 200), If-Range, If-Match. A directory shows its index.html or a listing.\n"
-      "Paths with '..' or '.' segments, an encoded '/', a '\\' or NUL are 400; symlinks that lead out of\n"
-      "DIR and hidden names (starting with '.') are 404 unless --follow-symlinks or --dotfiles is given.\n"
-      "With -v an access log line per request goes to stderr (Common Log Format); with --json one JSON\n"
-      "object per request goes to stdout: time, client, method, target, status, bytes, duration (seconds).");
+      "the exact bytes of each file (sendfile over 64 KiB), Content-Type from the extension, ETag and\n"
+      "Last-Modified with 304 for If-None-Match/If-Modified-Since, a single Range as 206 (416 if\n"
+      "unsatisfiable; several ranges get the whole file, 200), If-Range, If-Match. A directory shows its\n"
+      "index.html or a listing. Paths with '..' or '.' segments, an encoded '/', a '\\' or NUL are 400;\n"
+      "symlinks that lead out of DIR and hidden names (starting with '.') are 404 unless --follow-symlinks\n"
+      "or --dotfiles is given. With -v an access log line per request goes to stderr (Common Log Format);\n"
+      "with --json one JSON object per request goes to stdout: time, client, method, target, status,\n"
+      "bytes, duration (seconds).");
   sub->final_callback([o, &status] { status = run_serve(*o); });
 }
 
