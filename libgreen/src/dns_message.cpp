@@ -267,8 +267,17 @@ std::string Record::value() const {
       [&](const auto& d) {
         using T = std::decay_t<decltype(d)>;
         if constexpr (std::is_same_v<T, A>) {
-          inet_ntop(AF_INET, d.addr, buf, sizeof buf);
-          out = buf;
+          // By hand: glibc's inet_ntop formats IPv4 through sprintf, which
+          // was 8% of `green resolve`'s user time on 100,000 answers.
+          char* p = buf;
+          for (int i = 0; i < 4; ++i) {
+            if (i) *p++ = '.';
+            const unsigned v = d.addr[i];
+            if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+            if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+            *p++ = static_cast<char>('0' + v % 10);
+          }
+          out.assign(buf, p);
         } else if constexpr (std::is_same_v<T, AAAA>) {
           inet_ntop(AF_INET6, d.addr, buf, sizeof buf);
           out = buf;

@@ -504,6 +504,18 @@ DNS_TEST(DroppedQueryIsSentAgainUnderTheSameIdWithinTheTry) {
   EXPECT_EQ(r.outstanding(), 0u);
 }
 
+TEST(DnsNames, Ipv4ValuesPrintAsInetNtopPrintsThem) {
+  for (unsigned v = 0; v < 256; ++v) {
+    green::dns::Record r;
+    green::dns::A a{{static_cast<std::uint8_t>(v), static_cast<std::uint8_t>(v / 2),
+                     static_cast<std::uint8_t>(255 - v), static_cast<std::uint8_t>(v % 10)}};
+    r.data = a;
+    char want[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, a.addr, want, sizeof want);
+    ASSERT_EQ(r.value(), want) << v;
+  }
+}
+
 TEST(DnsNames, InternationalNamesBecomeTheirAsciiForm) {
   EXPECT_EQ(green::dns::to_ascii("b\xc3\xbc" "cher.example"), "xn--bcher-kva.example");
   EXPECT_EQ(green::dns::to_ascii("B\xc3\x9c" "CHER.example"), "xn--bcher-kva.example");  // mapped to lower case
