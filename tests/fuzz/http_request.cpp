@@ -86,6 +86,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   FUZZ_CHECK(::symlink("a.txt", (d + "/rel").c_str()) == 0);
   g_root = std::make_unique<hf::Root>(d, false);
   g_real = g_root->real_path();
+  static std::string tree = d;
+  std::atexit([] {
+    for (const char* f : {"/a.txt", "/site/index.html", "/list/x y&<z>.bin", "/list/up", "/.secret", "/abs", "/rel"})
+      ::unlink((tree + f).c_str());
+    for (const char* sub : {"/site", "/list", ""}) ::rmdir((tree + sub).c_str());
+  });
   return 0;
 }
 
