@@ -341,6 +341,25 @@ def test_raw_malformed_requests():
         check(srv.stop() == 0, "exit status after malformed requests")
 
 
+def test_stalled_and_vanishing_clients_cost_only_themselves():
+    with Server() as srv:
+        # One client asks for the big file and never reads: its greenlet parks
+        # on a full socket buffer, nothing else waits for it.
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", srv.port))
+        stalled.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Another reads a piece of it and vanishes.
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as gone:
+            gone.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            gone.recv(100000)
+        for _ in range(5):
+            check(raw_status(srv.port, b"/hello.txt") == 200, "a request while one client stalls")
+        # The stop does not wait for the stalled download forever.
+        check(srv.stop() == 0, "SIGTERM with a stalled client: not exit 0")
+        stalled.close()
+
+
 def test_json_and_verbose_logs_and_summary():
     with Server("--json") as srv:
         curl(srv.url + "/hello.txt", srv.url + "/missing")

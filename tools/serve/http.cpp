@@ -166,8 +166,8 @@ class HttpServer final : public HubServer {
   }
 
   // Graceful: idle keep-alive connections close at once, responses in
-  // progress get 10 s to finish.
-  void stop() override { server_.stop(std::chrono::seconds(10)); }
+  // progress get 2 s to finish (as serve chat; a stalled client must not hold a stop).
+  void stop() override { server_.stop(std::chrono::seconds(2)); }
 
  private:
   static web::Options options(const HttpOptions& opt, bool reuse_port) {
