@@ -1,7 +1,11 @@
-// The tools' stdout (common/output) when write(2) fails: interrupted and
-// would-block writes are retried with no line lost. (A full disk is tested
-// for real, with /dev/full, in tests/e2e/cli_test.sh.)
+// The tools' input and stdout (common/input, common/output) when read(2)
+// and write(2) fail: interrupted and would-block calls are retried with no
+// line lost; an I/O error on an input names the file after the lines read
+// before it. (A full disk is tested for real, with /dev/full, in
+// tests/e2e/cli_test.sh.)
+#include "common/input.hpp"
 #include "common/output.hpp"
+#include "common/subcommand.hpp"
 
 #include "fault.hpp"
 
@@ -16,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -76,6 +81,40 @@ TEST(OutputFault, InterruptedAndWouldBlockWritesLoseNoLine) {
   EXPECT_FALSE(out.closed());
   EXPECT_EQ(out.error(), 0);
   EXPECT_EQ(file.text(), want);
+}
+
+TEST(InputFault, InterruptedReadsLoseNoLineAndAnIoErrorNamesTheFile) {
+  char name[] = "/tmp/green-input-XXXXXX";
+  const int fd = ::mkstemp(name);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "a\nb\nc", 5), 5);  // no final newline: "c" needs a second read
+  ::close(fd);
+  const int next_fd = ::open("/dev/null", O_RDONLY);  // the descriptor InputLines will get
+  ::close(next_fd);
+  auto read_all = [&](std::vector<std::string>& got) {
+    green::tools::InputLines in({name});
+    while (auto line = in.next()) got.push_back(line->text);
+  };
+  {
+    FailSyscall interrupted(Sys::read, EINTR, 3, next_fd);
+    std::vector<std::string> got;
+    read_all(got);
+    EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(interrupted.failed(), 3);
+  }
+  {
+    FailSyscall broken(Sys::read, EIO, 1, next_fd, 1);
+    std::vector<std::string> got;
+    try {
+      read_all(got);
+      ADD_FAILURE() << "an I/O error was not reported";
+    } catch (const green::tools::UsageError& e) {
+      EXPECT_EQ(std::string(e.what()), std::string("cannot read ") + name + ": Input/output error");
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(broken.failed(), 1);
+  }
+  ::unlink(name);
 }
 
 }  // namespace
