@@ -170,6 +170,9 @@ def test_chat_transcript():
         # A client that vanishes mid-line: its partial line still goes out
         # (as the seed's `for l in f` does), then the leave notice.
         carol = join(srv, "carol", [alice, bob])
+        # She gets the lobby's backlog, marked (read, so her close is a FIN).
+        expect(carol, b"".join(b"~ " + l for l in
+                               (b"alice> hello bob\n", b"bob> hi alice\n") + tuple(want.splitlines(True))))
         carol.sendall(b"half a li")
         time.sleep(0.05)
         carol.close()
@@ -191,6 +194,48 @@ def test_chat_transcript():
         check(rc == 0, "chat exited %d on SIGTERM" % rc)
         check(recv_until_eof(alice) == b"## server shutting down\n", "alice's shutdown notice")
         check(recv_until_eof(dave) == b"## server shutting down\n", "dave's shutdown notice")
+
+
+def test_chat_rooms_and_backlog():
+    """Users start in lobby; /join moves them (the room is made on demand),
+    /rooms counts, /who and messages stay inside a room; whoever joins a room
+    gets its last --backlog messages marked '~ '; names are server-wide."""
+    with Server("chat", "--backlog", "2") as srv:
+        alice = join(srv, "alice")
+        for i in range(3):
+            alice.sendall(b"m%d\n" % i)
+            expect(alice, b"alice> m%d\n" % i)
+        bob = join(srv, "bob", [alice])
+        expect(bob, b"~ alice> m1\n~ alice> m2\n", "lobby backlog")
+        bob.sendall(b"/join  kitchen \n")
+        expect(alice, b"## bob went to kitchen.\n")
+        expect(bob, b"## you are in kitchen.\n")  # a new room: no backlog
+        bob.sendall(b"/who\n/rooms\nin the kitchen\n")
+        expect(bob, b"## 1 user: bob\n## rooms: kitchen (1), lobby (1)\nbob> in the kitchen\n")
+        alice.sendall(b"/who\n")
+        expect(alice, b"## 1 user: alice\n")      # bob's line never reached the lobby
+        carol = srv.connect()
+        expect(carol, PROMPT)
+        carol.sendall(b"bob\n")                   # taken, though bob is in another room
+        expect(carol, TAKEN + PROMPT)
+        carol.sendall(b"carol\n")
+        expect(alice, b"## carol joined from 127.0.0.1.\n")
+        expect(carol, b"~ alice> m1\n~ alice> m2\n")
+        carol.sendall(b"/join kitchen\n")
+        expect(bob, b"## carol joined from 127.0.0.1.\n")
+        expect(carol, b"## you are in kitchen.\n~ bob> in the kitchen\n")
+        carol.sendall(b"/join bad room\n/join kitchen\n")
+        expect(carol, b"## room names are 1-32 printable characters without spaces\n## you are in kitchen.\n")
+        bob.close()
+        expect(carol, b"## bob left the chat.\n")
+        carol.sendall(b"/rooms\n")
+        expect(carol, b"## rooms: kitchen (1), lobby (1)\n")
+        # An empty room with a backlog stays; one without is forgotten.
+        carol.sendall(b"/join tmp\n/join lobby\n/rooms\n")
+        expect(carol, b"## you are in tmp.\n## you are in lobby.\n~ alice> m1\n~ alice> m2\n"
+                      b"## rooms: kitchen (0), lobby (2)\n")
+        expect(alice, b"## carol went to kitchen.\n## carol joined from 127.0.0.1.\n")
+        check(srv.stop() == 0, "chat exit status")
 
 
 def test_chat_max_clients():

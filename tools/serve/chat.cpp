@@ -1,4 +1,6 @@
-// `green serve chat`: the seeds' chat server as a server that stays up.
+// `green serve chat`: the seeds' chat server as a server that stays up, with
+// rooms (the third seed's web chat has them) and a backlog of each room's last
+// messages for whoever joins it.
 //
 // The seed's design -- per user a reader (the connection's greenlet), a
 // writer greenlet and an outgoing queue; a broadcast puts one shared message
@@ -14,6 +16,7 @@
 #include <green/net.hpp>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +41,14 @@ constexpr std::string_view kTaken = "That username is already taken.\n";
 constexpr std::string_view kBadName = "Names are 1-32 printable characters without spaces.\n";
 constexpr std::string_view kShutdown = "## server shutting down\n";
 constexpr std::string_view kTooSlow = "## disconnected: you are not reading fast enough\n";
+constexpr std::string_view kBadRoom = "## room names are 1-32 printable characters without spaces\n";
+constexpr std::string_view kTooManyRooms = "## too many rooms\n";
+constexpr std::string_view kLobby = "lobby";
+// Rooms live on while they hold a backlog; this bounds what users can make
+// the server keep.
+constexpr std::size_t kMaxRooms = 1000;
+// Backlog lines start with this (a name has no space, so no live line does).
+constexpr std::string_view kBacklogMark = "~ ";
 
 using Msg = std::shared_ptr<const std::string>;
 
@@ -48,6 +59,7 @@ struct Conn {
   TcpStream stream;
   std::string ip;
   std::string name;  // empty until it joined
+  struct Room* room = nullptr;
   green::Queue<Msg> out;
   std::size_t queued_bytes = 0;  // in `out` plus the batch being written
   std::uint64_t seq = 0;
@@ -55,10 +67,16 @@ struct Conn {
   bool writing = false;
 };
 
+struct Room {
+  std::map<std::uint64_t, Conn*> members;  // in join order
+  std::deque<Msg> backlog;                 // marked, oldest first
+};
+
 class ChatRoom {
  public:
   ChatRoom(const ChatOptions& opt, const net::Tcp::endpoint& ep)
       : opt_(opt),
+        rooms_{{std::string(kLobby), Room{}}},
         server_(
             ep, [this](TcpStream& s) { handle(s); }, options(opt)) {}
 
@@ -126,8 +144,93 @@ class ChatRoom {
     c.stream.close();  // ends the reader and the writer
   }
 
-  void broadcast(const Msg& m) {
-    for (auto& [seq, c] : members_) deliver(*c, m);
+  void broadcast(Room& r, const Msg& m) {
+    for (auto& [seq, c] : r.members) deliver(*c, m);
+  }
+
+  // The seed announces before adding the user: only those already in hear it.
+  void enter(Conn& c, Room& r) {
+    broadcast(r, make_msg("## " + c.name + " joined from " + c.ip + ".\n"));
+    r.members.emplace(c.seq, &c);
+    c.room = &r;
+    for (const Msg& m : r.backlog) deliver(c, m);
+  }
+
+  // Never switches. An empty room without a backlog is forgotten.
+  void leave_room(Conn& c, const std::string& notice) {
+    Room* r = c.room;
+    if (!r) return;
+    r->members.erase(c.seq);
+    c.room = nullptr;
+    broadcast(*r, make_msg(notice));
+    if (r->members.empty() && r->backlog.empty()) {
+      for (auto it = rooms_.begin(); it != rooms_.end(); ++it) {
+        if (&it->second == r && it->first != kLobby) {
+          rooms_.erase(it);
+          break;
+        }
+      }
+    }
+  }
+
+  void say(Conn& c, std::string_view text) {
+    std::string msg;
+    msg.reserve(c.name.size() + text.size() + 4);
+    msg += c.name;
+    msg += "> ";
+    msg += sanitize(text);
+    msg += '\n';
+    Msg m = make_msg(std::move(msg));
+    broadcast(*c.room, m);
+    ++messages_;
+    if (opt_.backlog == 0) return;
+    c.room->backlog.push_back(make_msg(std::string(kBacklogMark) + *m));
+    if (c.room->backlog.size() > opt_.backlog) c.room->backlog.pop_front();
+  }
+
+  void join_room(Conn& c, std::string_view name) {
+    if (!valid_name(name)) return deliver(c, make_msg(std::string(kBadRoom)));
+    const std::string room(name);
+    auto it = rooms_.find(room);
+    if (it == rooms_.end()) {
+      if (rooms_.size() >= kMaxRooms) return deliver(c, make_msg(std::string(kTooManyRooms)));
+      it = rooms_.emplace(room, Room{}).first;
+    }
+    if (c.room != &it->second) {
+      leave_room(c, "## " + c.name + " went to " + room + ".\n");
+      it = rooms_.find(room);  // still there: it was not c's room
+      deliver(c, make_msg("## you are in " + room + ".\n"));
+      enter(c, it->second);
+    } else {
+      deliver(c, make_msg("## you are in " + room + ".\n"));
+    }
+  }
+
+  void list_rooms(Conn& c) {
+    std::string s = "## rooms:";
+    bool first = true;
+    for (auto& [name, r] : rooms_) {
+      s += first ? " " : ", ";
+      s += name + " (" + std::to_string(r.members.size()) + ")";
+      first = false;
+    }
+    s += '\n';
+    deliver(c, make_msg(std::move(s)));
+  }
+
+  // One line a user sent. Returns false for /quit.
+  bool handle_text(Conn& c, std::string_view text) {
+    if (text == "/quit") return false;
+    if (text == "/who") {
+      who(c);
+    } else if (text == "/rooms") {
+      list_rooms(c);
+    } else if (text.substr(0, 6) == "/join " || text == "/join") {
+      join_room(c, strip(text.substr(std::min<std::size_t>(text.size(), 6))));
+    } else {
+      say(c, text);
+    }
+    return true;
   }
 
   void writer(const std::shared_ptr<Conn>& c) {
@@ -193,9 +296,10 @@ class ChatRoom {
   }
 
   void who(Conn& c) {
-    std::string s = "## " + std::to_string(members_.size()) + (members_.size() == 1 ? " user: " : " users: ");
+    const auto& members = c.room->members;
+    std::string s = "## " + std::to_string(members.size()) + (members.size() == 1 ? " user: " : " users: ");
     bool first = true;
-    for (auto& [seq, m] : members_) {
+    for (auto& [seq, m] : members) {
       if (!first) s += ", ";
       s += m->name;
       first = false;
@@ -220,10 +324,9 @@ class ChatRoom {
       ~Leave() {
         room.conns_.erase(c->seq);
         if (joined) {
-          room.members_.erase(c->seq);
           room.names_.erase(c->name);
           if (room.opt_.verbose) room.log_event(c->name + " left");
-          room.broadcast(make_msg("## " + c->name + " left the chat.\n"));
+          room.leave_room(*c, "## " + c->name + " left the chat.\n");
         }
         c->out.close();
       }
@@ -231,9 +334,7 @@ class ChatRoom {
 
     std::error_code ec;
     if (!read_name(*c)) return;
-    // The seed announces before adding the user: only those already in hear it.
-    broadcast(make_msg("## " + c->name + " joined from " + c->ip + ".\n"));
-    members_.emplace(c->seq, c.get());
+    enter(*c, rooms_.at(std::string(kLobby)));
     names_.emplace(c->name, c.get());
     joined = true;
     ++joins_;
@@ -241,32 +342,19 @@ class ChatRoom {
 
     std::string line;
     while (read_message(*c, line)) {
-      const std::string_view text = strip(line);
-      if (text == "/quit") break;
-      if (text == "/who") {
-        who(*c);
-        continue;
-      }
-      std::string msg;
-      msg.reserve(c->name.size() + text.size() + 4);
-      msg += c->name;
-      msg += "> ";
-      msg += sanitize(text);
-      msg += '\n';
-      broadcast(make_msg(std::move(msg)));
-      ++messages_;
+      if (!handle_text(*c, strip(line))) break;
     }
   }
 
   void log_event(const std::string& what) {
-    diag_line(what + " (" + std::to_string(members_.size()) + " in the room)");
+    diag_line(what + " (" + std::to_string(names_.size()) + " in the chat)");
   }
 
   const ChatOptions& opt_;
+  std::map<std::string, Room, std::less<>> rooms_;  // by name: /rooms lists them sorted
   StreamServer server_;
   green::Group writers_;
   std::map<std::uint64_t, std::shared_ptr<Conn>> conns_;  // every connection
-  std::map<std::uint64_t, Conn*> members_;                // named users, in join order
   std::unordered_map<std::string, Conn*> names_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t joins_ = 0;

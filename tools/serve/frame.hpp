@@ -87,6 +87,7 @@ int run_echo(const EchoOptions& opt);
 
 struct ChatOptions : ServerCommon {
   std::size_t queue_limit = 1024 * 1024;
+  std::size_t backlog = 25;  // messages of a room sent to whoever joins it
 };
 int run_chat(const ChatOptions& opt);
 

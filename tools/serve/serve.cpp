@@ -32,6 +32,7 @@ struct ServeOptions {
   Duration idle_timeout = Duration::zero();
   unsigned threads = 1;
   std::size_t queue_limit = 1024 * 1024;
+  std::size_t backlog = 25;
   bool json = false;
   bool follow_symlinks = false;
   bool dotfiles = false;
@@ -42,7 +43,7 @@ struct ServeOptions {
 bool applies(const std::string& mode, const std::string& option) {
   static const std::map<std::string, std::set<std::string>> takes = {
       {"echo", {"--idle-timeout", "--threads"}},
-      {"chat", {"--queue-limit"}},
+      {"chat", {"--queue-limit", "--backlog"}},
       {"http", {"DIR", "--threads", "--json", "--follow-symlinks", "--dotfiles"}},
   };
   return takes.at(mode).count(option) != 0;
@@ -90,6 +91,7 @@ int run_serve(const ServeOptions& o) {
   c.max_clients = o.max_clients;
   c.verbose = o.verbose;
   c.queue_limit = o.queue_limit;
+  c.backlog = o.backlog;
   return serve::run_chat(c);
 }
 
@@ -129,6 +131,11 @@ void setup_serve(CLI::App& app, int& status) {
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32))
       ->each(given("--queue-limit"));
+  sub->add_option("--backlog", o->backlog,
+                  "chat: the last messages of a room sent to whoever joins it (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, std::size_t{10000}))
+      ->each(given("--backlog"));
   sub->add_flag("--json", o->json, "http: the access log as JSON Lines on stdout, one object per request")
       ->each(given("--json"));
   sub->add_flag("--follow-symlinks", o->follow_symlinks,
@@ -149,7 +156,12 @@ void setup_serve(CLI::App& app, int& status) {
       "an empty name asks again, a taken one gets 'That username is already taken.' and asks again.\n"
       "Everyone already in gets '## NAME joined from IP.'; each line a user sends reaches every user,\n"
       "the sender too, as 'NAME> line'; '## NAME left the chat.' when a user leaves.\n"
-      "Names are 1-32 printable characters without spaces. Commands: /who lists the users, /quit leaves.\n"
+      "Names are 1-32 printable characters without spaces and unique across the server. Users start in\n"
+      "the room 'lobby'. Commands: /join ROOM moves to ROOM (created if new; the old room gets\n"
+      "'## NAME went to ROOM.', the user '## you are in ROOM.'), /rooms lists the rooms with their user\n"
+      "counts ('## rooms: lobby (2), x (0)'), /who lists the users of the current room, /quit leaves.\n"
+      "Whoever joins a room first gets its last --backlog messages, each marked with a leading '~ '\n"
+      "('~ alice> hi'). Rooms are kept while they have users or a backlog (at most 1000).\n"
       "Lines are stripped of surrounding whitespace (as the seed does). Lines longer than 4096 bytes are\n"
       "cut to their first 4096 bytes and the rest of the line is dropped; invalid UTF-8 and control\n"
       "characters other than tab become U+FFFD. A user with more than --queue-limit bytes waiting is\n"
