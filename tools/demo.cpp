@@ -75,11 +75,17 @@ int run_demo(const DemoOptions& opt) {
         say("Quitting time!");
       }
     };
-    green::joinall({green::spawn([&] {
-                      for (int i = 1; i <= 9; ++i) tasks.put(i);
-                      say("Assigned all work");
-                    }),
-                    green::spawn(worker, "steve"), green::spawn(worker, "john"), green::spawn(worker, "bob")});
+    // The boss and the workers use `tasks` on this greenlet's stack, so they
+    // belong to a group declared after it: when this greenlet is killed (a
+    // signal, a full disk on stdout) the group's destructor kills them before
+    // `tasks` goes, and none of them touches it again.
+    green::Group crew;
+    crew.spawn([&] {
+      for (int i = 1; i <= 9; ++i) tasks.put(i);
+      say("Assigned all work");
+    });
+    for (const char* name : {"steve", "john", "bob"}) crew.spawn(worker, name);
+    crew.join();
 
     title("== Timeout");
     try {
