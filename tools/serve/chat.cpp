@@ -14,6 +14,11 @@
 
 #include <green/green.hpp>
 #include <green/net.hpp>
+#include <green/web.hpp>
+
+#include <cstdio>
+#include <optional>
+#include <random>
 
 #include <atomic>
 #include <deque>
@@ -54,9 +59,16 @@ using Msg = std::shared_ptr<const std::string>;
 
 Msg make_msg(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
 
+// How a user is connected: a TCP line stream, a WebSocket (one frame per
+// line) or long polling (the lines wait in `pending` until a poll takes them).
+enum class Kind { tcp, ws, poll };
+
 struct Conn {
-  explicit Conn(TcpStream&& s) : stream(std::move(s)), ip(stream.remote_endpoint().address().to_string()) {}
-  TcpStream stream;
+  explicit Conn(TcpStream&& s)
+      : kind(Kind::tcp), stream(std::move(s)), ip(stream->remote_endpoint().address().to_string()) {}
+  Conn(Kind k, std::string from) : kind(k), ip(std::move(from)) {}
+  Kind kind;
+  std::optional<TcpStream> stream;
   std::string ip;
   std::string name;  // empty until it joined
   struct Room* room = nullptr;
@@ -65,7 +77,163 @@ struct Conn {
   std::uint64_t seq = 0;
   bool dropped = false;
   bool writing = false;
+  bool left = false;
+  // Long polling: every line numbered; a poll with cursor C acknowledges
+  // lines up to C, so a poll lost on the way loses nothing.
+  std::deque<std::pair<std::uint64_t, Msg>> pending;
+  std::uint64_t last_line = 0;
+  green::Event ready;
+  std::string token;
+  Clock::time_point seen;
+  int polls = 0;  // parked polls
 };
+
+struct Target {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Form decoding ('+' is a space); a bad escape stays as it is.
+std::string decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() + 0 && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+Target parse_target(std::string_view target) {
+  Target t;
+  const auto q = target.find('?');
+  t.path = decode(target.substr(0, q));
+  if (q == std::string_view::npos) return t;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    rest.remove_prefix(amp == std::string_view::npos ? rest.size() : amp + 1);
+    const auto eq = kv.find('=');
+    t.query[decode(kv.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(kv.substr(eq + 1));
+  }
+  return t;
+}
+
+// The page: everything inline, every line shown with textContent. It talks
+// WebSocket and falls back to long polling when that does not open
+// (?transport=poll forces it; ?name=N&room=R joins at once, for tests).
+constexpr std::string_view kPage = R"PAGE(<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>green chat</title>
+<style>
+body{font:16px/1.4 system-ui,sans-serif;margin:0;padding:.5em;max-width:50em}
+#log{height:60vh;overflow-y:auto;border:1px solid #ccc;padding:.3em;white-space:pre-wrap;word-break:break-word}
+.notice{color:#666;font-style:italic}.backlog{color:#888}.err{color:#a00}
+input,button{font-size:1em;padding:.3em}#say{width:70%}#who{color:#264;margin:.3em 0}
+.hidden{display:none}
+</style></head><body>
+<form id="start"><h1>green chat</h1>
+<p><input id="name" placeholder="your name" required maxlength="32"></p>
+<p><input id="room" placeholder="room" value="lobby" list="roomlist" maxlength="32"><datalist id="roomlist"></datalist></p>
+<p id="rooms"></p><p><button>Enter</button></p><p id="error" class="err"></p></form>
+<div id="chat" class="hidden"><div id="head"></div><div id="who"></div><div id="log"></div>
+<form id="send"><input id="say" autocomplete="off" placeholder="message, /join ROOM, /rooms, /who"><button>Send</button></form></div>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+let me = "", room = "", sendLine = null;
+function show(line) {
+  if (/^## \d+ users?: /.test(line)) { $("who").textContent = line.slice(3); return; }
+  const m = /^## you are in (.*)\.$/.exec(line);
+  if (m) { room = m[1]; $("head").textContent = me + " in " + room; $("log").textContent = ""; }
+  const div = document.createElement("div");
+  div.textContent = line;
+  if (line.startsWith("~ ")) div.className = "backlog";
+  else if (line.startsWith("## ")) div.className = "notice";
+  $("log").appendChild(div);
+  $("log").scrollTop = $("log").scrollHeight;
+  if (/^## \S+ (joined|left|went) /.test(line) || m) sendLine("/who");
+}
+function fail(text) {
+  $("chat").className = "hidden"; $("start").className = "";
+  $("error").textContent = text;
+}
+function entered() {
+  $("start").className = "hidden"; $("chat").className = "";
+  $("head").textContent = me + " in " + room;
+  sendLine("/who");
+}
+function viaWebSocket(fallback) {
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+                           "/ws?room=" + encodeURIComponent(room) + "&name=" + encodeURIComponent(me));
+  let opened = false, refused = "";
+  ws.onopen = () => { opened = true; sendLine = (l) => ws.send(l); };
+  ws.onmessage = (e) => {
+    if (!$("chat").className && opened) return show(e.data);
+    if (e.data.startsWith("## ") || /^That|^Names/.test(e.data)) { refused = e.data; return; }
+    entered(); show(e.data);
+  };
+  ws.onclose = (e) => {
+    if (!opened) return fallback();
+    if (e.code === 1008) return fail(refused);
+    show("## disconnected");
+  };
+  setTimeout(() => { if (!opened) entered(); }, 0);
+  ws.addEventListener("open", () => setTimeout(() => { if (!refused && $("chat").className) entered(); }, 300));
+}
+async function viaPolling() {
+  const q = "name=" + encodeURIComponent(me);
+  const r = await fetch("/join?room=" + encodeURIComponent(room) + "&" + q, {method: "POST"});
+  const body = await r.text();
+  if (!r.ok) return fail(body.trim());
+  const auth = q + "&token=" + body.trim();
+  sendLine = (l) => fetch("/send?" + auth, {method: "POST", body: l});
+  entered();
+  let cursor = 0;
+  for (;;) {
+    let p;
+    try { p = await fetch("/poll?" + auth + "&cursor=" + cursor); } catch (e) { await new Promise((ok) => setTimeout(ok, 1000)); continue; }
+    const text = await p.text();
+    cursor = Number(p.headers.get("X-Cursor") || cursor);
+    for (const line of text.split("\n")) if (line) show(line);
+    if (p.status === 410 || p.status === 403) { show("## disconnected"); return; }
+  }
+}
+function start() {
+  me = $("name").value.trim(); room = $("room").value.trim() || "lobby";
+  $("error").textContent = "";
+  if (typeof WebSocket === "undefined" || params.get("transport") === "poll") viaPolling();
+  else viaWebSocket(viaPolling);
+}
+$("start").onsubmit = (e) => { e.preventDefault(); start(); };
+$("send").onsubmit = (e) => { e.preventDefault(); const l = $("say").value; if (l && sendLine) sendLine(l); $("say").value = ""; };
+fetch("/rooms").then((r) => r.text()).then((t) => {
+  for (const line of t.split("\n")) {
+    if (!line) continue;
+    const [name, n] = line.split(" ");
+    const o = document.createElement("option"); o.value = name; $("roomlist").appendChild(o);
+    const b = document.createElement("button"); b.type = "button"; b.textContent = name + " (" + n + ")";
+    b.onclick = () => { $("room").value = name; }; $("rooms").appendChild(b);
+  }
+});
+if (params.get("name")) { $("name").value = params.get("name"); $("room").value = params.get("room") || "lobby"; start(); }
+</script></body></html>
+)PAGE";
 
 struct Room {
   std::map<std::uint64_t, Conn*> members;  // in join order
@@ -78,7 +246,17 @@ class ChatRoom {
       : opt_(opt),
         rooms_{{std::string(kLobby), Room{}}},
         server_(
-            ep, [this](TcpStream& s) { handle(s); }, options(opt)) {}
+            ep, [this](TcpStream& s) { handle(s); }, options(opt)) {
+    if (opt.http_port >= 0) {
+      web::Options wo;
+      wo.max_connections = opt.max_clients;
+      wo.max_message_bytes = 64 * 1024;
+      wo.max_body_bytes = 64 * 1024;
+      wo.idle_timeout = 65s;  // above the longest poll
+      web_.emplace(net::Tcp::endpoint(ep.address(), static_cast<std::uint16_t>(opt.http_port)),
+                   [this](web::Request& req, web::Reply& reply) { web(req, reply); }, wo);
+    }
+  }
 
   net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
 
@@ -87,7 +265,15 @@ class ChatRoom {
     const auto start = Clock::now();
     StopSignals signals(stop_signal_, false, [this](int) { shutdown(); });
     announce(server_.local_endpoint());
+    green::Greenlet<void> reaper;
+    if (web_) {
+      std::fprintf(stderr, "listening on http://%s/\n", net::to_string(web_->local_endpoint()).c_str());
+      std::fflush(stderr);
+      web_->start();
+      reaper = green::spawn([this] { reap(); });
+    }
     server_.serve_forever();
+    if (reaper) reaper.kill();
     writers_.kill();
     diag("{} connection{}, {} joined, {} message{} in {:.1f} s", server_.accepted(), server_.accepted() == 1 ? "" : "s",
          joins_, messages_, messages_ == 1 ? "" : "s", seconds_since(start));
@@ -111,11 +297,15 @@ class ChatRoom {
     server_.stop_accepting();
     auto note = make_msg(std::string(kShutdown));
     for (auto& [seq, c] : conns_) {
-      if (!c->out.closed()) {
+      if (c->kind == Kind::poll) {
+        deliver(*c, note);
+      } else if (!c->out.closed()) {
         c->out.put_nowait(note);
-        c->out.close();
       }
+      c->out.close();
     }
+    // Parked polls answer with the notice; give them a moment to collect it.
+    if (web_) web_->stop(2s);
     server_.stop(2s);
   }
 
@@ -127,7 +317,12 @@ class ChatRoom {
       return;
     }
     c.queued_bytes += m->size();
-    c.out.put_nowait(m);
+    if (c.kind == Kind::poll) {
+      c.pending.emplace_back(++c.last_line, m);
+      c.ready.set();
+    } else {
+      c.out.put_nowait(m);
+    }
   }
 
   void drop(Conn& c) {
@@ -135,13 +330,15 @@ class ChatRoom {
     diag_line((c.name.empty() ? c.ip : c.name) + " disconnected: more than " + std::to_string(opt_.queue_limit) +
                   " bytes waiting to be sent",
               Severity::warning);
+    c.out.close();
+    c.ready.set();  // a parked poll answers 410
+    if (c.kind != Kind::tcp) return;  // a WebSocket's writer sees `dropped`
     // The notice only goes out if it cannot land inside a half-written line.
     if (!c.writing) {
       std::error_code ec;
-      c.stream.try_write(kTooSlow, ec);
+      c.stream->try_write(kTooSlow, ec);
     }
-    c.out.close();
-    c.stream.close();  // ends the reader and the writer
+    c.stream->close();  // ends the reader and the writer
   }
 
   void broadcast(Room& r, const Msg& m) {
@@ -244,7 +441,7 @@ class ChatRoom {
       {
         green::Timeout limit(60s);  // a peer that takes nothing for a minute is gone
         try {
-          c->stream.write_all(batch, ec);
+          c->stream->write_all(batch, ec);
         } catch (const green::Timeout& t) {
           if (!(t == limit)) throw;
           stalled = true;
@@ -255,19 +452,19 @@ class ChatRoom {
       if (ec || stalled) break;
     }
     std::error_code ignored;
-    c->stream.shutdown_write(ignored);
-    c->stream.close();
+    c->stream->shutdown_write(ignored);
+    c->stream->close();
     c->out.close();
   }
 
   // Reads one line of at most kMaxLine bytes; the rest of a longer line is
   // discarded. Returns false at end of stream with nothing read.
   static bool read_message(Conn& c, std::string& line) {
-    line = c.stream.read_line(kMaxLine + 1);
+    line = c.stream->read_line(kMaxLine + 1);
     if (line.empty()) return false;
     if (cut_line(line)) {
       for (;;) {  // skip to the end of this line
-        std::string rest = c.stream.read_line(kMaxLine);
+        std::string rest = c.stream->read_line(kMaxLine);
         if (rest.empty() || rest.back() == '\n') break;
       }
     }
@@ -346,11 +543,238 @@ class ChatRoom {
     }
   }
 
+  // ---- the web side: the page, WebSocket users and long-polling users ----
+
+  // Why `name` may not enter `room` now (a line as the TCP chat says it), or
+  // "" with `*out` set to the room, made if new.
+  std::string admit(const std::string& name, const std::string& room, Room** out) {
+    if (stopping_) return std::string(kShutdown);
+    if (!valid_name(name)) return std::string(kBadName);
+    if (names_.count(name)) return std::string(kTaken);
+    if (!valid_name(room)) return std::string(kBadRoom);
+    auto it = rooms_.find(room);
+    if (it == rooms_.end()) {
+      if (rooms_.size() >= kMaxRooms) return std::string(kTooManyRooms);
+      it = rooms_.emplace(room, Room{}).first;
+    }
+    *out = &it->second;
+    return {};
+  }
+
+  std::shared_ptr<Conn> web_join(Kind kind, const std::string& name, Room& r) {
+    auto c = std::make_shared<Conn>(kind, "the web");
+    c->seq = ++next_seq_;
+    c->name = name;
+    c->seen = Clock::now();
+    conns_.emplace(c->seq, c);
+    names_.emplace(name, c.get());
+    ++joins_;
+    enter(*c, r);
+    if (opt_.verbose) log_event(name + " joined from the web");
+    return c;
+  }
+
+  // Never switches; safe twice.
+  void web_leave(Conn& c) {
+    if (c.left) return;
+    c.left = true;
+    names_.erase(c.name);
+    if (opt_.verbose) log_event(c.name + " left");
+    leave_room(c, "## " + c.name + " left the chat.\n");
+    c.out.close();
+    c.ready.set();
+    if (c.kind == Kind::poll) pollers_.erase(c.name);
+    conns_.erase(c.seq);  // the caller still holds c
+  }
+
+  void websocket(web::Request& req, web::Reply& reply, const std::string& name, const std::string& room) {
+    if (!web::is_websocket_upgrade(req)) {
+      web::Response res{web::http::status::bad_request, req.version()};
+      res.body() = "/ws wants a WebSocket upgrade\n";
+      return reply.send(std::move(res));
+    }
+    web::WebSocket ws = reply.accept_websocket(req);
+    Room* r = nullptr;
+    const std::string refused = admit(name, room, &r);
+    if (!refused.empty()) {
+      ws.send(strip(refused));
+      ws.close(1008, "refused");
+      return;
+    }
+    auto c = web_join(Kind::ws, name, *r);
+    // A kill unwinding this handler must not leave the reader using `ws`.
+    struct Guard {
+      ChatRoom& self;
+      std::shared_ptr<Conn> c;
+      green::GreenletRef reader;
+      ~Guard() {
+        if (reader && !reader.dead()) reader.kill(green::GreenletExit{}, false);
+        self.web_leave(*c);
+      }
+    } guard{*this, c, {}};
+    guard.reader = green::spawn([this, c, &ws] {
+      while (auto m = ws.receive()) {
+        if (m->data.size() > kMaxLine) m->data.resize(kMaxLine);
+        if (!handle_text(*c, strip(m->data)) || c->out.closed()) break;
+      }
+      c->out.close();  // the writer sends what is queued, then ends
+    });
+    while (auto m = c->out.next()) {
+      if (c->dropped) break;
+      std::string_view line = **m;
+      if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+      c->writing = true;
+      try {
+        ws.send(line);
+      } catch (const std::system_error&) {
+        break;
+      }
+      c->writing = false;
+      c->queued_bytes -= std::min(c->queued_bytes, (*m)->size());
+    }
+    c->writing = false;
+    if (!guard.reader.dead()) guard.reader.kill();
+    web_leave(*c);
+    if (!c->dropped && ws.is_open()) {
+      green::Timeout limit(2s);
+      try {
+        ws.close(1000);
+      } catch (const green::Timeout& t) {
+        if (!(t == limit)) throw;
+      }
+    }
+  }
+
+  std::shared_ptr<Conn> poller(const std::string& name, const std::string& token) {
+    auto it = pollers_.find(name);
+    if (it == pollers_.end() || token.empty() || it->second->token != token) return nullptr;
+    return it->second;
+  }
+
+  // A long-polling user that has not polled for a minute is gone.
+  void reap() {
+    for (;;) {
+      green::sleep(5s);
+      const auto now = Clock::now();
+      std::vector<std::shared_ptr<Conn>> gone;
+      for (auto& [name, c] : pollers_) {
+        if (c->polls == 0 && (c->dropped || now - c->seen > 60s)) gone.push_back(c);
+      }
+      for (auto& c : gone) web_leave(*c);
+    }
+  }
+
+  static std::string token() {
+    static std::random_device rd;
+    char buf[33];
+    std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+    return buf;
+  }
+
+  void web(web::Request& req, web::Reply& reply) {
+    namespace http = web::http;
+    const Target t = parse_target(req.target());
+    auto param = [&](const char* k) {
+      auto it = t.query.find(k);
+      return it == t.query.end() ? std::string() : it->second;
+    };
+    if (t.path == "/ws") {
+      std::string room = param("room");
+      return websocket(req, reply, param("name"), room.empty() ? std::string(kLobby) : room);
+    }
+    web::Response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    const auto method = req.method();
+    const bool get = method == http::verb::get || method == http::verb::head;
+    const bool post = method == http::verb::post;
+    auto fail = [&](http::status st, std::string_view body) {
+      res.result(st);
+      res.body() = body;
+    };
+    if (t.path == "/" && get) {
+      res.set(http::field::content_type, "text/html; charset=utf-8");
+      res.body() = kPage;
+    } else if (t.path == "/rooms" && get) {
+      for (auto& [name, r] : rooms_) res.body() += name + " " + std::to_string(r.members.size()) + "\n";
+    } else if (t.path == "/join" && post) {
+      Room* r = nullptr;
+      std::string room = param("room");
+      const std::string refused = admit(param("name"), room.empty() ? std::string(kLobby) : room, &r);
+      if (!refused.empty()) {
+        fail(refused == kTaken ? http::status::conflict : http::status::bad_request, refused);
+      } else {
+        auto c = web_join(Kind::poll, param("name"), *r);
+        c->token = token();
+        pollers_.emplace(c->name, c);
+        res.body() = c->token + "\n";
+      }
+    } else if ((t.path == "/poll" && get) || ((t.path == "/send" || t.path == "/leave") && post)) {
+      auto c = poller(param("name"), param("token"));
+      if (!c) {
+        fail(http::status::forbidden, "## not in the chat (unknown name or token)\n");
+      } else if (t.path == "/leave") {
+        web_leave(*c);
+      } else if (t.path == "/send") {
+        c->seen = Clock::now();
+        std::string_view body = req.body();
+        while (!body.empty() && !c->left) {
+          const auto nl = body.find('\n');
+          std::string_view line = body.substr(0, nl);
+          body.remove_prefix(nl == std::string_view::npos ? body.size() : nl + 1);
+          if (line.size() > kMaxLine) line = line.substr(0, kMaxLine);
+          if (!handle_text(*c, strip(line))) web_leave(*c);
+        }
+      } else {
+        poll(*c, param("cursor"), param("timeout"), res);
+      }
+    } else {
+      fail(http::status::not_found, "not found\n");
+    }
+    reply.send(std::move(res));
+  }
+
+  // Answers at once with the lines after `cursor` (dropping those up to it:
+  // the client has them), or waits up to `timeout` seconds (25, at most 30)
+  // for some. X-Cursor is the number of the last line sent.
+  void poll(Conn& c, const std::string& cursor_arg, const std::string& timeout_arg, web::Response& res) {
+    const std::uint64_t cursor = std::strtoull(cursor_arg.c_str(), nullptr, 10);
+    const long secs = timeout_arg.empty() ? 25 : std::clamp(std::strtol(timeout_arg.c_str(), nullptr, 10), 0L, 30L);
+    while (!c.pending.empty() && c.pending.front().first <= cursor) {
+      c.queued_bytes -= std::min(c.queued_bytes, c.pending.front().second->size());
+      c.pending.pop_front();
+    }
+    c.seen = Clock::now();
+    if (c.pending.empty() && !c.dropped && !c.left) {
+      c.ready.clear();
+      ++c.polls;
+      c.ready.wait(std::chrono::seconds(secs));
+      --c.polls;
+      c.seen = Clock::now();
+    }
+    if (c.dropped) {
+      res.result(web::http::status::gone);
+      res.body() = kTooSlow;
+      web_leave(c);
+      return;
+    }
+    std::uint64_t last = cursor;
+    for (auto& [n, m] : c.pending) {
+      if (res.body().size() >= 64 * 1024) break;
+      res.body() += *m;
+      last = n;
+    }
+    if (c.left && c.pending.empty()) res.result(web::http::status::gone);
+    res.set("X-Cursor", std::to_string(last));
+  }
+
   void log_event(const std::string& what) {
     diag_line(what + " (" + std::to_string(names_.size()) + " in the chat)");
   }
 
   const ChatOptions& opt_;
+  std::optional<web::Server> web_;
+  std::map<std::string, std::shared_ptr<Conn>> pollers_;  // long-polling users by name
   std::map<std::string, Room, std::less<>> rooms_;  // by name: /rooms lists them sorted
   StreamServer server_;
   green::Group writers_;

@@ -88,6 +88,7 @@ int run_echo(const EchoOptions& opt);
 struct ChatOptions : ServerCommon {
   std::size_t queue_limit = 1024 * 1024;
   std::size_t backlog = 25;  // messages of a room sent to whoever joins it
+  int http_port = -1;        // the web page, WebSocket and long polling (-1: none)
 };
 int run_chat(const ChatOptions& opt);
 

@@ -33,6 +33,7 @@ struct ServeOptions {
   unsigned threads = 1;
   std::size_t queue_limit = 1024 * 1024;
   std::size_t backlog = 25;
+  int http_port = -1;
   bool json = false;
   bool follow_symlinks = false;
   bool dotfiles = false;
@@ -43,7 +44,7 @@ struct ServeOptions {
 bool applies(const std::string& mode, const std::string& option) {
   static const std::map<std::string, std::set<std::string>> takes = {
       {"echo", {"--idle-timeout", "--threads"}},
-      {"chat", {"--queue-limit", "--backlog"}},
+      {"chat", {"--queue-limit", "--backlog", "--http"}},
       {"http", {"DIR", "--threads", "--json", "--follow-symlinks", "--dotfiles"}},
   };
   return takes.at(mode).count(option) != 0;
@@ -92,6 +93,7 @@ int run_serve(const ServeOptions& o) {
   c.verbose = o.verbose;
   c.queue_limit = o.queue_limit;
   c.backlog = o.backlog;
+  c.http_port = o.http_port;
   return serve::run_chat(c);
 }
 
@@ -136,6 +138,11 @@ void setup_serve(CLI::App& app, int& status) {
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{10000}))
       ->each(given("--backlog"));
+  sub->add_option("--http", o->http_port,
+                  "chat: also serve the chat on this port over HTTP: a web page, WebSocket at /ws, long polling "
+                  "(0 picks a free port)")
+      ->check(CLI::Range(0, 65535))
+      ->each(given("--http"));
   sub->add_flag("--json", o->json, "http: the access log as JSON Lines on stdout, one object per request")
       ->each(given("--json"));
   sub->add_flag("--follow-symlinks", o->follow_symlinks,
@@ -162,6 +169,17 @@ void setup_serve(CLI::App& app, int& status) {
       "counts ('## rooms: lobby (2), x (0)'), /who lists the users of the current room, /quit leaves.\n"
       "Whoever joins a room first gets its last --backlog messages, each marked with a leading '~ '\n"
       "('~ alice> hi'). Rooms are kept while they have users or a backlog (at most 1000).\n"
+      "With --http PORT the same chat is also on the web ('listening on http://HOST:PORT/' follows the\n"
+      "first line): GET / is a page (choose a name and a room, see who is there, the backlog, send) that\n"
+      "uses WebSocket and falls back to long polling by itself. WebSocket: GET /ws?room=ROOM&name=NAME;\n"
+      "each text frame the server sends is one line as a TCP user sees it (no newline), each frame the\n"
+      "client sends is one message; a refused name or room gets its line and close code 1008. Long\n"
+      "polling: POST /join?room=ROOM&name=NAME answers a token (409 name taken, 400 bad name or room);\n"
+      "GET /poll?name=NAME&token=T&cursor=C[&timeout=S] answers the lines after line C, waiting up to S\n"
+      "seconds (25, at most 30) for one, with X-Cursor: the number of the last line sent (pass it back;\n"
+      "410 once the user is gone or was too slow); POST /send?name=NAME&token=T sends each line of the\n"
+      "body; POST /leave?name=NAME&token=T leaves; a user that polls for nothing for 60 s is gone.\n"
+      "GET /rooms lists 'ROOM USERS' lines. Web users are 'from the web' in join notices.\n"
       "Lines are stripped of surrounding whitespace (as the seed does). Lines longer than 4096 bytes are\n"
       "cut to their first 4096 bytes and the rest of the line is dropped; invalid UTF-8 and control\n"
       "characters other than tab become U+FFFD. A user with more than --queue-limit bytes waiting is\n"
