@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `green serve chat --http`: WebSocket users (Python
+websockets), long-polling users (curl) and TCP users (sockets) in one chat,
+and the page in headless Chromium driven over its DevTools protocol.
+Usage: chat_web_test.py PATH/TO/green [TEST...]"""
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import websockets
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from runner import finish, run_tests  # noqa: E402
+
+GREEN = None
+IO_TIMEOUT = 30.0  # every wait is bounded; far above what a correct server needs
+PROMPT = b"Please enter your name: "
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+class Chat:
+    """`green serve chat --port 0 --http 0 ARGS`, with both ports."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([GREEN, "serve", "chat", "--host", "127.0.0.1", "--port", "0", "--http", "0",
+                                      "-v", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        tcp = self.proc.stderr.readline().decode()
+        web = self.proc.stderr.readline().decode()
+        if not tcp.startswith("listening on 127.0.0.1:") or not web.startswith("listening on http://127.0.0.1:"):
+            self.proc.kill()
+            raise AssertionError("no ports reported: %r %r" % (tcp, web))
+        self.port = int(tcp.rsplit(":", 1)[1])
+        self.http = int(web.rsplit(":", 1)[1].strip().rstrip("/"))
+        self.base = "http://127.0.0.1:%d" % self.http
+        self.log = []
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.append(line.decode(errors="replace"))
+
+    def ws_url(self, name, room=None):
+        q = "name=" + urllib.request.quote(name, safe="")
+        if room is not None:
+            q += "&room=" + urllib.request.quote(room, safe="")
+        return "ws://127.0.0.1:%d/ws?%s" % (self.http, q)
+
+    def tcp_join(self, name):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT)
+        expect(s, PROMPT)
+        s.sendall(name.encode() + b"\n")
+        return s
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=IO_TIMEOUT)
+        self.reader.join(timeout=IO_TIMEOUT)
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def expect(s, want, what=""):
+    got = bytearray()
+    while len(got) < len(want):
+        chunk = s.recv(len(want) - len(got))
+        if not chunk:
+            break
+        got += chunk
+    if bytes(got) != want:
+        raise AssertionError("%sexpected %r, got %r" % (what + ": " if what else "", want, bytes(got)))
+
+
+async def recv(ws, want):
+    got = await asyncio.wait_for(ws.recv(), IO_TIMEOUT)
+    if got != want:
+        raise AssertionError("expected %r, got %r" % (want[:200], got[:200]))
+
+
+def curl(*args):
+    """curl -sS -i ARGS: (status, headers, body)."""
+    r = subprocess.run(["curl", "-sS", "-i", "--max-time", str(IO_TIMEOUT), *args], capture_output=True,
+                       timeout=IO_TIMEOUT + 5)
+    check(r.returncode == 0, "curl %s: %s" % (args, r.stderr))
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    return status, headers, body
+
+
+# ---- WebSocket -----------------------------------------------------------------
+
+def test_websocket_protocol():
+    """Refusals close with 1008 after the TCP chat's line; a frame is a message
+    (cut at 4096 bytes, control characters repaired); the server's frames are
+    lines without the newline; /quit leaves."""
+    async def main(chat):
+        tcp = chat.tcp_join("tom")
+        async with websockets.connect(chat.ws_url("tom")) as ws:   # taken, by a TCP user
+            await recv(ws, "That username is already taken.")
+            await asyncio.wait_for(ws.wait_closed(), IO_TIMEOUT)
+            check(ws.close_code == 1008, "close code %s" % ws.close_code)
+        async with websockets.connect(chat.ws_url("ann", "bad room")) as ws:
+            await recv(ws, "## room names are 1-32 printable characters without spaces")
+            await asyncio.wait_for(ws.wait_closed(), IO_TIMEOUT)
+            check(ws.close_code == 1008, "close code %s" % ws.close_code)
+        async with websockets.connect(chat.ws_url("ann")) as ws:  # no room: lobby
+            expect(tcp, b"## ann joined from the web.\n")
+            await ws.send("  x" + "y" * 5000)      # cut to 4096 bytes, then stripped
+            await recv(ws, "ann> x" + "y" * 4093)
+            await ws.send("tab\there, esc \x1b[1m, new\nline")
+            await recv(ws, "ann> tab\there, esc \ufffd[1m, new\ufffdline")
+            await ws.send("/who")
+            await recv(ws, "## 2 users: tom, ann")
+            expect(tcp, b"ann> x" + b"y" * 4093 + b"\n" +
+                   "ann> tab\there, esc \ufffd[1m, new\ufffdline\n".encode())
+            await ws.send("/quit")
+            await asyncio.wait_for(ws.wait_closed(), IO_TIMEOUT)
+            expect(tcp, b"## ann left the chat.\n")
+        tcp.close()
+    with Chat() as chat:
+        asyncio.run(main(chat))
+        s, _, body = curl(chat.base + "/ws?name=x")
+        check(s == 400, "/ws without an upgrade: %d %r" % (s, body))
+        check(chat.stop() == 0, "exit status")
+
+
+def test_mixed_room():
+    """Two WebSocket users and one TCP user in topic1 (and one in the lobby):
+    each sees the joins, the backlog (marked), every message in order."""
+    async def main(chat):
+        lobby = chat.tcp_join("lou")
+        tom = chat.tcp_join("tom")
+        expect(lobby, b"## tom joined from 127.0.0.1.\n")
+        tom.sendall(b"/join topic1\nfirst\n")
+        expect(tom, b"## you are in topic1.\ntom> first\n")
+        expect(lobby, b"## tom went to topic1.\n")
+        a = await websockets.connect(chat.ws_url("ann", "topic1"))
+        await recv(a, "~ tom> first")
+        expect(tom, b"## ann joined from the web.\n")
+        b = await websockets.connect(chat.ws_url("bea", "topic1"))
+        await recv(b, "~ tom> first")
+        await recv(a, "## bea joined from the web.")
+        expect(tom, b"## bea joined from the web.\n")
+        for i in range(50):
+            await a.send("a%d" % i)
+            await b.send("b%d" % i)
+            tom.sendall(b"t%d\n" % i)
+        seen = {}
+        for who, ws in (("ann", a), ("bea", b)):
+            lines = [await asyncio.wait_for(ws.recv(), IO_TIMEOUT) for _ in range(150)]
+            seen[who] = lines
+        buf = bytearray()
+        while buf.count(b"\n") < 150:
+            buf += tom.recv(65536)
+        seen["tom"] = buf.decode().splitlines()
+        for who, lines in seen.items():
+            for sender, p in (("ann", "a"), ("bea", "b"), ("tom", "t")):
+                mine = [l for l in lines if l.startswith(sender + "> ")]
+                check(mine == ["%s> %s%d" % (sender, p, i) for i in range(50)],
+                      "%s saw %s's lines out of order or lost: %r" % (who, sender, mine[:5]))
+        await b.send("/rooms")
+        await recv(b, "## rooms: lobby (1), topic1 (3)")
+        await b.close()
+        await recv(a, "## bea left the chat.")
+        expect(tom, b"## bea left the chat.\n")
+        lobby.sendall(b"/who\n")
+        expect(lobby, b"## 1 user: lou\n")   # nothing of topic1 reached the lobby
+        s, _, body = curl(chat.base + "/rooms")
+        check(s == 200 and body == b"lobby 1\ntopic1 2\n", "/rooms: %d %r" % (s, body))
+        # Shutdown: the notice reaches the WebSocket user too.
+        chat.proc.send_signal(signal.SIGTERM)
+        await recv(a, "## server shutting down")
+        await asyncio.wait_for(a.wait_closed(), IO_TIMEOUT)
+        for s in (lobby, tom):
+            s.close()
+    with Chat() as chat:
+        asyncio.run(main(chat))
+        check(chat.stop() == 0, "exit status")
+
+
+def test_slow_websocket_client_is_dropped():
+    """A WebSocket client that never reads is dropped once --queue-limit bytes
+    wait for it; the others get every line, in order."""
+    async def main(chat):
+        talker = chat.tcp_join("talker")
+        fast = await websockets.connect(chat.ws_url("fast"), max_size=None)
+        expect(talker, b"## fast joined from the web.\n")
+        # A raw client: handshake, then it never reads again.
+        slow = socket.create_connection(("127.0.0.1", chat.http), timeout=IO_TIMEOUT)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(b"GET /ws?name=slow HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        expect(talker, b"## slow joined from the web.\n")
+        await recv(fast, "## slow joined from the web.")
+        # 10 MiB in rounds of 10 lines (under the fast ones' queue bound);
+        # both fast clients read each round before the next.
+        lines, per, payload = 2500, 10, b"z" * 4000
+        got = []
+        heard = 0
+        tbuf = bytearray()
+        for r in range(lines // per):
+            talker.sendall(b"".join(b"%04d %s\n" % (i, payload) for i in range(r * per, r * per + per)))
+            while len(got) < (r + 1) * per:
+                m = await asyncio.wait_for(fast.recv(), IO_TIMEOUT)
+                if m.startswith("talker> "):
+                    got.append(m)
+            while heard < (r + 1) * per:
+                chunk = talker.recv(1 << 20)
+                check(chunk, "the talker was disconnected")
+                tbuf += chunk
+                heard = tbuf.count(b"talker> ")
+        check(got == ["talker> %04d %s" % (i, payload.decode()) for i in range(lines)],
+              "the fast client lost or reordered lines")
+        check(any("slow disconnected" in l for l in chat.log), "the drop was not logged: %r" % chat.log[-5:])
+        slow.close()
+        await fast.close()
+        talker.close()
+    with Chat("--queue-limit", "65536") as chat:
+        asyncio.run(main(chat))
+        check(chat.stop() == 0, "exit status")
+
+
+# ---- long polling --------------------------------------------------------------
+
+def test_long_polling_with_curl():
+    with Chat("--backlog", "1") as chat:
+        tcp = chat.tcp_join("tom")
+        tcp.sendall(b"old\nnewer\n")
+        expect(tcp, b"tom> old\ntom> newer\n")
+        s, _, body = curl("-X", "POST", chat.base + "/join?room=lobby&name=tom")
+        check(s == 409 and body == b"That username is already taken.\n", "taken: %d %r" % (s, body))
+        s, _, body = curl("-X", "POST", chat.base + "/join?name=a%20b")
+        check(s == 400, "bad name: %d %r" % (s, body))
+        s, _, body = curl("-X", "POST", chat.base + "/join?name=pat")
+        check(s == 200 and len(body.strip()) == 32, "join: %d %r" % (s, body))
+        auth = "name=pat&token=" + body.strip().decode()
+        expect(tcp, b"## pat joined from the web.\n")
+        s, h, body = curl(chat.base + "/poll?%s&cursor=0" % auth)
+        check(s == 200 and body == b"~ tom> newer\n" and h["x-cursor"] == "1", "backlog: %d %r %r" % (s, h, body))
+        # The same cursor again: the line was not acknowledged, it comes again.
+        s, h, body = curl(chat.base + "/poll?%s&cursor=0" % auth)
+        check(body == b"~ tom> newer\n", "re-poll: %r" % body)
+        s, h, body = curl(chat.base + "/poll?%s&cursor=1&timeout=0" % auth)
+        check(s == 200 and body == b"" and h["x-cursor"] == "1", "empty poll: %d %r %r" % (s, h, body))
+        # A parked poll is answered by the next line.
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=curl(chat.base + "/poll?%s&cursor=1" % auth)))
+        t.start()
+        time.sleep(0.3)
+        tcp.sendall(b"wake up\n")
+        t.join(IO_TIMEOUT)
+        s, h, body = out["r"]
+        check(s == 200 and body == b"tom> wake up\n" and h["x-cursor"] == "2", "parked poll: %d %r" % (s, body))
+        s, _, _ = curl("-X", "POST", "--data-binary", "hello\n/who\n", chat.base + "/send?" + auth)
+        check(s == 200, "send: %d" % s)
+        expect(tcp, b"tom> wake up\npat> hello\n")
+        s, h, body = curl(chat.base + "/poll?%s&cursor=2" % auth)
+        check(body == b"pat> hello\n## 2 users: tom, pat\n" and h["x-cursor"] == "4", "after send: %r" % body)
+        s, _, body = curl(chat.base + "/poll?name=pat&token=nope&cursor=0")
+        check(s == 403, "a wrong token: %d %r" % (s, body))
+        s, _, _ = curl("-X", "POST", chat.base + "/leave?" + auth)
+        check(s == 200, "leave: %d" % s)
+        expect(tcp, b"## pat left the chat.\n")
+        s, _, _ = curl(chat.base + "/poll?%s&cursor=4" % auth)
+        check(s == 403, "a poll after leaving: %d" % s)
+        tcp.close()
+        check(chat.stop() == 0, "exit status")
+
+
+def main():
+    global GREEN
+    GREEN = sys.argv[1]
+    finish(run_tests(globals(), sys.argv[2:]))
+
+
+if __name__ == "__main__":
+    main()
