@@ -291,6 +291,129 @@ def test_long_polling_with_curl():
         check(chat.stop() == 0, "exit status")
 
 
+# ---- the page in headless Chromium ---------------------------------------------
+
+class DevTools:
+    """Just enough of Chromium's DevTools protocol: commands on the browser or
+    on a page's flat session, answers matched by id (events are ignored)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.next_id = 0
+
+    async def __aenter__(self):
+        self.ws = await websockets.connect(self.url, max_size=None)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+
+    async def call(self, method, session=None, **params):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        await self.ws.send(json.dumps(msg))
+        while True:
+            r = json.loads(await asyncio.wait_for(self.ws.recv(), IO_TIMEOUT))
+            if r.get("id") == self.next_id:
+                if "error" in r:
+                    raise AssertionError("%s: %s" % (method, r["error"]))
+                return r["result"]
+
+    async def open(self, url):
+        target = (await self.call("Target.createTarget", url=url))["targetId"]
+        return (await self.call("Target.attachToTarget", targetId=target, flatten=True))["sessionId"]
+
+    async def js(self, session, expr):
+        r = await self.call("Runtime.evaluate", session, expression=expr, returnByValue=True)
+        return r["result"].get("value")
+
+    async def wait_for(self, session, expr, what):
+        deadline = time.time() + IO_TIMEOUT
+        while time.time() < deadline:
+            if await self.js(session, expr):
+                return
+            await asyncio.sleep(0.1)
+        log = await self.js(session, "document.getElementById('log').innerText")
+        raise AssertionError("%s never happened; the page shows %r" % (what, log))
+
+
+def test_chromium_two_browser_users_and_a_tcp_user():
+    """ann (WebSocket) and bea (the page's long-polling fallback) in Chromium,
+    tom over TCP, in topic1: the backlog is marked, joins are seen, a line
+    with HTML stays text, who lists all three; a screenshot is kept."""
+    chromium = shutil.which("chromium")
+    check(chromium, "chromium is not installed (scripts/packages/net.txt)")
+    artifacts = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(GREEN))), "test-artifacts")
+    os.makedirs(artifacts, exist_ok=True)
+
+    async def main(chat, devtools_url):
+        tom = chat.tcp_join("tom")
+        tom.sendall(b"/join topic1\nfirst\n")
+        expect(tom, b"## you are in topic1.\ntom> first\n")
+        async with DevTools(devtools_url) as dt:
+            log = "document.getElementById('log').innerText"
+            ann = await dt.open(chat.base + "/?name=ann&room=topic1")
+            await dt.wait_for(ann, log + ".includes('~ tom> first')", "ann's backlog")
+            check(await dt.js(ann, "document.querySelector('#log div').className") == "backlog",
+                  "the backlog line is not marked")
+            expect(tom, b"## ann joined from the web.\n")
+            bea = await dt.open(chat.base + "/?name=bea&room=topic1&transport=poll")
+            await dt.wait_for(bea, log + ".includes('~ tom> first')", "bea's backlog")
+            expect(tom, b"## bea joined from the web.\n")
+            await dt.wait_for(ann, log + ".includes('## bea joined from the web.')", "ann seeing bea join")
+            say = "document.getElementById('say').value = %s; document.getElementById('send').requestSubmit()"
+            await dt.js(ann, say % json.dumps("hello from ann"))
+            expect(tom, b"ann> hello from ann\n")
+            await dt.js(bea, say % json.dumps("<b>not bold</b> & <script>x()</script>"))
+            expect(tom, b"bea> <b>not bold</b> & <script>x()</script>\n")
+            tom.sendall(b"hi browsers\n")
+            expect(tom, b"tom> hi browsers\n")
+            want = ["tom> first", "ann> hello from ann", "bea> <b>not bold</b> & <script>x()</script>",
+                    "tom> hi browsers"]
+            for who, page in (("ann", ann), ("bea", bea)):
+                await dt.wait_for(page, log + ".includes('tom> hi browsers')", who + " seeing tom's line")
+                lines = (await dt.js(page, log)).split("\n")
+                chat_lines = [l.lstrip("~ ") for l in lines if "> " in l]
+                check(chat_lines == want, "%s sees %r" % (who, lines))
+                check(await dt.js(page, "document.querySelectorAll('#log b, #log script').length") == 0,
+                      "%s's page made HTML of a line" % who)
+                await dt.wait_for(page, "document.getElementById('who').innerText == '3 users: tom, ann, bea'",
+                                  who + "'s who list")
+            shot = await dt.call("Page.captureScreenshot", ann, format="png")
+            with open(os.path.join(artifacts, "chat_web.png"), "wb") as f:
+                f.write(__import__("base64").b64decode(shot["data"]))
+        tom.close()
+
+    with Chat() as chat, tempfile.TemporaryDirectory(prefix="green-chromium.") as profile:
+        browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                                    "--disable-sync", "--user-data-dir=" + profile, "--remote-debugging-port=0",
+                                    "--window-size=420,800", "about:blank"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            url = None
+            deadline = time.time() + IO_TIMEOUT
+            while url is None and time.time() < deadline:
+                line = browser.stderr.readline().decode(errors="replace")
+                if not line:
+                    break
+                if line.startswith("DevTools listening on "):
+                    url = line.split(" on ", 1)[1].strip()
+            check(url, "Chromium did not report its DevTools address")
+            threading.Thread(target=lambda: browser.stderr.read(), daemon=True).start()
+            asyncio.run(main(chat, url))
+        finally:
+            browser.terminate()
+            try:
+                browser.wait(timeout=IO_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                browser.kill()
+                browser.wait()
+        check(chat.stop() == 0, "exit status")
+
+
 def main():
     global GREEN
     GREEN = sys.argv[1]
