@@ -651,7 +651,13 @@ class Cron {
       decltype(finished)& f;
       ~Finish() { f(); }
     } finish{finished};
-    if (stopping_) return;
+    if (stopping_) {
+      // Fired before the stop but not yet started: still a tick of the
+      // grid, so it is accounted for (a later tick may already be a skip
+      // that overlapped this one).
+      skip(j, "stopped", tick, due);
+      return;
+    }
     const auto started = Clock::now();
     green::proc::Options po;
     po.in = green::proc::Stdio::null;
