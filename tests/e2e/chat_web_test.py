@@ -381,6 +381,10 @@ def test_chromium_two_browser_users_and_a_tcp_user():
                       "%s's page made HTML of a line" % who)
                 await dt.wait_for(page, "document.getElementById('who').innerText == '3 users: tom, ann, bea'",
                                   who + "'s who list")
+            # A taken name: the page goes back to its form and says why.
+            taken = await dt.open(chat.base + "/?name=tom&room=topic1")
+            await dt.wait_for(taken, "document.getElementById('error').innerText == "
+                              "'That username is already taken.'", "the page telling a taken name")
             shot = await dt.call("Page.captureScreenshot", ann, format="png")
             with open(os.path.join(artifacts, "chat_web.png"), "wb") as f:
                 f.write(__import__("base64").b64decode(shot["data"]))

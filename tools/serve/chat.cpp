@@ -176,25 +176,27 @@ function fail(text) {
 function entered() {
   $("start").className = "hidden"; $("chat").className = "";
   $("head").textContent = me + " in " + room;
-  sendLine("/who");
 }
+// A refused WebSocket gets one of these lines, then close code 1008.
+const refusal = /^(That username|Names are|## room names|## too many rooms|## server shutting down)/;
 function viaWebSocket(fallback) {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host +
                            "/ws?room=" + encodeURIComponent(room) + "&name=" + encodeURIComponent(me));
-  let opened = false, refused = "";
-  ws.onopen = () => { opened = true; sendLine = (l) => ws.send(l); };
+  let opened = false, first = true, refused = "";
+  ws.onopen = () => { opened = true; sendLine = (l) => ws.send(l); ws.send("/who"); };
   ws.onmessage = (e) => {
-    if (!$("chat").className && opened) return show(e.data);
-    if (e.data.startsWith("## ") || /^That|^Names/.test(e.data)) { refused = e.data; return; }
-    entered(); show(e.data);
+    if (first) {
+      first = false;
+      if (refusal.test(e.data)) { refused = e.data; return; }
+      entered();
+    }
+    show(e.data);
   };
   ws.onclose = (e) => {
     if (!opened) return fallback();
-    if (e.code === 1008) return fail(refused);
+    if (refused) return fail(refused);
     show("## disconnected");
   };
-  setTimeout(() => { if (!opened) entered(); }, 0);
-  ws.addEventListener("open", () => setTimeout(() => { if (!refused && $("chat").className) entered(); }, 300));
 }
 async function viaPolling() {
   const q = "name=" + encodeURIComponent(me);
@@ -204,6 +206,7 @@ async function viaPolling() {
   const auth = q + "&token=" + body.trim();
   sendLine = (l) => fetch("/send?" + auth, {method: "POST", body: l});
   entered();
+  sendLine("/who");
   let cursor = 0;
   for (;;) {
     let p;
