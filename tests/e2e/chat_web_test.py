@@ -291,6 +291,27 @@ def test_long_polling_with_curl():
         check(chat.stop() == 0, "exit status")
 
 
+def test_poller_that_falls_behind_is_dropped():
+    """A long-polling user with more than --queue-limit bytes unacknowledged
+    is dropped: the room hears it leave (the reaper, within seconds), and its
+    next poll is 410 with the notice."""
+    with Chat("--queue-limit", "4096") as chat:
+        tom = chat.tcp_join("tom")
+        s, _, body = curl("-X", "POST", chat.base + "/join?name=pat")
+        check(s == 200, "join: %d %r" % (s, body))
+        auth = "name=pat&token=" + body.strip().decode()
+        expect(tom, b"## pat joined from the web.\n")
+        for c in b"ab":  # one at a time: tom's own queue has the same bound
+            tom.sendall(bytes([c]) * 3000 + b"\n")
+            expect(tom, b"tom> " + bytes([c]) * 3000 + b"\n")
+        expect(tom, b"## pat left the chat.\n")
+        check(any("pat disconnected" in l for l in chat.log), "the drop was not logged")
+        s, _, body = curl(chat.base + "/poll?%s&cursor=0" % auth)
+        check(s == 403, "a poll after the drop: %d %r" % (s, body))
+        tom.close()
+        check(chat.stop() == 0, "exit status")
+
+
 # ---- the page in headless Chromium ---------------------------------------------
 
 class DevTools:
