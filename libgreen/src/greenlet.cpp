@@ -1,8 +1,72 @@
+#include "hub_impl.hpp"
+
 #include <green/greenlet.hpp>
 
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <typeinfo>
 
 namespace green {
+
+namespace {
+
+std::mutex g_failure_mutex;
+FailureHandler g_failure_handler;  // empty: print to stderr
+
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+  return status == 0 && d ? d.get() : name;
+}
+
+}  // namespace
+
+FailureHandler set_failure_handler(FailureHandler handler) {
+  std::lock_guard<std::mutex> lock(g_failure_mutex);
+  return std::exchange(g_failure_handler, std::move(handler));
+}
+
+std::string describe_exception(const std::exception_ptr& e) {
+  if (!e) return "no exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return demangle(typeid(x).name()) + ": " + x.what();
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    return t ? demangle(t->name()) : "unknown exception";
+  }
+}
+
+namespace detail {
+
+void report_unobserved(std::uint64_t id, const std::exception_ptr& e) noexcept {
+  try {
+    FailureHandler handler;
+    {
+      std::lock_guard<std::mutex> lock(g_failure_mutex);
+      handler = g_failure_handler;
+    }
+    if (handler) {
+      handler(Failure{id, e});
+    } else {
+      const std::string what = describe_exception(e);
+      std::fprintf(stderr, "green: <Greenlet %llu> failed with %s (nobody observed it)\n",
+                   static_cast<unsigned long long>(id), what.c_str());
+    }
+  } catch (...) {
+    // A destructor reports; it never throws.
+  }
+}
+
+}  // namespace detail
 
 using detail::GreenletBase;
 
@@ -25,7 +89,158 @@ void GreenletRef::kill_ptr(std::exception_ptr e, bool block, Duration timeout) c
 
 GreenletRef current() { return GreenletRef(detail::current()); }
 
+// ---- link ------------------------------------------------------------------
+
+namespace {
+
+enum class LinkWhen { always, value, exception };
+
+// Owned by the greenlet's link list until it fires or is unlinked. A link of
+// a greenlet that never finishes (abandoned at teardown) is never freed.
+struct CallbackLink : detail::Link {
+  CallbackLink(std::function<void(GreenletRef)> f, LinkWhen w) : Link(&CallbackLink::fire), fn(std::move(f)), when(w) {}
+
+  // On the hub, inside the dead greenlet's notifier: must not switch, so the
+  // callback gets a greenlet of its own.
+  static void fire(detail::Link* l, GreenletBase& g) {
+    std::unique_ptr<CallbackLink> self(static_cast<CallbackLink*>(l));
+    // exception_, not exception(): deciding whether to fire is not looking.
+    const bool failed = g.exception_ != nullptr;
+    if (self->when == LinkWhen::value && failed) return;
+    if (self->when == LinkWhen::exception && !failed) return;
+    try {
+      green::spawn(std::move(self->fn), GreenletRef(&g));
+    } catch (...) {
+      std::fprintf(stderr, "green: out of memory spawning a link callback of greenlet %llu\n",
+                   static_cast<unsigned long long>(g.id()));
+    }
+  }
+
+  std::function<void(GreenletRef)> fn;
+  LinkWhen when;
+};
+
+LinkId add_callback_link(GreenletBase* g, std::function<void(GreenletRef)> fn, LinkWhen when) {
+  auto link = std::make_unique<CallbackLink>(std::move(fn), when);
+  if (g->dead()) {
+    // Finished already: its notifier ran (or is queued and has no joiners
+    // left to wake first); fire now, which only spawns.
+    CallbackLink::fire(link.release(), *g);
+    return nullptr;
+  }
+  g->add_link(*link);
+  return link.release();
+}
+
+}  // namespace
+
+LinkId GreenletRef::link(std::function<void(GreenletRef)> callback) const {
+  return add_callback_link(p_, std::move(callback), LinkWhen::always);
+}
+
+LinkId GreenletRef::link_value(std::function<void(GreenletRef)> callback) const {
+  return add_callback_link(p_, std::move(callback), LinkWhen::value);
+}
+
+LinkId GreenletRef::link_exception(std::function<void(GreenletRef)> callback) const {
+  return add_callback_link(p_, std::move(callback), LinkWhen::exception);
+}
+
+bool GreenletRef::unlink(LinkId id) const noexcept {
+  if (!id) return false;
+  for (detail::Link* l = p_->links_head_; l; l = l->next) {
+    if (l == id) {
+      p_->remove_link(*l);
+      delete static_cast<CallbackLink*>(l);
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---- iwait / wait ----------------------------------------------------------
+
+struct WaitIterator::State {
+  struct Slot : detail::Link {
+    Slot() noexcept : Link(&Slot::fire) {}
+    static void fire(detail::Link* l, GreenletBase&) {
+      auto* slot = static_cast<Slot*>(l);
+      State* st = slot->state;
+      st->done.push_back(slot->index);
+      if (st->waiter) detail::wake(st->waiter);
+    }
+    State* state = nullptr;
+    std::size_t index = 0;
+  };
+
+  std::vector<GreenletRef> greenlets;
+  std::vector<Slot> slots;
+  std::deque<std::size_t> done;  // indexes finished and not returned yet
+  GreenletBase* waiter = nullptr;
+  Clock::time_point deadline;
+  std::size_t wanted;
+  std::size_t returned = 0;
+};
+
+WaitIterator::WaitIterator(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count)
+    : st_(std::make_unique<State>()) {
+  State& st = *st_;
+  st.deadline = detail::deadline_after(timeout);
+  st.wanted = count == 0 ? greenlets.size() : std::min(count, greenlets.size());
+  st.greenlets = std::move(greenlets);
+  st.slots.resize(st.greenlets.size());
+  for (std::size_t i = 0; i < st.greenlets.size(); ++i) {
+    st.slots[i].state = &st;
+    st.slots[i].index = i;
+    GreenletBase* g = st.greenlets[i].base();
+    if (g->dead())
+      st.done.push_back(i);
+    else
+      g->add_link(st.slots[i]);
+  }
+}
+
+WaitIterator::WaitIterator(WaitIterator&&) noexcept = default;
+
+WaitIterator::~WaitIterator() {
+  if (!st_) return;
+  for (std::size_t i = 0; i < st_->slots.size(); ++i) st_->greenlets[i].base()->remove_link(st_->slots[i]);
+}
+
+std::optional<GreenletRef> WaitIterator::next() {
+  State& st = *st_;
+  if (st.returned >= st.wanted) return std::nullopt;
+  while (st.done.empty()) {
+    if (st.deadline != detail::no_deadline && Clock::now() >= st.deadline) return std::nullopt;
+    st.waiter = detail::current();
+    const bool in_time = detail::park_until(st.deadline);
+    st.waiter = nullptr;
+    detail::check_interrupt();
+    if (!in_time && st.done.empty()) return std::nullopt;
+  }
+  const std::size_t i = st.done.front();
+  st.done.pop_front();
+  ++st.returned;
+  return st.greenlets[i];
+}
+
+WaitIterator iwait(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count) {
+  return WaitIterator(std::move(greenlets), timeout, count);
+}
+
+std::vector<GreenletRef> wait(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count) {
+  std::vector<GreenletRef> out;
+  WaitIterator it(std::move(greenlets), timeout, count);
+  while (auto g = it.next()) out.push_back(std::move(*g));
+  return out;
+}
+
 bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool raise_error) {
+  return joinall(greenlets, timeout, raise_error, 0);
+}
+
+bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool raise_error, std::size_t count) {
+  const std::size_t wanted = count == 0 ? greenlets.size() : std::min(count, greenlets.size());
   GreenletBase* self = detail::current();
   const auto deadline = detail::deadline_after(timeout);
   std::vector<detail::WaitNode> nodes(greenlets.size(), detail::WaitNode(self));
@@ -36,40 +251,47 @@ bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool r
       for (std::size_t i = 0; i < ns.size(); ++i) gs[i].base()->joiners_.erase(ns[i]);
     }
   } unlink{greenlets, nodes};
+  auto finished = [&] {
+    std::size_t n = 0;
+    for (const GreenletRef& g : greenlets) n += g.dead() ? 1 : 0;
+    return n;
+  };
   for (;;) {
-    bool all = true;
+    std::size_t dead = 0;
     for (std::size_t i = 0; i < greenlets.size(); ++i) {
       GreenletBase* g = greenlets[i].base();
       if (g->dead()) {
         if (raise_error && g->exception()) std::rethrow_exception(g->exception());
+        ++dead;
         continue;
       }
-      all = false;
       if (!nodes[i].linked) g->joiners_.push_back(nodes[i]);
     }
-    if (all) return true;
+    if (dead >= wanted) return true;
     if (timeout <= Duration::zero()) return false;
     const bool in_time = detail::park_until(deadline);
     detail::check_interrupt();
-    if (!in_time) {
-      for (const GreenletRef& g : greenlets)
-        if (!g.dead()) return false;
-      return true;
-    }
+    if (!in_time) return finished() >= wanted;
   }
 }
 
 void killall(const std::vector<GreenletRef>& greenlets, bool block, Duration timeout) {
+  detail::killall_with(
+      greenlets, [] { return std::make_exception_ptr(GreenletExit()); }, block, timeout);
+}
+
+void detail::killall_with(const std::vector<GreenletRef>& greenlets, const std::function<std::exception_ptr()>& make,
+                          bool block, Duration timeout) {
   GreenletBase* self = detail::current();
   std::vector<GreenletRef> others;
   others.reserve(greenlets.size());
   for (const GreenletRef& g : greenlets) {
     if (g.base() == self) continue;
-    detail::interrupt(g.base(), std::make_exception_ptr(GreenletExit()), nullptr);
+    detail::interrupt(g.base(), make(), nullptr);
     others.push_back(g);
   }
   if (block) joinall(others, timeout);
-  if (others.size() != greenlets.size()) throw GreenletExit();
+  if (others.size() != greenlets.size()) std::rethrow_exception(make());
 }
 
 }  // namespace green

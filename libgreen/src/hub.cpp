@@ -222,7 +222,7 @@ void Hub::switch_out() {
 void Hub::jump(Context* from, Context* to) {
   GreenletBase* g = from->greenlet;
   const bool dying = g && g->state_ == GreenletBase::State::dead;
-  if (g) check_stack(g->stack_, __builtin_frame_address(0));
+  if (g) check_stack(g->stack_, __builtin_frame_address(0), g->id_);
   from->eh_caught = eh_->caught;
   from->eh_uncaught = eh_->uncaught;
   current_ = to;
@@ -271,7 +271,7 @@ void Hub::finish(GreenletBase* g) noexcept {
   }
   g->pending_ = nullptr;
   g->pending_source_ = nullptr;
-  check_stack(g->stack_, __builtin_frame_address(0));
+  check_stack(g->stack_, __builtin_frame_address(0), g->id_);
   g->state_ = GreenletBase::State::dead;
   unlink_live(g);
   g->add_ref();  // held by the notifier until it has run
@@ -329,7 +329,17 @@ void Hub::drive(GreenletBase* main) {
   for (;;) {
     if (main ? main->dead() : live_ == 0) return;
     since_poll_ = 0;
-    const bool can_wake = poll(ready_.empty());
+    bool can_wake = true;
+    if (ready_.empty() && !idle_.empty()) {
+      // Nothing to run: green::idle() callers go once I/O and timers that
+      // are due have had their turn.
+      poll(false);
+      if (ready_.empty())
+        while (grant_front(idle_)) {
+        }
+    } else {
+      can_wake = poll(ready_.empty());
+    }
     Context* to = pick_next();
     if (to != &hub_ctx_) {
       jump(&hub_ctx_, to);
@@ -373,6 +383,7 @@ void Hub::run_main(GreenletBase* main) {
 // ---- GreenletBase ----------------------------------------------------------
 
 GreenletBase::~GreenletBase() {
+  if (exception_ && !observed_) report_unobserved(id_, exception_);
   while (LocalSlot* s = locals_) {  // only for a greenlet that never finished
     locals_ = s->next;
     delete s;
@@ -393,6 +404,11 @@ void GreenletBase::notify(Callback* cb) {
 }
 
 // ---- the primitives' calls -------------------------------------------------
+
+std::uint64_t running_greenlet_id() noexcept {
+  const Hub* hub = t_hub;
+  return hub && hub->current_->greenlet ? hub->current_->greenlet->id_ : 0;
+}
 
 GreenletBase* current() {
   Hub& hub = Hub::get_or_throw();
@@ -547,6 +563,13 @@ void sleep(Duration d) {
   } else {
     detail::park_until(detail::deadline_after(d));
   }
+  detail::check_interrupt();
+}
+
+void idle() {
+  detail::current();
+  detail::WaitNode node(detail::current());
+  detail::wait_on(detail::Hub::get()->idle_, node, detail::no_deadline);
   detail::check_interrupt();
 }
 

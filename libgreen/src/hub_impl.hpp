@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <vector>
 
 namespace green::detail {
@@ -59,6 +60,9 @@ class TimerHeap {
   std::vector<TimerNode*> heap_;
 };
 
+/// Hands a failure nobody observed to the failure handler (greenlet.cpp).
+void report_unobserved(std::uint64_t id, const std::exception_ptr& e) noexcept;
+
 class Hub {
  public:
   Hub();
@@ -89,6 +93,7 @@ class Hub {
   std::size_t io_refs_ = 0;     // pending I/O the hub must wait for (see poll())
   std::size_t io_passive_ = 0;  // watchers (signal handlers) polled but not waited for
   ReadyQueue ready_;
+  WaitList idle_;  // greenlets in green::idle()
   TimerHeap timers_;
   StackPool stacks_;
   // Run by one thread only (the hub's): Asio then keeps completions posted

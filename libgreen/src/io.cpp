@@ -3,7 +3,14 @@
 #include <green/greenlet.hpp>
 #include <green/io.hpp>
 
+#include <green/timeout.hpp>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <map>
 
 namespace green {
 
@@ -56,5 +63,91 @@ void SignalHandler::cancel() noexcept {
   state_->set.clear(ignored);
   if (detail::Hub* hub = detail::Hub::get()) --hub->io_passive_;
 }
+
+// ---- wait_read / wait_write / select ----------------------------------------
+
+namespace {
+
+using Descriptor = boost::asio::posix::stream_descriptor;
+
+struct Expired {};  // raised by the select's own Timeout
+
+// One watched descriptor; released, never closed: the caller owns `fd`.
+struct Watch {
+  explicit Watch(int fd) : d(green::io_context(), fd) {}
+  ~Watch() { d.release(); }
+  Descriptor d;
+};
+
+// One wait of select(): a direction on a watched descriptor.
+struct FdWait {
+  int fd;
+  bool write;
+  bool done = false;
+  boost::system::error_code ec;
+};
+
+}  // namespace
+
+SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& write_fds, Duration timeout) {
+  detail::check_interrupt();
+  std::map<int, std::unique_ptr<Watch>> watches;  // one per descriptor: epoll takes each once
+  std::vector<FdWait> waits;
+  waits.reserve(read_fds.size() + write_fds.size());
+  for (int fd : read_fds) waits.push_back({fd, false, false, {}});
+  for (int fd : write_fds) waits.push_back({fd, true, false, {}});
+  for (const FdWait& w : waits)
+    if (!watches.count(w.fd)) watches.emplace(w.fd, std::make_unique<Watch>(w.fd));
+
+  detail::GreenletBase* self = detail::current();
+  detail::IoRef io;
+  std::size_t completed = 0;
+  auto ready = [&] { return std::any_of(waits.begin(), waits.end(), [](const FdWait& w) { return w.done && !w.ec; }); };
+  for (FdWait& w : waits) {
+    watches[w.fd]->d.async_wait(w.write ? Descriptor::wait_write : Descriptor::wait_read,
+                                [&completed, self, wp = &w](const boost::system::error_code& ec) {
+                                  wp->done = true;
+                                  wp->ec = ec;
+                                  ++completed;
+                                  detail::wake(self);
+                                });
+  }
+  // The handlers point into this frame: whatever happens, cancel what is
+  // left and wait for every completion before leaving.
+  auto settle = [&]() noexcept {
+    for (auto& [fd, watch] : watches) {
+      boost::system::error_code ignored;
+      watch->d.cancel(ignored);
+    }
+    while (completed < waits.size()) detail::park_uninterruptible();
+  };
+  try {
+    Timeout t(timeout, Expired{});
+    while (!ready()) {
+      const bool failed = std::any_of(waits.begin(), waits.end(), [](const FdWait& w) {
+        return w.done && w.ec && w.ec != boost::asio::error::operation_aborted;
+      });
+      if (failed) break;
+      detail::park();
+      detail::check_interrupt();
+    }
+  } catch (const Expired&) {
+  } catch (...) {
+    settle();
+    throw;
+  }
+  settle();
+  SelectResult out;
+  for (const FdWait& w : waits) {
+    if (w.done && w.ec && w.ec != boost::asio::error::operation_aborted)
+      throw boost::system::system_error(w.ec, "green: waiting on descriptor " + std::to_string(w.fd));
+    if (w.done && !w.ec) (w.write ? out.writable : out.readable).push_back(w.fd);
+  }
+  return out;
+}
+
+bool wait_read(int fd, Duration timeout) { return !select({fd}, {}, timeout).readable.empty(); }
+
+bool wait_write(int fd, Duration timeout) { return !select({}, {fd}, timeout).writable.empty(); }
 
 }  // namespace green

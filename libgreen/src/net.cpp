@@ -194,13 +194,26 @@ TcpStream TcpStream::connect(const Tcp::endpoint& ep, Duration timeout) {
 }
 
 TcpStream TcpStream::connect(std::string_view host, std::uint16_t port, Duration timeout, std::error_code& ec) {
-  address a = parse_address(host, ec);
-  if (ec) return {};
-  return connect(Tcp::endpoint(a, port), timeout, ec);
+  // As gevent's create_connection: every address in turn, the last error wins.
+  const auto deadline = detail::deadline_after(timeout);
+  const std::vector<address> addrs = resolve(host, resolve_options(), ec);
+  for (const address& a : addrs) {
+    const Duration left = deadline == detail::no_deadline ? forever : deadline - Clock::now();
+    if (left <= Duration::zero()) {
+      ec = std::make_error_code(std::errc::timed_out);
+      break;
+    }
+    TcpStream s = connect(Tcp::endpoint(a, port), left, ec);
+    if (!ec) return s;
+  }
+  return {};
 }
 
 TcpStream TcpStream::connect(std::string_view host, std::uint16_t port, Duration timeout) {
-  return connect(Tcp::endpoint(parse_address(host), port), timeout);
+  std::error_code ec;
+  TcpStream s = connect(host, port, timeout, ec);
+  if (ec) throw_error(ec, "connect to " + std::string(host) + " port " + std::to_string(port));
+  return s;
 }
 
 std::size_t TcpStream::take_buffered(std::span<char> buf) noexcept {

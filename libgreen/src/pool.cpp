@@ -81,8 +81,14 @@ std::vector<GreenletRef> Group::greenlets() const {
   return out;
 }
 
-bool Group::join(Duration timeout) {
+bool Group::join(Duration timeout, bool raise_error) {
   const auto deadline = detail::deadline_after(timeout);
+  if (raise_error) {
+    const auto members = greenlets();
+    // Wakes at each member's end, so a failure is raised as soon as it happens.
+    if (!joinall(members, timeout, true)) return false;
+    timeout = deadline == detail::no_deadline ? forever : deadline - Clock::now();
+  }
   while (size_ > 0) {
     if (timeout <= Duration::zero()) return false;
     detail::WaitNode node(detail::current());

@@ -643,4 +643,48 @@ Result Process::communicate(std::string_view input, Duration timeout) {
   return r;
 }
 
+int Process::wait(Duration timeout, RaiseOnTimeout) {
+  if (auto rc = wait(timeout)) return *rc;
+  throw TimeoutExpired("green::proc: wait timed out");
+}
+
+namespace {
+std::string describe_exit(int returncode) {
+  return returncode < 0 ? "was killed by signal " + std::to_string(-returncode)
+                        : "exited with status " + std::to_string(returncode);
+}
+}  // namespace
+
+CalledProcessError::CalledProcessError(std::string prog, int rc, std::string out, std::string err)
+    : std::runtime_error("green::proc: " + prog + " " + describe_exit(rc)),
+      program(std::move(prog)),
+      returncode(rc),
+      output(std::move(out)),
+      errors(std::move(err)) {}
+
+Result run(const std::vector<std::string>& argv, const RunOptions& opt) {
+  Options popt = opt.process;
+  if (!opt.input.empty() && popt.in == Stdio::inherit) popt.in = Stdio::pipe;
+  Process p = Process::spawn(argv, popt);
+  Result r;
+  bool timed_out = false;
+  try {
+    r = p.communicate(opt.input, opt.timeout);
+  } catch (const TimeoutExpired&) {
+    timed_out = true;
+  }
+  if (timed_out) {  // outside the catch block: waiting switches
+    p.kill();
+    p.wait();
+    throw TimeoutExpired("green::proc: " + argv.at(0) + " timed out");
+  }
+  if (opt.check && r.returncode != 0) throw CalledProcessError(argv.at(0), r.returncode, r.out, r.err);
+  return r;
+}
+
+std::string check_output(const std::vector<std::string>& argv, Options opt, Duration timeout) {
+  opt.out = Stdio::pipe;
+  return run(argv, {.process = std::move(opt), .input = {}, .timeout = timeout, .check = true}).out;
+}
+
 }  // namespace green::proc

@@ -25,4 +25,25 @@ void Semaphore::release() {
   ++value_;
 }
 
+bool RLock::acquire(Duration timeout) {
+  detail::GreenletBase* self = detail::current();
+  if (owner_ == self) {
+    ++count_;
+    return true;
+  }
+  if (!lock_.acquire(timeout)) return false;
+  owner_ = self;
+  count_ = 1;
+  return true;
+}
+
+void RLock::release() {
+  if (owner_ != detail::current()) throw std::logic_error("green: RLock released by a greenlet that does not hold it");
+  if (--count_ > 0) return;
+  owner_ = nullptr;
+  lock_.release();
+}
+
+bool RLock::owned() const { return owner_ == detail::current(); }
+
 }  // namespace green

@@ -27,6 +27,12 @@ namespace {
 
 constexpr std::size_t kMaxSlabStacks = 1024;
 
+constexpr const char kStackAdvice[] =
+    "Deep recursion and large local arrays need a larger stack: spawn it with "
+    "green::SpawnOptions{.stack_size = BYTES}, or raise every greenlet's with "
+    "green::set_default_stack_size(BYTES). (Stacks are committed lazily: a larger "
+    "size costs address space, not memory, until it is used.)";
+
 // Guard pages of every live slab, for the SIGSEGV handler to recognise an
 // overflow that ran all the way down to one (an overflow that stops short is
 // caught by the canaries at the next switch). Written before the count is
@@ -44,10 +50,26 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
   for (std::size_t i = 0; i < n; ++i) {
     const char* guard = static_cast<const char*>(g_guards[i].load(std::memory_order_relaxed));
     if (guard && addr >= guard && addr < guard + page) {
-      static const char msg[] =
-          "green: greenlet stack overflow (ran into a guard page); spawn it with a larger "
-          "green::SpawnOptions::stack_size\n";
-      ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+      // Only async-signal-safe calls here: the message is assembled by hand.
+      char msg[512];
+      std::size_t len = 0;
+      auto put = [&](const char* text) {
+        while (*text && len < sizeof msg) msg[len++] = *text++;
+      };
+      char digits[24];
+      std::size_t d = sizeof digits;
+      digits[--d] = '\0';
+      std::uint64_t id = running_greenlet_id();
+      do {
+        digits[--d] = static_cast<char>('0' + id % 10);
+        id /= 10;
+      } while (id && d > 0);
+      put("green: greenlet ");
+      put(digits + d);
+      put(" overflowed its stack (it ran into a guard page). ");
+      put(kStackAdvice);
+      put("\n");
+      ssize_t ignored = ::write(2, msg, len);
       (void)ignored;
       ::signal(SIGSEGV, SIG_DFL);  // returning re-faults and dies by SIGSEGV
       return;
@@ -258,15 +280,13 @@ void StackPool::trim(SizeClass& sc) noexcept {
   sc.cold = end;
 }
 
-void check_stack(const StackRef& s, const void* sp) noexcept {
+void check_stack(const StackRef& s, const void* sp, std::uint64_t id) noexcept {
   const bool canary_ok = s.canary == nullptr || *s.canary == kStackCanary;
   const bool sp_ok = sp >= static_cast<const void*>(s.lo);
   if (canary_ok && sp_ok) [[likely]]
     return;
-  std::fprintf(stderr,
-               "green: greenlet stack overflow (stack of %zu bytes exhausted); "
-               "spawn it with a larger green::SpawnOptions::stack_size\n",
-               static_cast<std::size_t>(s.hi - s.lo));
+  std::fprintf(stderr, "green: greenlet %llu overflowed its stack of %zu bytes. %s\n",
+               static_cast<unsigned long long>(id), static_cast<std::size_t>(s.hi - s.lo), kStackAdvice);
   std::abort();
 }
 

@@ -98,7 +98,11 @@ class AltSignalStack {
   std::size_t size_ = 0;
 };
 
-/// Aborts with a clear message if the greenlet on `s` overflowed.
-void check_stack(const StackRef& s, const void* sp) noexcept;
+/// Aborts with a clear message if greenlet `id` (on `s`) overflowed.
+void check_stack(const StackRef& s, const void* sp, std::uint64_t id) noexcept;
+
+/// The id of the greenlet running on this thread, 0 for none; called from
+/// the SIGSEGV handler, so async-signal-safe (hub.cpp).
+std::uint64_t running_greenlet_id() noexcept;
 
 }  // namespace green::detail

@@ -16,8 +16,18 @@ Timeout::Timeout(Duration d) : Timeout(d, std::exception_ptr()) {}
 Timeout::Timeout(Duration d, std::exception_ptr exc)
     : node_(this), custom_(std::move(exc)), id_(next_timeout_id()), duration_(d) {
   if (d == forever) return;
-  owner_ = detail::current();
-  detail::timer_arm(node_, detail::deadline_after(d));
+  start();
+}
+
+Timeout::Timeout(Duration d, Unarmed) noexcept : node_(this), id_(next_timeout_id()), duration_(d) {}
+
+void Timeout::start() {
+  detail::GreenletBase* self = detail::current();
+  cancel();
+  expired_ = false;
+  owner_ = self;
+  if (duration_ == forever) return;
+  detail::timer_arm(node_, detail::deadline_after(duration_));
   armed_ = true;
 }
 

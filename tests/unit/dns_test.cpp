@@ -3,6 +3,7 @@
 // below is a record of those zones. The resolver is always given its
 // servers, so c-ares never reads /etc/resolv.conf here.
 #include <green/dns.hpp>
+#include <green/net.hpp>
 
 #include "green_test.hpp"
 
@@ -638,3 +639,68 @@ DNS_TEST(BadServerAddressesAreRejectedByName) {
   Resolver v6(opts({"[::1]:5353", "127.0.0.1"}));
   EXPECT_EQ(v6.servers(), (std::vector<std::string>{"[::1]:5353", "127.0.0.1:53"}));
 }
+
+// ---- net::resolve and TcpStream::connect by name ----------------------------------
+
+namespace {
+
+// A hosts file and an nsswitch.conf of the test's own; DNS is the test Knot.
+struct ResolveFiles {
+  std::string dir;
+  green::net::ResolveOptions opt;
+  ResolveFiles(const std::string& hosts, const std::string& nsswitch) {
+    char tmpl[] = "/tmp/green-resolve-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    std::ofstream(dir + "/hosts") << hosts;
+    std::ofstream(dir + "/nsswitch.conf") << nsswitch;
+    opt.hosts_file = dir + "/hosts";
+    opt.nsswitch_file = dir + "/nsswitch.conf";
+    opt.dns = opts({servers().good});
+  }
+  ~ResolveFiles() { [[maybe_unused]] int rc = std::system(("rm -rf " + dir).c_str()); }
+};
+
+std::vector<std::string> text(const std::vector<green::net::address>& as) {
+  std::vector<std::string> out;
+  for (const auto& a : as) out.push_back(a.to_string());
+  return out;
+}
+
+}  // namespace
+
+DNS_TEST(ResolveFollowsNsswitchOrderThroughTheHostsFileAndDns) {
+  const std::string hosts = "# comment\n127.0.0.5  WWW.green.test www\n::1 www.green.test\n10.0.0.1 other.test\n";
+  ResolveFiles files_first(hosts, "passwd: files\nhosts: files mdns4_minimal [NOTFOUND=return] dns\n");
+  EXPECT_EQ(text(green::net::resolve("www.green.test", files_first.opt)), (std::vector<std::string>{"127.0.0.5", "::1"}))
+      << "the hosts file wins, case-insensitively, every line for the name";
+  EXPECT_EQ(text(green::net::resolve("mail.green.test", files_first.opt)), (std::vector<std::string>{"192.0.2.25"}))
+      << "a name the hosts file lacks goes to DNS";
+  ResolveFiles dns_first(hosts, "hosts: dns files\n");
+  EXPECT_EQ(text(green::net::resolve("www.green.test", dns_first.opt)),
+            (std::vector<std::string>{"192.0.2.10", "192.0.2.11", "2001:db8::10"}))
+      << "DNS first: A records, then AAAA";
+  ResolveFiles files_only(hosts, "hosts: files\n");
+  std::error_code ec;
+  EXPECT_TRUE(green::net::resolve("mail.green.test", files_only.opt, ec).empty());
+  EXPECT_EQ(ec, std::error_code(boost::system::error_code(boost::asio::error::host_not_found)));
+  EXPECT_THROW(green::net::resolve("nosuchname.green.test", dns_first.opt), std::system_error);
+  EXPECT_EQ(text(green::net::resolve("192.0.2.1", files_only.opt)), (std::vector<std::string>{"192.0.2.1"}));
+}
+
+DNS_TEST(ConnectResolvesANameAndTriesEachAddressInTurn) {
+  // Only 127.0.0.1 listens: 127.0.0.2 refuses, and connect moves on to the next address.
+  ResolveFiles files("127.0.0.2 svc.green.test\n127.0.0.1 svc.green.test\n", "hosts: files dns\n");
+  const auto previous = green::net::resolve_options();
+  green::net::set_resolve_options(files.opt);
+  green::net::StreamServer server("127.0.0.1", 0, [](green::net::TcpStream& s) { s.write_all("hello\n"); });
+  server.start();
+  green::net::TcpStream c = green::net::TcpStream::connect("svc.green.test", server.local_endpoint().port(), 5s);
+  EXPECT_EQ(c.read_line(), "hello\n");
+  EXPECT_EQ(c.remote_endpoint().address().to_string(), "127.0.0.1");
+  std::error_code ec;
+  green::net::TcpStream::connect("nosuchname.green.test", server.local_endpoint().port(), 5s, ec);
+  EXPECT_EQ(ec, std::error_code(boost::system::error_code(boost::asio::error::host_not_found)));
+  server.stop();
+  green::net::set_resolve_options(previous);
+}
+

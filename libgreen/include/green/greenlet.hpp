@@ -13,8 +13,10 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -28,12 +30,37 @@ class GreenletKilled : public std::runtime_error {
   GreenletKilled() : std::runtime_error("greenlet was killed") {}
 };
 
+/// What a failure handler is told: the greenlet's id and its exception.
+struct Failure {
+  std::uint64_t greenlet_id;
+  std::exception_ptr exception;
+};
+
+/// Where failures nobody observed go. A greenlet that ends with an exception
+/// (GreenletExit aside) and is destroyed (its last handle dropped, after it
+/// finished) without anyone having looked at its state through get(),
+/// exception(), successful() or joinall(raise_error) is reported, as gevent
+/// prints "<Greenlet> failed with X". The default handler writes
+/// "green: <Greenlet 42> failed with std::runtime_error: boom (nobody observed it)"
+/// to stderr; an empty function restores it. The handler is process-wide,
+/// runs on the destroying thread, must not switch, and what it throws is
+/// dropped. Returns the previous handler.
+using FailureHandler = std::function<void(const Failure&)>;
+FailureHandler set_failure_handler(FailureHandler handler);
+
+/// "std::runtime_error: boom" (the demangled type, then what() for a
+/// std::exception). For messages about exceptions of any type.
+std::string describe_exception(const std::exception_ptr& e);
+
 /// Options for spawn().
 struct SpawnOptions {
   /// Stack size in bytes; 0 takes the hub's default (64 KiB, 256 KiB under
   /// AddressSanitizer). Rounded up to whole pages.
   std::size_t stack_size = 0;
 };
+
+/// Names one link() for unlink().
+using LinkId = const void*;
 
 /// An untyped, reference-counted handle to a greenlet. Copies refer to the
 /// same greenlet. Handles belong to the hub's thread.
@@ -82,6 +109,21 @@ class GreenletRef {
     kill_ptr(std::make_exception_ptr(std::move(e)), block, timeout);
   }
   void kill_ptr(std::exception_ptr e, bool block = true, Duration timeout = forever) const;
+
+  /// Runs `callback(greenlet)` in a new greenlet once this one finishes
+  /// (gevent's link); if it already has, the callback is spawned now. The
+  /// callback may block. Links fire in the order they were made, after the
+  /// greenlet's joiners are woken. Returns a token for unlink(). Never
+  /// switches.
+  LinkId link(std::function<void(GreenletRef)> callback) const;
+  /// link() that fires only if the greenlet finishes successfully (a kill
+  /// counts as success, as in gevent).
+  LinkId link_value(std::function<void(GreenletRef)> callback) const;
+  /// link() that fires only if the greenlet fails with an exception.
+  LinkId link_exception(std::function<void(GreenletRef)> callback) const;
+  /// Removes a link that has not fired yet; false if it already fired or
+  /// is unknown. (A token, not the callback: std::function has no ==.)
+  bool unlink(LinkId id) const noexcept;
 
   detail::GreenletBase* base() const noexcept { return p_; }
 
@@ -136,6 +178,12 @@ class Greenlet : public GreenletRef {
   /// Waits for the result and returns it, or rethrows the greenlet's
   /// exception. Throws green::Timeout if `timeout` passes first, and
   /// GreenletKilled if it was killed. Switch point.
+  ///
+  /// After kill(), gevent's get() returns the GreenletExit instance and its
+  /// `value` is that instance. A C++ result has type T, which cannot hold a
+  /// GreenletExit, so here get() throws GreenletKilled (a std::runtime_error),
+  /// value() is empty, exception() is null and successful() and killed() are
+  /// true: a kill is still a success, as in gevent.
   T get(Duration timeout = forever) const {
     wait_ready(timeout);
     if (auto e = p_->exception()) std::rethrow_exception(e);
@@ -187,6 +235,9 @@ auto spawn(F&& f, A&&... args) -> Greenlet<detail::spawn_result_t<F, A...>> {
 /// The running greenlet.
 GreenletRef current();
 
+/// See hub.hpp (declared here too for spawn_later).
+void sleep(Duration d);
+
 /// Waits until every greenlet finished or `timeout` passed; returns true if
 /// all finished. With `raise_error`, rethrows the first failure as soon as
 /// it happens. Switch point.
@@ -197,5 +248,62 @@ bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout = forev
 
 /// Kills every greenlet (GreenletExit), then with `block` waits for them.
 void killall(const std::vector<GreenletRef>& greenlets, bool block = true, Duration timeout = forever);
+namespace detail {
+void killall_with(const std::vector<GreenletRef>& greenlets, const std::function<std::exception_ptr()>& make,
+                  bool block, Duration timeout);
+}
+/// killall() raising a copy of `e` in each greenlet instead of GreenletExit
+/// (gevent's killall(exception=)).
+template <class E>
+requires(!std::is_convertible_v<E, bool>) void killall(const std::vector<GreenletRef>& greenlets, E e,
+                                                       bool block = true, Duration timeout = forever) {
+  detail::killall_with(
+      greenlets, [&e] { return std::make_exception_ptr(e); }, block, timeout);
+}
+
+/// joinall() that is content once `count` of the greenlets finished
+/// (gevent's joinall(count=)); returns whether they did. count 0 means all.
+bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool raise_error, std::size_t count);
+
+/// The greenlets as they finish, in the order they finish (gevent.iwait):
+///
+///     for (auto it = green::iwait(gs); auto g = it.next();) use(*g);
+///
+/// next() waits for the next one to finish; it returns nothing once all
+/// (or `count`, when not 0) were returned or `timeout` (counted from
+/// iwait()) passed. Greenlets that already finished come first, in the
+/// order given. Switch point (next()).
+class WaitIterator {
+ public:
+  WaitIterator(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count);
+  WaitIterator(WaitIterator&&) noexcept;
+  WaitIterator& operator=(WaitIterator&&) = delete;
+  ~WaitIterator();
+  std::optional<GreenletRef> next();
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> st_;
+};
+WaitIterator iwait(std::vector<GreenletRef> greenlets, Duration timeout = forever, std::size_t count = 0);
+
+/// Waits until all (or `count`) of the greenlets finished or `timeout`
+/// passed, and returns those that finished, in the order they finished
+/// (gevent.wait). Never rethrows their exceptions. Switch point.
+std::vector<GreenletRef> wait(std::vector<GreenletRef> greenlets, Duration timeout = forever, std::size_t count = 0);
+
+/// Starts `f(args...)` in a new greenlet after `delay` (gevent's
+/// spawn_later). The greenlet exists at once (join, kill and links work; a
+/// kill before the delay ends means `f` never runs) and sleeps out the delay
+/// on its own stack. Never switches.
+template <class F, class... A>
+auto spawn_later(Duration delay, F&& f, A&&... args) -> Greenlet<detail::spawn_result_t<F, A...>> {
+  return spawn([delay, fn = std::decay_t<F>(std::forward<F>(f)),
+                ... a = std::decay_t<A>(std::forward<A>(args))]() mutable -> detail::spawn_result_t<F, A...> {
+    green::sleep(delay);
+    return std::invoke(std::move(fn), std::move(a)...);
+  });
+}
 
 }  // namespace green

@@ -41,6 +41,11 @@ bool in_hub() noexcept;
 /// already ready and resumes after them. Switch point.
 void sleep(Duration d);
 
+/// Waits until the hub has nothing else to do: no other greenlet or callback
+/// is ready and the I/O and timers that are due have run (gevent.idle).
+/// Switch point.
+void idle();
+
 namespace detail {
 /// Runs `main` as the first greenlet and drives the hub until it finishes;
 /// then kills what is still alive, waits for it, and returns.

@@ -24,6 +24,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace green {
 
@@ -85,6 +86,26 @@ std::tuple<Args...> await_op(Initiate&& initiate, Cancel&& cancel) {
   }
   return std::move(*slot.result);
 }
+
+/// Waits until descriptor `fd` (any pollable descriptor the hub does not
+/// already watch: a pipe, a socket, a terminal) is readable, or `timeout`
+/// passes; returns false on timeout (gevent's wait_read, which raises
+/// instead). Throws std::system_error if the descriptor cannot be watched.
+/// `fd` stays open and owned by the caller. Switch point.
+bool wait_read(int fd, Duration timeout = forever);
+/// wait_read() for writability (gevent's wait_write).
+bool wait_write(int fd, Duration timeout = forever);
+
+/// What select() found ready, each in the order given.
+struct SelectResult {
+  std::vector<int> readable;
+  std::vector<int> writable;
+};
+/// Waits until at least one of `read_fds` is readable or one of `write_fds`
+/// writable, or `timeout` passes (gevent.select.select); returns every
+/// descriptor ready at that point (both lists empty on timeout). Same
+/// descriptor rules as wait_read(). Switch point.
+SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& write_fds, Duration timeout = forever);
 
 /// Runs `fn(signal_number)` in a new greenlet each time one of `signals` is
 /// delivered to the process, until the handler is destroyed or cancel()ed

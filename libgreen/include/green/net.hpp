@@ -17,14 +17,15 @@
 // other greenlets every few reads, so a flooding peer cannot starve them. Writes use MSG_NOSIGNAL: a peer that vanished
 // is an error (EPIPE/ECONNRESET) on that connection only, never a SIGPIPE.
 //
-// Name resolution: connect() and the servers accept numeric IPv4/IPv6
-// addresses and "localhost" (127.0.0.1). Other names throw
-// std::system_error(EAI_NONAME-like `host_not_found`): blocking getaddrinfo
-// on the hub would stall every greenlet, and the hub's c-ares resolver
-// (green::dns) is the place for real names.
+// Name resolution: connect() resolves names like gevent's
+// socket.create_connection, without blocking the hub: resolve() reads the
+// hosts file and asks green::dns (c-ares on the hub), in the order of
+// nsswitch.conf's "hosts:" line, and connect() tries each address in turn.
+// The servers accept numeric IPv4/IPv6 addresses and "localhost" only.
 #pragma once
 
 #include <green/detail/core.hpp>
+#include <green/dns.hpp>
 #include <green/greenlet.hpp>
 #include <green/pool.hpp>
 
@@ -39,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace green::net {
 
@@ -61,6 +63,31 @@ void ignore_sigpipe() noexcept;
 address parse_address(std::string_view host);
 address parse_address(std::string_view host, std::error_code& ec) noexcept;
 
+/// Where resolve() looks a name up.
+struct ResolveOptions {
+  /// Read on every call (a small file; gevent's resolvers read it too).
+  std::string hosts_file = "/etc/hosts";
+  /// Its "hosts:" line orders the sources: `files` (hosts_file) and `dns`;
+  /// others (mdns, myhostname, ...) are skipped. Missing: files, then dns.
+  std::string nsswitch_file = "/etc/nsswitch.conf";
+  /// The DNS servers and timeouts; no servers: /etc/resolv.conf's.
+  dns::Options dns = {};
+};
+
+/// The process-wide options resolve(host) and connect(host, ...) use.
+void set_resolve_options(ResolveOptions options);
+ResolveOptions resolve_options();
+
+/// getaddrinfo on the hub: the addresses of `host`, from the first source
+/// (in nsswitch order) that knows it: the hosts file (its lines for the
+/// name, in file order), or DNS (A records, then AAAA). A numeric address
+/// or "localhost" is returned as parse_address() reads it, without a
+/// lookup. Throws std::system_error(host_not_found) naming the host when no
+/// source has it. Switch point (DNS).
+std::vector<address> resolve(std::string_view host, const ResolveOptions& options);
+std::vector<address> resolve(std::string_view host);
+std::vector<address> resolve(std::string_view host, const ResolveOptions& options, std::error_code& ec);
+
 /// "127.0.0.1:8000" or "[::1]:8000".
 std::string to_string(const Tcp::endpoint& ep);
 std::string to_string(const Udp::endpoint& ep);
@@ -81,7 +108,8 @@ class TcpStream {
   /// Closes the socket if still open. Never switches, never throws.
   ~TcpStream();
 
-  /// Connects to `host` (numeric or "localhost", see above) port `port`,
+  /// Connects to `host` (a name is resolved with resolve(host) and each
+  /// address tried in turn, `timeout` covering them all) port `port`,
   /// waiting up to `timeout`. Throws std::system_error (timed_out when the
   /// time runs out, connection_refused, host_not_found, ...). Switch point.
   static TcpStream connect(std::string_view host, std::uint16_t port, Duration timeout = forever);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <green/greenlet.hpp>
+#include <green/hub.hpp>
 #include <green/queue.hpp>
 #include <green/semaphore.hpp>
 
@@ -55,6 +56,7 @@ struct MapState {
   std::size_t delivered = 0;
   std::size_t next_index = 0;
   bool ordered;
+  bool settled = false;  // the end was reached once (see MapRange::next)
 };
 
 // An lvalue input is iterated in place; an rvalue one is moved into the feeder.
@@ -94,11 +96,53 @@ class Group {
   std::vector<GreenletRef> greenlets() const;
 
   /// Waits until the group is empty (greenlets added meanwhile included) or
-  /// `timeout` passes; returns empty(). Switch point.
-  bool join(Duration timeout = forever);
+  /// `timeout` passes; returns empty(). With `raise_error`, rethrows the
+  /// exception of a member (one in the group when join() was called) as soon
+  /// as it fails, like gevent's join(raise_error=True). Switch point.
+  bool join(Duration timeout = forever, bool raise_error = false);
   /// Kills every member (GreenletExit); with `block`, waits up to `timeout`
   /// for the group to empty. Switch point when blocking.
   void kill(bool block = true, Duration timeout = forever);
+  /// kill() raising a copy of `e` in each member (gevent's kill(exception=)).
+  template <class E>
+  requires(!std::is_convertible_v<E, bool>) void kill(E e, bool block = true, Duration timeout = forever) {
+    killall(greenlets(), std::move(e), block, timeout);
+  }
+
+  /// Runs `f(args...)` in a member greenlet and returns its result (or
+  /// rethrows its exception): gevent's apply. Switch point.
+  template <class F, class... A>
+  auto apply(F&& f, A&&... args) -> detail::spawn_result_t<F, A...> {
+    return spawn(std::forward<F>(f), std::forward<A>(args)...).get();
+  }
+
+  /// Spawns `f()` as a member and, if it succeeds, calls `callback(result)`
+  /// (`callback()` for void) in a greenlet of its own (gevent's apply_async
+  /// with a callback). Returns the member. Switch point for Pool.
+  template <class F, class Callback>
+  auto apply_async(F f, Callback callback) -> Greenlet<detail::spawn_result_t<F>> {
+    using R = detail::spawn_result_t<F>;
+    Greenlet<R> g = spawn(std::move(f));
+    g.link_value([g, callback = std::move(callback)](GreenletRef) mutable {
+      if (g.killed()) return;
+      if constexpr (std::is_void_v<R>) {
+        callback();
+      } else {
+        callback(*g.value());
+      }
+    });
+    return g;
+  }
+
+  /// map() in a greenlet of its own (not a member), whose get() gives the
+  /// results (gevent's map_async). `input` is copied or moved in. Never
+  /// switches.
+  template <class F, class Range>
+  auto map_async(F f, Range&& input) {
+    return green::spawn([this, f = std::move(f), in = std::decay_t<Range>(std::forward<Range>(input))]() mutable {
+      return map(std::move(f), in);
+    });
+  }
 
   /// Spawns `f(args...)` as a member (a Pool waits for a free slot first).
   /// Switch point for Pool.
@@ -224,7 +268,17 @@ class MapRange {
           return deliver(item);
         }
       }
-      if (s.delivered == s.total) return std::nullopt;
+      if (s.delivered == s.total) {
+        if (!s.settled) {
+          // The last tasks put their results and finished, but their Group
+          // membership ends in their notifiers, queued behind this greenlet:
+          // let those run, so that once a map is over its greenlets have left
+          // (size(), free_count() and full() say so).
+          s.settled = true;
+          green::sleep(Duration::zero());
+        }
+        return std::nullopt;
+      }
       detail::MapItem<V> item = s.results.get();
       if (item.end) {
         s.total = item.index;

@@ -158,6 +158,12 @@ class Process {
   /// Waits until the child exits or `timeout` passes; returns returncode(),
   /// nullopt on timeout. Switch point (kill/Timeout leave the child running).
   std::optional<int> wait(Duration timeout = forever);
+  /// Tag for the wait() that raises, as subprocess's wait(timeout) does.
+  struct RaiseOnTimeout {};
+  static constexpr RaiseOnTimeout raise_on_timeout{};
+  /// wait() that throws TimeoutExpired when `timeout` passes (the child
+  /// keeps running). Switch point.
+  int wait(Duration timeout, RaiseOnTimeout);
 
   /// Writes `input` to stdin (if it is a pipe; then closes it) while reading
   /// stdout and stderr (those that are pipes) to end of file, then waits for
@@ -192,6 +198,36 @@ class Process {
   std::shared_ptr<State> state_;
   std::unique_ptr<Pipe> in_, out_, err_;
 };
+
+/// check_output() or run(..., check) on a child that exited non-zero (or
+/// was killed by a signal): subprocess.CalledProcessError.
+class CalledProcessError : public std::runtime_error {
+ public:
+  CalledProcessError(std::string program, int returncode, std::string output, std::string errors);
+  std::string program;  ///< argv[0]
+  int returncode;       ///< see Process::returncode()
+  std::string output;   ///< its stdout, if captured
+  std::string errors;   ///< its stderr, if captured
+};
+
+/// subprocess.run: starts `argv` with `opt` (stdout and stderr default to
+/// pipes here, so they are captured), writes `input`, reads the output and
+/// waits for the exit. With `check`, a non-zero exit throws
+/// CalledProcessError. After `timeout` the child is killed (its process
+/// group, SIGKILL) and reaped, and TimeoutExpired is thrown. Throws like
+/// Process::spawn when it cannot start. Switch point.
+struct RunOptions {
+  Options process = {.out = Stdio::pipe, .err = Stdio::pipe};
+  std::string input{};
+  Duration timeout = forever;
+  bool check = false;
+};
+Result run(const std::vector<std::string>& argv, const RunOptions& opt = {});
+
+/// subprocess.check_output: run() with `check`, returning stdout (stderr
+/// is inherited unless `opt` says otherwise). Switch point.
+std::string check_output(const std::vector<std::string>& argv, Options opt = {.out = Stdio::pipe},
+                         Duration timeout = forever);
 
 /// A returncode() as a shell reports it: the exit code, or 128 + N for
 /// signal N.

@@ -1,4 +1,4 @@
-// Semaphore, BoundedSemaphore and Lock.
+// Semaphore, BoundedSemaphore, Lock and RLock.
 #pragma once
 
 #include <green/detail/core.hpp>
@@ -53,6 +53,36 @@ class BoundedSemaphore : public Semaphore {
 class Lock : public BoundedSemaphore {
  public:
   Lock() noexcept : BoundedSemaphore(1) {}
+};
+
+/// A lock its owner may take again (gevent's RLock): the greenlet holding
+/// it can acquire() it any number of times and must release() it as often;
+/// others wait until then. BasicLockable, for std::lock_guard.
+class RLock {
+ public:
+  RLock() noexcept = default;
+  RLock(const RLock&) = delete;
+  RLock& operator=(const RLock&) = delete;
+
+  /// Takes the lock (again, if this greenlet holds it), waiting up to
+  /// `timeout`; false if it stayed taken. Switch point when it waits.
+  bool acquire(Duration timeout = forever);
+  /// Gives up one level of ownership. Throws std::logic_error if the
+  /// calling greenlet does not hold it. Never switches.
+  void release();
+
+  bool locked() const noexcept { return count_ > 0; }
+  /// Whether the calling greenlet holds it.
+  bool owned() const;
+
+  void lock() { acquire(); }
+  bool try_lock() { return acquire(Duration::zero()); }
+  void unlock() { release(); }
+
+ private:
+  Lock lock_;
+  detail::GreenletBase* owner_ = nullptr;
+  std::size_t count_ = 0;
 };
 
 }  // namespace green

@@ -27,11 +27,19 @@ namespace green {
 /// `catch (const std::exception&)` cannot swallow it.
 class Timeout {
  public:
+  /// Tag for a Timeout that waits for start().
+  struct Unarmed {};
+  static constexpr Unarmed unarmed{};
+
   /// Arms a timeout on the current greenlet. `forever` never expires.
   explicit Timeout(Duration d);
+  /// A timeout that is not armed until start() (gevent's Timeout(seconds)
+  /// before .start()). Never throws.
+  Timeout(Duration d, Unarmed) noexcept;
 
   /// Arms a timeout that raises `exc` (any type) instead of itself.
-  template <class E, class = std::enable_if_t<!std::is_same_v<std::decay_t<E>, Timeout>>>
+  template <class E, class = std::enable_if_t<!std::is_same_v<std::decay_t<E>, Timeout> &&
+                                              !std::is_same_v<std::decay_t<E>, Unarmed>>>
   Timeout(Duration d, E&& exc) : Timeout(d, std::make_exception_ptr(std::forward<E>(exc))) {}
 
   Timeout(Duration d, std::exception_ptr exc);
@@ -45,6 +53,15 @@ class Timeout {
 
   /// Disarms the timer and withdraws an expiry not raised yet.
   void cancel() noexcept;
+  /// (Re-)arms it for duration() from now, on the calling greenlet: a
+  /// pending expiry is cancelled first, and expired() is false again
+  /// (gevent's start(), and cancel() then start() to re-arm). Never switches.
+  void start();
+  /// start() with a new duration.
+  void start(Duration d) {
+    duration_ = d;
+    start();
+  }
 
   /// Armed and not expired yet.
   bool pending() const noexcept;
@@ -88,6 +105,29 @@ template <class F, class... A>
 decltype(auto) with_timeout(Duration d, F&& f, A&&... args) {
   Timeout t(d);
   return std::forward<F>(f)(std::forward<A>(args)...);
+}
+
+/// Passed to with_timeout to give the value it returns when the time runs
+/// out (gevent's with_timeout(seconds, f, timeout_value=V)).
+template <class V>
+struct TimeoutValue {
+  V value;
+};
+template <class V>
+TimeoutValue(V) -> TimeoutValue<V>;
+
+/// Runs `f(args...)` under a Timeout of `d` and returns its result, or
+/// `fallback.value` if this Timeout (not an outer one) expired first.
+template <class V, class F, class... A>
+auto with_timeout(Duration d, TimeoutValue<V> fallback, F&& f, A&&... args)
+    -> std::common_type_t<std::invoke_result_t<F, A...>, V> {
+  Timeout t(d);
+  try {
+    return std::forward<F>(f)(std::forward<A>(args)...);
+  } catch (const Timeout& e) {
+    if (!(e == t)) throw;
+  }
+  return std::move(fallback.value);
 }
 
 }  // namespace green

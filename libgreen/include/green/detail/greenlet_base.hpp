@@ -59,7 +59,12 @@ class GreenletBase : public Runnable {
   bool dead() const noexcept { return state_ == State::dead; }
   /// Ended by GreenletExit (a kill), which counts as success.
   bool exited() const noexcept { return exited_; }
-  const std::exception_ptr& exception() const noexcept { return exception_; }
+  /// Looking counts as observing: a failure nobody looked at is reported
+  /// when the greenlet is destroyed (green::set_failure_handler).
+  const std::exception_ptr& exception() const noexcept {
+    observed_ = true;
+    return exception_;
+  }
   std::uint64_t id() const noexcept { return id_; }
 
   /// Runs the user's function and keeps its result; called on the greenlet's
@@ -93,6 +98,7 @@ class GreenletBase : public Runnable {
   std::uint32_t refs_ = 0;
   State state_ = State::created;
   bool exited_ = false;
+  mutable bool observed_ = false;  // someone looked at exception_ (see exception())
 
   void add_link(Link& l) noexcept {
     l.prev = links_tail_;
