@@ -10,6 +10,12 @@
 //   bench_core startlat N          N greenlets started one by one (spawn + sleep(0) until it
 //                                  has run and parked): latency of each start, the slowest
 //                                  ones listed (shows stalls when the stack pool grows)
+//   bench_core link N              N x (spawn a trivial greenlet, link a callback that
+//                                  counts), then join them all and let the callbacks run
+//   bench_core iwait N             N greenlets that each yield once, taken with iwait as
+//                                  they finish
+//   bench_core jqueue N            N items through a JoinableQueue to one consumer that
+//                                  calls task_done, then join()
 #include "bench_util.hpp"
 
 #include <green/green.hpp>
@@ -17,6 +23,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -87,13 +94,31 @@ int bench_spawn(long n, long alive) {
   return 0;
 }
 
+// The page tables' size (VmPTE), which RSS does not count: sparse stacks
+// cost page-table pages rather than resident stack pages.
+long vmpte_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmPTE: %ld kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
+}
+
 int bench_rss(long n) {
   green::run([n] {
+    // BENCH_STACK_SIZE=BYTES: measure another default stack size.
+    long stack_size = 64 * 1024;
+    if (const char* env = std::getenv("BENCH_STACK_SIZE")) stack_size = std::atol(env);
+    green::set_default_stack_size(static_cast<std::size_t>(stack_size));
     green::Event ev;
     // The handles' storage is touched before the baseline so it is not counted.
     std::vector<green::GreenletRef> gs(static_cast<std::size_t>(n));
     long started = 0;
     const long rss0 = bench::rss_bytes();
+    const long pte0 = vmpte_bytes();
     const long maps0 = bench::map_count();
     const double t0 = bench::now_ns();
     for (long i = 0; i < n; ++i)
@@ -104,6 +129,7 @@ int bench_rss(long n) {
     green::sleep(0ns);  // all of them run (FIFO) and park before main resumes
     const double t1 = bench::now_ns();
     const long rss1 = bench::rss_bytes();
+    const long pte1 = vmpte_bytes();
     const long maps1 = bench::map_count();
     const auto st = green::hub_stats();
     if (started != n) {
@@ -116,7 +142,8 @@ int bench_rss(long n) {
     const long rss2 = bench::rss_bytes();
     const auto st2 = green::hub_stats();
     std::printf("greenlets %ld\n", n);
-    std::printf("stack_size %d\n", 64 * 1024);
+    std::printf("stack_size %ld\n", stack_size);
+    std::printf("pte_per_greenlet %.1f\n", static_cast<double>(pte1 - pte0) / static_cast<double>(n));
     std::printf("rss_before %ld\n", rss0);
     std::printf("rss_peak %ld\n", rss1);
     std::printf("rss_per_greenlet %.1f\n", static_cast<double>(rss1 - rss0) / static_cast<double>(n));
@@ -172,8 +199,66 @@ int bench_startlat(long n) {
   return 0;
 }
 
+// The three gevent-API workloads print "<name>_ns" per item (wall and CPU).
+template <class Body>
+int bench_items(const char* name, long n, Body body) {
+  green::run([&] {
+    body(n / 10 + 1);  // warm-up: stacks carved, pages faulted in
+    const double c0 = bench::cpu_ns();
+    const double t0 = bench::now_ns();
+    body(n);
+    const double t1 = bench::now_ns();
+    const double c1 = bench::cpu_ns();
+    std::printf("items %ld\n", n);
+    std::printf("%s_ns %.2f\n", name, (t1 - t0) / static_cast<double>(n));
+    std::printf("%s_cpu_ns %.2f\n", name, (c1 - c0) / static_cast<double>(n));
+  });
+  return 0;
+}
+
+int bench_link(long n) {
+  return bench_items("link", n, [](long k) {
+    long called = 0;
+    std::vector<green::GreenletRef> gs;
+    gs.reserve(static_cast<std::size_t>(k));
+    for (long i = 0; i < k; ++i) {
+      auto g = green::spawn([] { ++g_counter; });
+      g.link([&called](green::GreenletRef) { ++called; });
+      gs.push_back(std::move(g));
+    }
+    green::joinall(gs);
+    while (called < k) green::sleep(0ns);
+  });
+}
+
+int bench_iwait(long n) {
+  return bench_items("iwait", n, [](long k) {
+    std::vector<green::GreenletRef> gs;
+    gs.reserve(static_cast<std::size_t>(k));
+    for (long i = 0; i < k; ++i) gs.push_back(green::spawn([] { green::sleep(0ns); }));
+    long got = 0;
+    for (auto it = green::iwait(std::move(gs)); it.next();) ++got;
+    if (got != k) std::exit(1);
+  });
+}
+
+int bench_jqueue(long n) {
+  return bench_items("jqueue", n, [](long k) {
+    green::JoinableQueue<long> q;
+    auto consumer = green::spawn([&q] {
+      for (;;) {
+        g_counter += q.get();
+        q.task_done();
+      }
+    });
+    for (long i = 0; i < k; ++i) q.put(i);
+    q.join();
+    consumer.kill();
+  });
+}
+
 int usage() {
-  std::fprintf(stderr, "usage: bench_core switch N | spawn N [ALIVE] | rss N | startlat N\n");
+  std::fprintf(stderr, "usage: bench_core switch N | spawn N [ALIVE] | rss N | startlat N | link N | iwait N | jqueue N\n");
   return 2;
 }
 
@@ -187,5 +272,8 @@ int main(int argc, char** argv) {
   if (std::strcmp(argv[1], "spawn") == 0) return bench_spawn(n, bench::arg_long(argc, argv, 3, 0));
   if (std::strcmp(argv[1], "rss") == 0) return bench_rss(n);
   if (std::strcmp(argv[1], "startlat") == 0) return bench_startlat(n);
+  if (std::strcmp(argv[1], "link") == 0) return bench_link(n);
+  if (std::strcmp(argv[1], "iwait") == 0) return bench_iwait(n);
+  if (std::strcmp(argv[1], "jqueue") == 0) return bench_jqueue(n);
   return usage();
 }

@@ -5,6 +5,9 @@
     gevent_core.py spawn N [ALIVE]   N x gevent.spawn(f).join(), ALIVE greenlets parked
                                      on a gevent.event.Event meanwhile
     gevent_core.py rss N             N greenlets parked on one Event: RSS delta / N
+    gevent_core.py link N            N x (spawn, link a counting callback), join all
+    gevent_core.py iwait N           N greenlets that each sleep(0) once, taken with iwait
+    gevent_core.py jqueue N          N items through a JoinableQueue, task_done, join
 
 Prints `key value` lines like bench_core. Run with the system interpreter
 (/usr/bin/python3), which has python3-gevent.
@@ -127,8 +130,58 @@ def bench_rss(n):
     print(f"all_joined {int(all(g.dead for g in gs))}")
 
 
+def bench_items(name, n, body):
+    body(n // 10 + 1)
+    c0 = time.process_time_ns()
+    t0 = time.perf_counter_ns()
+    body(n)
+    t1 = time.perf_counter_ns()
+    c1 = time.process_time_ns()
+    print(f"items {n}")
+    print(f"{name}_ns {(t1 - t0) / n:.2f}")
+    print(f"{name}_cpu_ns {(c1 - c0) / n:.2f}")
+
+
+def link_body(k):
+    called = [0]
+
+    def cb(_g):
+        called[0] += 1
+
+    gs = []
+    for _ in range(k):
+        g = gevent.spawn(trivial)
+        g.link(cb)
+        gs.append(g)
+    gevent.joinall(gs)
+    while called[0] < k:
+        gevent.sleep(0)
+
+
+def iwait_body(k):
+    gs = [gevent.spawn(gevent.sleep, 0) for _ in range(k)]
+    got = sum(1 for _ in gevent.iwait(gs))
+    assert got == k
+
+
+def jqueue_body(k):
+    import gevent.queue
+    q = gevent.queue.JoinableQueue()
+
+    def consume():
+        while True:
+            q.get()
+            q.task_done()
+
+    c = gevent.spawn(consume)
+    for i in range(k):
+        q.put(i)
+    q.join()
+    c.kill()
+
+
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("switch", "spawn", "rss"):
+    if len(argv) < 3 or argv[1] not in ("switch", "spawn", "rss", "link", "iwait", "jqueue"):
         print(__doc__, file=sys.stderr)
         return 2
     n = int(argv[2])
@@ -137,8 +190,10 @@ def main(argv):
         bench_switch(n)
     elif argv[1] == "spawn":
         bench_spawn(n, int(argv[3]) if len(argv) > 3 else 0)
-    else:
+    elif argv[1] == "rss":
         bench_rss(n)
+    else:
+        bench_items(argv[1], n, {"link": link_body, "iwait": iwait_body, "jqueue": jqueue_body}[argv[1]])
     return 0
 
 
