@@ -84,21 +84,6 @@ struct FetchOptions {
 // much in all; past it they wait in temporary files.
 constexpr std::uint64_t kCatMemory = 64 << 20;
 
-// `text` as it may be echoed in a one-line message: control bytes as \xNN,
-// cut at 200 bytes.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (const char ch : text.substr(0, 200)) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out.push_back(ch);
-  }
-  if (text.size() > 200) out += "...";
-  return out;
-}
-
 // A URL as shown on stdout and stderr: the password of user:password@
 // replaced by "***".
 std::string redact(std::string_view url) {
@@ -390,6 +375,7 @@ class Fetcher {
         waiting_.reset();
       }
       pool.join();
+      out_.flush();
     } catch (const GreenletExit&) {
       interrupted = true;  // SIGINT/SIGTERM or a closed stdout: stop, then report
     }
@@ -397,9 +383,11 @@ class Fetcher {
       pool.kill();
       report_interrupted();
     }
-    out_.flush();
+    out_.flush();  // after a stop it gives up on a reader that does not read
     progress_.finish();
-    if (!opt_.quiet && !out_.closed()) summary(interrupted);  // `| head -n 1` ends quietly
+    std::optional<std::size_t> unread;
+    if (interrupted) unread = input.count_rest();
+    if (!opt_.quiet && !out_.closed()) summary(interrupted, unread);  // `| head -n 1` ends quietly
     if (bad_lines_ > 0) return kExitUsage;
     return failures_ > 0 ? kExitFailure : kExitOk;
   }
@@ -698,11 +686,16 @@ class Fetcher {
     }
   }
 
-  void summary(bool interrupted) {
+  void summary(bool interrupted, std::optional<std::size_t> unread) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     const double rps = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
-    diag("{} URL{} in {:.2f} s ({:.0f} requests/s), {} received{}", done_, done_ == 1 ? "" : "s", elapsed, rps,
-         human_bytes(bytes_), interrupted ? " (interrupted)" : "");
+    // Every URL read has a line (report_interrupted); what was never read is counted, so the numbers add up.
+    const std::string stopped =
+        interrupted ? fmt::format(" (interrupted; {} not read)",
+                                  unread ? count_of(*unread, "input line") : std::string("the rest of the input"))
+                    : std::string();
+    diag("{} in {:.2f} s ({:.0f} requests/s), {} received{}", count_of(done_, "URL"), elapsed, rps,
+         human_bytes(bytes_), stopped);
     diag("status 1xx {}  2xx {}  3xx {}  4xx {}  5xx {}  errors {}{}{}", classes_[1], classes_[2], classes_[3],
          classes_[4], classes_[5], errors_, bad_lines_ ? fmt::format("  bad lines {}", bad_lines_) : std::string(),
          interrupted_ ? fmt::format("  interrupted {}", interrupted_) : std::string());

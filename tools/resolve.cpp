@@ -79,24 +79,6 @@ std::vector<dns::Type> parse_types(const std::string& list) {
   return out;
 }
 
-// The input as it may be shown in a diagnostic: bytes outside printable
-// ASCII as \xNN, cut after 80 characters.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (out.size() >= 80) {
-      out += "...";
-      break;
-    }
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  return out;
-}
-
 struct Counts {
   std::size_t names = 0;    // valid input lines
   std::size_t queries = 0;  // names x types
@@ -165,15 +147,18 @@ class Resolve {
     try {
       feed(in);
       pool_.join();
+      out_.flush();
     } catch (const GreenletExit&) {
       interrupted = true;
     }
     // Outside the catch block: stopping the pool switches.
     if (interrupted) pool_.kill();
     flush_ordered();
-    out_.flush();
+    out_.flush();  // after a stop it gives up on a reader that does not read
     progress_.finish();
-    if (!opt_.quiet && !out_.closed()) summary(Clock::now() - start, interrupted);  // `| head -n 1` ends quietly
+    std::optional<std::size_t> unread;
+    if (interrupted) unread = in.count_rest();
+    if (!opt_.quiet && !out_.closed()) summary(Clock::now() - start, interrupted, unread);  // `| head -n 1` ends quietly
     if (interrupted) throw GreenletExit();
     if (counts_.bad_lines > 0) return kExitUsage;
     return counts_.failed() > 0 ? kExitFailure : kExitOk;
@@ -375,16 +360,22 @@ class Resolve {
     return true;
   }
 
-  void summary(Duration elapsed, bool interrupted) {
+  void summary(Duration elapsed, bool interrupted, std::optional<std::size_t> unread) {
     const double secs = std::chrono::duration<double>(elapsed).count();
-    std::string line = fmt::format("{} names, {} queries, {} answers", counts_.names, counts_.done, counts_.records);
+    std::string line = fmt::format("{}, {}, {}", count_of(counts_.names, "name"),
+                                   count_of(counts_.done, "query", "queries"), count_of(counts_.records, "answer"));
     for (auto st : {dns::Status::ok, dns::Status::nxdomain, dns::Status::nodata, dns::Status::servfail,
                     dns::Status::refused, dns::Status::timeout, dns::Status::error}) {
       line += fmt::format(", {} {}", dns::status_name(st), counts_.by_status[static_cast<int>(st)]);
     }
-    if (counts_.bad_lines) line += fmt::format(", {} bad input lines", counts_.bad_lines);
+    if (counts_.bad_lines) line += ", " + count_of(counts_.bad_lines, "bad input line");
     line += fmt::format("; {:.2f} s, {:.0f} queries/s", secs, secs > 0 ? counts_.done / secs : 0.0);
-    if (interrupted) line += fmt::format(" (interrupted; {} queries not finished)", counts_.queries - counts_.done);
+    if (interrupted) {
+      // What the run never got to, so the numbers add up to the input.
+      line += fmt::format(" (interrupted; {} not finished, {} not read)",
+                          count_of(counts_.queries - counts_.done, "query", "queries"),
+                          unread ? count_of(*unread, "input line") : std::string("the rest of the input"));
+    }
     diag_line(line);
   }
 

@@ -11,9 +11,13 @@ loopback (nginx for fetch, Knot for resolve, real TCP clients for serve):
   - progress shows only when stderr is a terminal;
   - SIGINT mid-run: what finished is written, the summary is printed, 130;
   - exit status 0 / 1 / 2 as documented (2 with the good results still
-    written).
+    written);
+  - stdout that fails (`> /dev/full`): reported once, a summary, status 1;
+    stdout that nobody reads: SIGINT still stops the run with a summary
+    whose numbers add up to the input, and the pipe's flags are untouched.
 
 Usage: behaviour_test.py PATH/TO/green [TEST...]"""
+import fcntl
 import json
 import os
 import re
@@ -23,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -215,6 +220,56 @@ def quiet_head(script, what):
           % (what, err[-300:]))
 
 
+def to_dev_full(args, summary):
+    """`green ARGS > /dev/full`: the error once on stderr, the summary, status 1."""
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([GREEN, *args], stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE,
+                           env=env_with(), timeout=TIMEOUT)
+    err = p.stderr
+    check(p.returncode == 1, "%s > /dev/full exited %d: %r" % (args, p.returncode, err[-300:]))
+    check(err.count(b"cannot write stdout: No space left on device") == 1,
+          "%s > /dev/full did not say so once: %r" % (args, err[-300:]))
+    check(summary is None or summary in err, "%s > /dev/full: no summary: %r" % (args, err[-300:]))
+
+
+def stuck_reader(args):
+    """Runs green with stdout a pipe that nobody reads; once the pipe is full,
+    SIGINT. Returns (status, stderr); checks that green left the pipe's
+    flags as they were (it shares them with this process)."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: full sooner
+    flags = fcntl.fcntl(w, fcntl.F_GETFL)
+    p = subprocess.Popen([GREEN, *args], stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.PIPE, env=env_with())
+    try:
+        deadline = time.time() + TIMEOUT
+        while True:
+            waiting = int.from_bytes(fcntl.ioctl(r, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+            if waiting >= 4096:
+                break
+            if p.poll() is not None:
+                raise AssertionError("%s ended before its stdout filled: %r" % (args, p.stderr.read()[-300:]))
+            check(time.time() < deadline, "%s: stdout never filled" % args)
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        try:
+            _, err = p.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise AssertionError("%s: SIGINT did not stop a run whose stdout nobody reads" % args)
+        check(fcntl.fcntl(w, fcntl.F_GETFL) == flags, "%s changed its stdout's flags" % args)
+        return p.returncode, err
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def number(pattern, text):
+    m = re.search(pattern, text)
+    check(m, "no %r in %r" % (pattern, text[-400:]))
+    return int(m.group(1))
+
+
 # ---- fetch -----------------------------------------------------------------------
 
 def test_fetch_stdin():
@@ -267,7 +322,7 @@ def test_fetch_sigint():
     rc, out, err = run_.interrupt()
     check(rc == 130, "SIGINT exited %d" % rc)
     check(out.count(b"200\t1000\t") == 3, "results lost: %r" % out)
-    check(b"green fetch: 3 URLs in" in err and b"(interrupted)" in err, "no summary after SIGINT: %r" % err)
+    check(b"green fetch: 3 URLs in" in err and b"(interrupted;" in err, "no summary after SIGINT: %r" % err)
 
 
 def test_fetch_exit_codes():
@@ -285,6 +340,21 @@ def test_fetch_exit_codes():
     check(rc == 2 and b"no-such-file" in err, "a missing file: %d %r" % (rc, err))
 
 
+def test_fetch_stdout_errors():
+    path = os.path.join(work, "some-urls.txt")
+    with open(path, "w") as f:
+        f.write("".join("%s/files/size-1.bin?%d\n" % (http, i) for i in range(20)))
+    to_dev_full(["fetch", path], b"green fetch: ")
+    path = os.path.join(work, "stuck-urls.txt")
+    with open(path, "w") as f:
+        f.write("".join("%s/files/size-1.bin?%d\n" % (http, i) for i in range(3000)))
+    rc, err = stuck_reader(["fetch", "--json", "-c", "10", path])
+    check(rc == 130, "SIGINT with stdout unread exited %d: %r" % (rc, err[-300:]))
+    done = number(rb"green fetch: (\d+) URLs? in", err)  # those interrupted included
+    unread = number(rb"interrupted; (\d+) input lines? not read", err)
+    check(done + unread == 3000 and unread > 0, "the summary does not add up to 3000: %r" % err[-400:])
+
+
 # ---- resolve ---------------------------------------------------------------------
 
 def resolve_args(*more):
@@ -297,11 +367,16 @@ def test_resolve_stdin():
     stdin_forms(resolve_args("--no-progress"), "www.green.test\nmail.green.test\n", ok)
 
 
+def many_names():
+    path = os.path.join(work, "many-names.txt")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write("".join("h%d.bulk.test\n" % i for i in range(BULK)))
+    return path
+
+
 def test_resolve_head():
-    with open(os.path.join(work, "many-names.txt"), "w") as f:
-        for i in range(BULK):
-            f.write("h%d.bulk.test\n" % i)
-    quiet_head('"$G" resolve --server %s -c 100 %s/many-names.txt | head -n 1' % (dns, work), "resolve")
+    quiet_head('"$G" resolve --server %s -c 100 %s | head -n 1' % (dns, many_names()), "resolve")
 
 
 def test_resolve_json():
@@ -353,6 +428,21 @@ def test_resolve_exit_codes():
     check(rc == 2 and out == b"" and b"green resolve: " in err and b"BOGUS" in err, "a bad type: %d %r" % (rc, err))
 
 
+def test_resolve_stdout_errors():
+    path = os.path.join(work, "few-names.txt")
+    with open(path, "w") as f:
+        f.write("www.green.test\nmail.green.test\n")
+    to_dev_full(resolve_args(path), b"green resolve: 2 names")
+    rc, err = stuck_reader(resolve_args("-c", "50", many_names()))
+    check(rc == 130, "SIGINT with stdout unread exited %d: %r" % (rc, err[-300:]))
+    names = number(rb"green resolve: (\d+) names?", err)
+    queries = number(rb", (\d+) quer(?:y|ies), ", err)
+    unfinished = number(rb"interrupted; (\d+) quer(?:y|ies) not finished", err)
+    unread = number(rb", (\d+) input lines? not read", err)
+    check(names + unread == BULK and unread > 0 and queries + unfinished == names,
+          "the summary does not add up to %d: %r" % (BULK, err[-400:]))
+
+
 # ---- cron ------------------------------------------------------------------------
 
 def test_cron_stdin():
@@ -371,6 +461,10 @@ def test_cron_stdin():
     ok("a pipe on stdin", rc, out)
     rc, shown, _ = run_tty(["cron", "--tab", "-", "--", "sleep", "0.5"], tab.splitlines(), stderr_tty=False)
     ok("a terminal on stdin", rc, shown)
+
+
+def test_cron_stdout_errors():
+    to_dev_full(["cron", "--every", "20ms", "echo tick", "--", "sleep", "0.3"], None)
 
 
 def test_cron_head():
@@ -481,6 +575,7 @@ def test_serve_http():
 # ---- demo ------------------------------------------------------------------------
 
 def test_demo():
+    to_dev_full(["demo", "-n", "5"], None)
     rc, out, err = run(["demo", "-n", "5"])
     check(rc == 0 and lines_of(out)[0] == "== two greenlets switching with sleep(0)", "demo: %d %r" % (rc, out[:200]))
     quiet_head('"$G" demo | head -n 1', "demo")

@@ -182,6 +182,22 @@ std::optional<InputLine> InputLines::next() {
   }
 }
 
+std::optional<std::size_t> InputLines::count_rest() {
+  if (src_ && src_->pollable) return std::nullopt;
+  for (std::size_t i = next_file_; i < files_.size(); ++i) {
+    struct stat st;
+    const bool regular = files_[i] == "-" ? ::fstat(STDIN_FILENO, &st) == 0 : ::stat(files_[i].c_str(), &st) == 0;
+    if (!regular || !S_ISREG(st.st_mode)) return std::nullopt;
+  }
+  std::size_t n = 0;
+  try {
+    while (next()) ++n;
+  } catch (const UsageError&) {
+    // An unreadable file counts as nothing.
+  }
+  return n;
+}
+
 std::optional<std::size_t> InputLines::count_if_files() const {
   std::size_t total = 0;
   for (const std::string& f : files_) {

@@ -42,6 +42,11 @@ class InputLines {
   /// the files once; call before next().
   std::optional<std::size_t> count_if_files() const;
 
+  /// After a stop: the lines next() would still have returned, when every
+  /// input left is a regular file; nothing when one is a pipe or terminal
+  /// (its rest is unknown). Reads the rest of the files; no switch point.
+  std::optional<std::size_t> count_rest();
+
   static constexpr std::size_t kMaxLine = 1 << 20;
 
  private:

@@ -3,20 +3,29 @@
 #include "common/color.hpp"
 
 #include <green/hub.hpp>
+#include <green/io.hpp>
 
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace green::tools {
 
 namespace {
 constexpr std::size_t kBatch = 64 * 1024;
+constexpr std::size_t kLimit = 256 * 1024;  // bytes waiting before a producer parks
 constexpr auto kMaxDelay = std::chrono::milliseconds(100);
+constexpr auto kGiveUp = std::chrono::seconds(1);  // after a stop: a reader this quiet is not coming back
 std::string g_tool = "green";
 void (*g_before_diag)() = nullptr;
 }  // namespace
@@ -26,80 +35,163 @@ Output& Output::out() {
   return o;
 }
 
-Output::Output(int fd) : fd_(fd), tty_(::isatty(fd) == 1) {}
-
-void Output::line(std::string_view text) {
-  if (closed_) return;
-  buf_.append(text);
-  buf_.push_back('\n');
-  if (tty_ || buf_.size() >= kBatch)
-    flush();
-  else
-    schedule_flush();
+Output::Output(int fd) : fd_(fd), tty_(::isatty(fd) == 1) {
+  room_.set();
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return;  // not open: the first write reports it
+  if (S_ISSOCK(st.st_mode)) {
+    socket_ = pollable_ = true;  // MSG_DONTWAIT leaves the shared socket's flags alone
+    return;
+  }
+  if (!S_ISFIFO(st.st_mode) && !tty_) return;  // regular files, /dev/null, /dev/full: plain writes
+  // O_NONBLOCK belongs to the open file description, which the shell's
+  // terminal or the other writers of the pipe share: setting it on fd 1
+  // would hand them EAGAIN (and a crash in a program that does not expect
+  // it) if green died before restoring it. A second description of the same
+  // pipe or terminal carries the flag for green alone. Without /proc (or
+  // with the pipe's reader already gone: ENXIO) the writes stay blocking.
+  const int again =
+      ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (again >= 0) {
+    fd_ = again;
+    pollable_ = true;
+  }
 }
 
-void Output::write(std::string_view bytes) {
-  if (closed_) return;
+void Output::line(std::string_view text) { append(text, true); }
+
+void Output::write(std::string_view bytes) { append(bytes, false); }
+
+void Output::append(std::string_view bytes, bool newline) {
+  if (closed_ || failed_) return;
+  if (head_ > 0 && head_ >= pending()) {
+    buf_.erase(0, head_);
+    head_ = 0;
+  }
   buf_.append(bytes);
-  if (buf_.size() >= kBatch)
-    flush();
-  else if (tty_)
-    flush();
-  else
-    schedule_flush();
+  if (newline) buf_.push_back('\n');
+  if (!green::in_hub()) return flush();
+  if (tty_ || pending() >= kBatch) {
+    if (try_write()) return;
+    urgent_.set();  // the reader is behind: the drainer waits for room
+  }
+  start_drainer();
+  while (pending() >= kLimit && !stopping_ && !closed_ && !failed_) {
+    room_.clear();
+    room_.wait();
+  }
 }
 
-void Output::schedule_flush() {
-  // One greenlet per batch window writes whatever is pending when it wakes.
-  if (flusher_ && !flusher_.ready()) return;
-  if (!green::in_hub()) return flush();
-  flusher_ = green::spawn([this] {
-    green::sleep(kMaxDelay);
-    flush();
-  });
+bool Output::try_write() {
+  while (pending() > 0) {
+    const char* p = buf_.data() + head_;
+    const ssize_t n = socket_ ? ::send(fd_, p, pending(), MSG_DONTWAIT | MSG_NOSIGNAL) : ::write(fd_, p, pending());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+      fail(errno);
+      return true;
+    }
+    head_ += static_cast<std::size_t>(n);
+    progress_.set();
+    if (pending() < kLimit) room_.set();
+  }
+  buf_.clear();
+  head_ = 0;
+  return true;
+}
+
+void Output::block_until_writable() {
+  pollfd p{fd_, POLLOUT, 0};
+  while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
+}
+
+void Output::start_drainer() {
+  if (drainer_ && !drainer_.ready()) return;
+  drainer_ = green::spawn([this] { drain(); });
+}
+
+void Output::drain() {
+  // Registered with the hub only once the reader falls behind; released
+  // (never closed) whichever way this greenlet ends.
+  std::optional<boost::asio::posix::stream_descriptor> sd;
+  struct Release {
+    std::optional<boost::asio::posix::stream_descriptor>& sd;
+    ~Release() {
+      if (sd) sd->release();
+    }
+  } release{sd};
+  while (pending() > 0 && !closed_ && !failed_) {
+    if (!tty_ && pending() < kBatch && !urgent_.is_set()) urgent_.wait(kMaxDelay);
+    if (try_write()) continue;
+    if (!pollable_) {
+      block_until_writable();  // a descriptor someone else made non-blocking
+      continue;
+    }
+    if (!sd) sd.emplace(green::io_context(), fd_);
+    green::await_op<boost::system::error_code>(
+        [&](auto handler) {
+          sd->async_wait(boost::asio::posix::stream_descriptor::wait_write, std::move(handler));
+        },
+        [&] {
+          boost::system::error_code ignored;
+          sd->cancel(ignored);
+        });
+  }
+  urgent_.clear();
+  progress_.set();
 }
 
 void Output::flush() {
-  if (buf_.empty() || closed_) {
-    buf_.clear();
+  if (!green::in_hub() || !pollable_) {
+    while (pending() > 0 && !closed_ && !failed_)
+      if (!try_write()) block_until_writable();
     return;
   }
-  write_now(buf_);
-  buf_.clear();
-}
-
-void Output::write_now(std::string_view bytes) {
-  // A blocking write: stdout is shared with the shell or the next program in
-  // the pipeline, so it is never switched to non-blocking mode. A slow reader
-  // downstream therefore paces the whole tool, which is the backpressure a
-  // pipeline expects.
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
-    if (n < 0) {
-      const int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        // Someone else made the shared description non-blocking: wait for
-        // room, as the blocking write would have.
-        pollfd p{fd_, POLLOUT, 0};
-        ::poll(&p, 1, -1);
-        continue;
-      }
-      closed_ = true;
-      // The reader leaving (`| head`) ends the run quietly; a full disk or
-      // an I/O error loses results, so it is said.
-      if (e != EPIPE) {
-        error_ = e;
-        diag_line(std::string("cannot write stdout: ") + std::strerror(e), Severity::error);
-      }
-      if (on_closed_) {
-        auto fn = std::move(on_closed_);
-        on_closed_ = nullptr;
-        fn();
-      }
+  while (pending() > 0 && !closed_ && !failed_) {
+    urgent_.set();
+    start_drainer();
+    progress_.clear();
+    if (!stopping_) {
+      progress_.wait();
+    } else if (!progress_.wait(kGiveUp)) {
+      give_up();
       return;
     }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void Output::stop_waiting() noexcept {
+  stopping_ = true;
+  room_.set();
+}
+
+void Output::give_up() {
+  const std::size_t left = pending();
+  buf_.clear();
+  head_ = 0;
+  failed_ = true;  // drop what comes; not closed(): the summary is still wanted
+  if (drainer_ && !drainer_.ready()) drainer_.kill();
+  diag_warn("{} of output not written: stdout is not being read", human_bytes(left));
+}
+
+void Output::fail(int err) {
+  if (err == EPIPE) {
+    closed_ = true;  // the reader left: quietly
+  } else {
+    failed_ = true;
+    error_ = err;
+    diag_error("cannot write stdout: {}", std::strerror(err));
+  }
+  buf_.clear();
+  head_ = 0;
+  room_.set();
+  progress_.set();
+  if (on_closed_) {
+    auto fn = std::move(on_closed_);
+    on_closed_ = nullptr;
+    fn();
   }
 }
 
@@ -115,6 +207,40 @@ std::string human_bytes(std::uint64_t b) {
     ++u;
   }
   return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string count_of(std::uint64_t n, std::string_view one, std::string_view many) {
+  if (n == 1) return fmt::format("1 {}", one);
+  if (many.empty()) return fmt::format("{} {}s", n, one);
+  return fmt::format("{} {}", n, many);
+}
+
+std::string printable(std::string_view s, std::size_t max) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    // A well-formed UTF-8 sequence stays as it is (names and URLs in other
+    // scripts read as typed), except U+0080..U+009F: C1 controls, which some
+    // terminals obey (U+009B is a CSI).
+    const std::size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 && c <= 0xf4 ? 4 : 0;
+    bool keep = len > 0 && i + len <= s.size();
+    for (std::size_t k = 1; keep && k < len; ++k) keep = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (keep && len == 1) keep = c >= 0x20 && c != 0x7f && c != '\\';
+    if (keep && len == 2) keep = c >= 0xc2 && !(c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0);
+    if (keep) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    }
+  }
+  return out;
 }
 
 void set_before_diag(void (*fn)()) { g_before_diag = fn; }

@@ -1,6 +1,7 @@
 // Results on stdout, diagnostics on stderr.
 #pragma once
 
+#include <green/event.hpp>
 #include <green/greenlet.hpp>
 
 #include <fmt/format.h>
@@ -12,40 +13,81 @@
 
 namespace green::tools {
 
-/// Buffered stdout for result lines. On a terminal every line is written at
-/// once; otherwise lines are batched (one write per 64 KiB) but never held
-/// longer than 100 ms, so a pipeline sees results as they come. A closed
-/// stdout (EPIPE, as with `| head -n 1`) is not an error: closed() turns
-/// true, further output is dropped, and on_closed() callbacks run so the tool
-/// can stop quietly (run_tool makes the exit status 0).
+/// Buffered stdout for results that never blocks the hub.
+///
+/// A pipe or terminal is written without blocking (through a second open
+/// description of it, so the shell's terminal and the other processes on the
+/// pipe never see O_NONBLOCK; a socket with MSG_DONTWAIT) and, when the reader
+/// is slow, waited on by the hub: a writer greenlet drains the buffer, and a
+/// producer that finds more than 256 KiB waiting parks until there is room, so
+/// back-pressure reaches the greenlet that makes the output while timers,
+/// signals and the network still run. A regular file (which epoll rejects) is
+/// written with plain writes.
+///
+/// On a terminal lines go out at once; otherwise they are batched (one write
+/// per 64 KiB) but never held longer than 100 ms.
+///
+/// A reader that left (EPIPE, as with `| head -n 1`) is not an error:
+/// closed() turns true and further output is dropped. Any other write error
+/// (ENOSPC, EIO: `> /dev/full`) is reported once on stderr and failed() turns
+/// true. Either way the on_closed() callback runs, so the tool can stop
+/// (run_tool ends quietly with 0 after EPIPE, with 1 after an error).
 class Output {
  public:
   /// The process's stdout.
   static Output& out();
 
-  void line(std::string_view text);  // writes text and '\n'
+  /// Appends text and '\n'. Inside a greenlet this may park while the
+  /// reader is behind (never after stop_waiting()). Switch point.
+  void line(std::string_view text);
+  /// Appends bytes, as line() does.
   void write(std::string_view bytes);
+  /// Waits until everything is written, or stdout closed or failed. After
+  /// stop_waiting(), a reader that takes nothing for a second is given up
+  /// on: what is left is dropped and its size reported on stderr. Switch
+  /// point.
   void flush();
+
+  /// The reader left (EPIPE).
   bool closed() const noexcept { return closed_; }
-  /// The write error that closed stdout (ENOSPC, EIO, ...; already reported
-  /// on stderr), or 0: still open, or closed by its reader (EPIPE, quietly).
+  /// A write error other than a closed pipe; already reported on stderr.
+  bool failed() const noexcept { return failed_; }
+  /// The errno of that error, or 0.
   int error() const noexcept { return error_; }
   bool is_terminal() const noexcept { return tty_; }
 
-  /// Called once (on the hub, never switching) when stdout is found closed.
+  /// Called once (never switching) when stdout is found closed or failing.
   void on_closed(std::function<void()> fn) { on_closed_ = std::move(fn); }
+
+  /// The run is stopping (SIGINT, SIGTERM): writers no longer wait for room
+  /// and flush() gives up on a reader that does not read.
+  void stop_waiting() noexcept;
 
  private:
   explicit Output(int fd);
-  void schedule_flush();
-  void write_now(std::string_view bytes);
+  void append(std::string_view bytes, bool newline);
+  std::size_t pending() const noexcept { return buf_.size() - head_; }
+  bool try_write();  // false: the descriptor would block
+  void block_until_writable();
+  void drain();
+  void start_drainer();
+  void fail(int err);
+  void give_up();
 
   int fd_;
   bool tty_;
+  bool pollable_ = false;  // EAGAIN is possible and the hub can wait for room
+  bool socket_ = false;    // written with send(MSG_DONTWAIT)
   bool closed_ = false;
+  bool failed_ = false;
   int error_ = 0;
+  bool stopping_ = false;
   std::string buf_;
-  green::GreenletRef flusher_;
+  std::size_t head_ = 0;  // bytes of buf_ already written
+  green::GreenletRef drainer_;
+  green::Event urgent_;    // write now (terminal, a full batch, flush)
+  green::Event room_;      // set while producers may append
+  green::Event progress_;  // set by every write that made progress, and at the end
   std::function<void()> on_closed_;
 };
 
@@ -55,6 +97,14 @@ const std::string& tool_name();
 
 /// "512 B", "1.5 KiB", "3.2 GiB".
 std::string human_bytes(std::uint64_t bytes);
+
+/// "1 URL", "2 URLs"; "1 query", "3 queries" with the plural given.
+std::string count_of(std::uint64_t n, std::string_view one, std::string_view many = {});
+
+/// Input as a diagnostic may show it: control bytes (C0, DEL, C1), bytes
+/// that are not UTF-8 and the backslash as \xNN, so a line can neither move
+/// the cursor nor set a terminal's title; cut after `max` bytes with "...".
+std::string printable(std::string_view input, std::size_t max = 200);
 
 enum class Severity { info, warning, error };
 

@@ -29,6 +29,7 @@ int run_tool(std::function<int()> body, bool second_signal_exits) {
       if (signalled && second_signal_exits) std::_Exit(128 + sig);  // a second signal: stop now
       if (!signalled) signalled = sig;
       g_stop = true;
+      Output::out().stop_waiting();  // a reader that never reads must not hold the summary back
       work.kill(GreenletExit{}, /*block=*/false);
     });
     Output& out = Output::out();
@@ -42,7 +43,7 @@ int run_tool(std::function<int()> body, bool second_signal_exits) {
     out.on_closed(nullptr);
     signals.cancel();
     if (signalled) return 128 + signalled;
-    if (out.error()) return kExitFailure;  // results were lost, and said so
+    if (out.failed()) return kExitFailure;  // results were lost, and said so
     if (stdout_closed || out.closed()) return 0;
     if (work.killed()) return 1;
     return work.get();  // rethrows the body's exception

@@ -12,7 +12,9 @@ namespace green::tools {
 ///    (GreenletExit unwinds it, so a catch or destructor can print what was
 ///    done and the summary); a second one exits at once;
 ///  - 0 when stdout was closed by the reader (`| head -n 1`): the body is
-///    killed and the run ends quietly.
+///    killed and the run ends quietly;
+///  - 1 after any other write error on stdout (`> /dev/full`), reported
+///    once on stderr: the body is killed (its summary still goes out).
 /// Exceptions from body propagate (main maps UsageError to status 2).
 /// Also ignores SIGPIPE and raises the open-files soft limit to the hard
 /// limit, so thousands of sockets work without `ulimit`.
