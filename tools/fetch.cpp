@@ -365,14 +365,15 @@ class Fetcher {
           continue;
         }
         if (!in_shard(url->host, opt_.shard)) continue;
-        waiting_ = line->text;  // read, and not yet in a greenlet: reported if interrupted here
+        // Read and not yet running in a greenlet (waiting for a slot, or
+        // spawned but killed before it starts): reported if interrupted.
+        const std::uint64_t seq = next_seq_++;
+        unstarted_.emplace(seq, std::move(line->text));
         if (ordered_) window_->acquire();
-        const std::uint64_t seq = next_seq_;
-        pool.spawn([this, seq, u = std::move(*url), text = std::move(line->text)]() mutable {
+        pool.spawn([this, seq, u = std::move(*url)]() mutable {
+          std::string text = std::move(unstarted_.extract(seq).mapped());
           deliver(fetch_one(seq, std::move(text), u));
         });
-        ++next_seq_;
-        waiting_.reset();
       }
       pool.join();
       out_.flush();
@@ -400,8 +401,8 @@ class Fetcher {
   // read it wanted no more.
   void report_interrupted() {
     if (out_.closed()) return;
-    if (waiting_) killed_.push_back({next_seq_, std::move(*waiting_), 0});
-    waiting_.reset();
+    for (auto& [seq, url] : unstarted_) killed_.push_back({seq, std::move(url), 0});
+    unstarted_.clear();
     for (auto& k : killed_) {
       Result r;
       r.seq = k.seq;
@@ -727,7 +728,7 @@ class Fetcher {
     unsigned attempts;
   };
   std::vector<Killed> killed_;
-  std::optional<std::string> waiting_;
+  std::map<std::uint64_t, std::string> unstarted_;
   std::size_t interrupted_ = 0;
   Clock::time_point start_{};
   std::size_t done_ = 0;

@@ -81,7 +81,8 @@ std::vector<dns::Type> parse_types(const std::string& list) {
 
 struct Counts {
   std::size_t names = 0;    // valid input lines
-  std::size_t queries = 0;  // names x types
+  std::size_t wanted = 0;   // names x types
+  std::size_t queries = 0;  // started
   std::size_t done = 0;     // queries finished
   std::size_t records = 0;  // answer lines written
   std::size_t bad_lines = 0;
@@ -210,6 +211,7 @@ class Resolve {
       ++counts_.names;
       const std::size_t ntypes = is_address ? 1 : types_.size();
       auto facts = ntypes > 1 ? std::make_shared<NameFacts>() : nullptr;
+      counts_.wanted += ntypes;
       for (std::size_t i = 0; i < ntypes; ++i) {
         Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i], is_address && opt_.addresses,
                 !is_address && qname != line->text, facts};
@@ -373,7 +375,7 @@ class Resolve {
     if (interrupted) {
       // What the run never got to, so the numbers add up to the input.
       line += fmt::format(" (interrupted; {} not finished, {} not read)",
-                          count_of(counts_.queries - counts_.done, "query", "queries"),
+                          count_of(counts_.wanted - counts_.done, "query", "queries"),
                           unread ? count_of(*unread, "input line") : std::string("the rest of the input"));
     }
     diag_line(line);

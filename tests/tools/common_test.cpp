@@ -4,6 +4,7 @@
 #include "common/duration.hpp"
 #include "common/input.hpp"
 #include "common/json.hpp"
+#include "common/output.hpp"
 #include "common/shard.hpp"
 #include "common/subcommand.hpp"
 
@@ -19,6 +20,25 @@ using green::tools::InputLines;
 using green::tools::JsonWriter;
 using green::tools::parse_duration;
 using green::tools::UsageError;
+
+TEST(Printable, EscapesControlsAndBrokenUtf8AndKeepsTheRest) {
+  using green::tools::printable;
+  EXPECT_EQ(printable("www.example.test"), "www.example.test");
+  EXPECT_EQ(printable("\x1b]0;owned\x07\x1b[2J"), "\\x1b]0;owned\\x07\\x1b[2J");
+  EXPECT_EQ(printable("a\\b\x7f"), "a\\x5cb\\x7f");
+  EXPECT_EQ(printable("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");  // UTF-8 kept
+  EXPECT_EQ(printable("\xc2\x9b" "31m"), "\\xc2\\x9b" "31m");  // U+009B, a C1 CSI
+  EXPECT_EQ(printable("\xff\xc3"), "\\xff\\xc3");                 // not UTF-8; cut short
+  EXPECT_EQ(printable(std::string(300, 'x'), 10), std::string(10, 'x') + "...");
+}
+
+TEST(CountOf, SingularAndPlural) {
+  using green::tools::count_of;
+  EXPECT_EQ(count_of(1, "URL"), "1 URL");
+  EXPECT_EQ(count_of(0, "URL"), "0 URLs");
+  EXPECT_EQ(count_of(1, "query", "queries"), "1 query");
+  EXPECT_EQ(count_of(3, "query", "queries"), "3 queries");
+}
 
 TEST(Duration, ParsesUnitsAndBareSeconds) {
   EXPECT_EQ(parse_duration("250ms"), std::chrono::milliseconds(250));
