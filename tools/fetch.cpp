@@ -618,11 +618,20 @@ class Fetcher {
       return;
     }
     pending_.emplace(r.seq, std::move(r));
+    // Writing parks while stdout is behind, and a --cat body is written in
+    // pieces: one greenlet writes the results in turn, the others leave
+    // theirs to it.
+    if (emitting_) return;
+    emitting_ = true;
+    struct Done {
+      bool& flag;
+      ~Done() { flag = false; }
+    } done{emitting_};
     while (!pending_.empty() && pending_.begin()->first == next_emit_) {
-      emit(pending_.begin()->second);
-      pending_.erase(pending_.begin());
+      auto next = pending_.extract(pending_.begin());
       ++next_emit_;
       window_->release();
+      emit(next.mapped());
     }
   }
 
@@ -729,6 +738,7 @@ class Fetcher {
   };
   std::vector<Killed> killed_;
   std::map<std::uint64_t, std::string> unstarted_;
+  bool emitting_ = false;  // a greenlet is writing the --ordered results in turn
   std::size_t interrupted_ = 0;
   Clock::time_point start_{};
   std::size_t done_ = 0;

@@ -275,11 +275,14 @@ class Resolve {
   }
 
   void flush_ordered() {
+    // Taken out before it is written: writing parks while stdout is behind,
+    // and another greenlet may flush meanwhile.
     while (!held_.empty() && held_.front().ready) {
-      emit(held_.front().result);
+      Held h = std::move(held_.front());
       held_.pop_front();
       ++held_base_;
       window_.release();
+      emit(h.result);
     }
   }
 
