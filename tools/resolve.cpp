@@ -261,11 +261,14 @@ class Resolve {
   // carries the CNAME chain and the NXDOMAIN report they share.
   void emit(const Result& r) {
     NameFacts* f = r.facts.get();
+    // One write: writing may park, and the chain stays next to its records.
+    std::string lines;
     if (!r.chain.empty() && !(f && f->chain_printed)) {
-      out_.write(r.chain);
+      lines = r.chain;
       if (f) f->chain_printed = true;
     }
-    if (!r.text.empty()) out_.write(r.text);
+    lines += r.text;
+    if (!lines.empty()) out_.write(lines);
     if (r.problem.empty()) return;
     if (r.nxdomain && f) {
       if (f->nxdomain_reported) return;

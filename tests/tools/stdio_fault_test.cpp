@@ -62,10 +62,10 @@ class StdoutToFile {
 };
 
 TEST(OutputFault, InterruptedAndWouldBlockWritesLoseNoLine) {
+  StdoutToFile file;  // first: the Output binds to what fd 1 is when it is made
   auto& out = green::tools::Output::out();
   std::string want;
   int failed = 0;
-  StdoutToFile file;
   for (int err : {EINTR, EAGAIN}) {
     FailSyscall flaky(Sys::write, err, 3, STDOUT_FILENO);
     for (int i = 0; i < 3; ++i) {
