@@ -382,7 +382,8 @@ void TcpStream::write_all(std::string_view data, std::error_code& ec) {
   }
 }
 
-std::uint64_t TcpStream::send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::error_code& ec) {
+std::uint64_t TcpStream::send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::error_code& ec,
+                                   Duration stall) {
   ec.clear();
   if (!is_open()) {
     ec = sys_error(EBADF);
@@ -419,8 +420,15 @@ std::uint64_t TcpStream::send_file(int file_fd, std::uint64_t offset, std::uint6
       return sent;
     }
     streak = 0;
-    if (auto bec = await_ready(impl_->sock, Tcp::socket::wait_write)) {
-      ec = to_std(bec);
+    green::Timeout limit(stall > Duration::zero() ? stall : forever);
+    try {
+      if (auto bec = await_ready(impl_->sock, Tcp::socket::wait_write)) {
+        ec = to_std(bec);
+        return sent;
+      }
+    } catch (const green::Timeout& t) {
+      if (!(t == limit)) throw;  // an enclosing Timeout, not ours
+      ec = std::make_error_code(std::errc::timed_out);
       return sent;
     }
   }

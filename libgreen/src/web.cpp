@@ -37,8 +37,6 @@
 #include <unordered_set>
 #include <utility>
 
-#include <sys/sendfile.h>
-
 namespace green::web {
 
 namespace asio = boost::asio;
@@ -312,24 +310,14 @@ void Reply::sendfile(int fd, std::uint64_t offset, std::uint64_t count) {
   if (chunked_ || (length_ && sent_ + count > *length_)) {
     throw std::logic_error("green::web::Reply::sendfile: more body than the declared Content-Length");
   }
-  auto off = static_cast<off_t>(offset);
-  while (count > 0) {
-    const ssize_t n = ::sendfile(conn_.sock.native_handle(), fd, &off, std::min<std::uint64_t>(count, 1u << 30));
-    if (n > 0) {
-      count -= static_cast<std::uint64_t>(n);
-      sent_ += static_cast<std::uint64_t>(n);
-      continue;
-    }
-    if (n == 0)
-      throw std::system_error(std::make_error_code(std::errc::io_error),
-                              "sendfile: the file is shorter than its range");
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN)
-      throw std::system_error(errno, std::system_category(),
-                              "sendfile to " + net::to_string(conn_.stream.remote_endpoint()));
-    boost::system::error_code ec;
-    timed_write(conn_, [&] { conn_.sock.async_wait(Tcp::socket::wait_write, green::yield[ec]); });
-    if (ec) throw_io(ec, "sendfile to " + net::to_string(conn_.stream.remote_endpoint()));
+  // send_file yields every few MiB: a fast reader cannot starve the other
+  // connections. Each wait for room in the socket buffer is one write_timeout.
+  std::error_code ec;
+  const std::uint64_t n = conn_.stream.send_file(fd, offset, count, ec, conn_.st.opt.write_timeout);
+  sent_ += n;
+  if (ec) throw std::system_error(ec, "sendfile to " + net::to_string(conn_.stream.remote_endpoint()));
+  if (n < count) {
+    throw std::system_error(std::make_error_code(std::errc::io_error), "sendfile: the file is shorter than its range");
   }
 }
 

@@ -197,6 +197,23 @@ GREEN_TEST(Net, SendFileStopsShortAtTheEndOfTheFileAndFailsOnAClosedStream) {
   server.stop(1s);
 }
 
+GREEN_TEST(Net, SendFileGivesUpOnAPeerThatTakesNothingForTheStallLimit) {
+  PatternFile file(16 * 1024 * 1024);  // more than any loopback socket buffer pair holds
+  green::AsyncResult<std::pair<std::uint64_t, std::error_code>> result;
+  StreamServer server("127.0.0.1", 0, [&](TcpStream& s) {
+    std::error_code ec;
+    const std::uint64_t n = s.send_file(file.fd, 0, file.bytes.size(), ec, 200ms);
+    result.set({n, ec});
+  });
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());  // never reads
+  const auto [n, ec] = result.get();
+  EXPECT_EQ(ec, std::errc::timed_out) << ec.message();
+  EXPECT_GT(n, 0u);
+  EXPECT_LT(n, file.bytes.size());
+  server.stop(1s);
+}
+
 GREEN_TEST(Net, ConnectFailuresFillTheErrorCodeOrThrow) {
   std::uint16_t port;
   {

@@ -164,10 +164,12 @@ class TcpStream {
   /// yields to other greenlets every few megabytes, so one big file cannot
   /// starve them. Returns the bytes sent: `count`, or fewer when the file
   /// ended first (it shrank). Throws std::system_error, or fills `ec` (the
-  /// peer got a prefix then).
+  /// peer got a prefix then). With a `stall` limit (not zero, not forever),
+  /// a peer that takes no byte for that long ends it with timed_out.
   /// The file's own offset is not moved. Switch point.
   std::uint64_t send_file(int file_fd, std::uint64_t offset, std::uint64_t count);
-  std::uint64_t send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::error_code& ec);
+  std::uint64_t send_file(int file_fd, std::uint64_t offset, std::uint64_t count, std::error_code& ec,
+                          Duration stall = forever);
 
   /// Half-close: the peer reads end of stream; reading still works.
   /// Throws std::system_error. Never switches.
