@@ -63,22 +63,21 @@ int run_serve(const ServeOptions& o) {
       throw UsageError((opt == "DIR" ? std::string("a directory") : opt) + " applies to " + modes + " only");
     }
   }
+  // The options every mode shares, with the mode's own default port.
+  auto common = [&o](auto& mode, std::uint16_t default_port) {
+    static_cast<serve::ServerCommon&>(mode) = {o.host, static_cast<std::uint16_t>(o.port < 0 ? default_port : o.port),
+                                        o.max_clients, o.verbose};
+  };
   if (o.mode == "echo") {
     EchoOptions e;
-    e.host = o.host;
-    e.port = static_cast<std::uint16_t>(o.port < 0 ? 8000 : o.port);
-    e.max_clients = o.max_clients;
-    e.verbose = o.verbose;
+    common(e, 8000);
     e.idle_timeout = o.idle_timeout;
     e.threads = o.threads;
     return serve::run_echo(e);
   }
   if (o.mode == "http") {
     HttpOptions h;
-    h.host = o.host;
-    h.port = static_cast<std::uint16_t>(o.port < 0 ? 8080 : o.port);
-    h.max_clients = o.max_clients;
-    h.verbose = o.verbose;
+    common(h, 8080);
     h.dir = o.dir;
     h.threads = o.threads;
     h.json = o.json;
@@ -87,10 +86,7 @@ int run_serve(const ServeOptions& o) {
     return serve::run_http(h);
   }
   ChatOptions c;
-  c.host = o.host;
-  c.port = static_cast<std::uint16_t>(o.port < 0 ? 8001 : o.port);
-  c.max_clients = o.max_clients;
-  c.verbose = o.verbose;
+  common(c, 8001);
   c.queue_limit = o.queue_limit;
   c.backlog = o.backlog;
   c.http_port = o.http_port;
