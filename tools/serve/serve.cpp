@@ -66,7 +66,7 @@ int run_serve(const ServeOptions& o) {
   // The options every mode shares, with the mode's own default port.
   auto common = [&o](auto& mode, std::uint16_t default_port) {
     static_cast<serve::ServerCommon&>(mode) = {o.host, static_cast<std::uint16_t>(o.port < 0 ? default_port : o.port),
-                                        o.max_clients, o.verbose};
+                                               o.max_clients, o.verbose};
   };
   if (o.mode == "echo") {
     EchoOptions e;
@@ -129,8 +129,7 @@ void setup_serve(CLI::App& app, int& status) {
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32))
       ->each(given("--queue-limit"));
-  sub->add_option("--backlog", o->backlog,
-                  "chat: the last messages of a room sent to whoever joins it (0: none)")
+  sub->add_option("--backlog", o->backlog, "chat: the last messages of a room sent to whoever joins it (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{10000}))
       ->each(given("--backlog"));
