@@ -12,6 +12,7 @@
 #include "common/color.hpp"
 #include "common/crontab.hpp"
 #include "common/duration.hpp"
+#include "common/input.hpp"
 #include "common/json.hpp"
 #include "common/output.hpp"
 #include "common/run.hpp"
@@ -42,7 +43,6 @@
 #include <deque>
 #include <ctime>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -166,9 +166,7 @@ std::vector<Job> load_jobs(const CronOptions& opt, std::string& tab_text) {
     // up to end of file), as `crontab -` does.
     const bool from_stdin = opt.tab == "-";
     if (from_stdin) {
-      std::stringstream text;
-      text << std::cin.rdbuf();
-      tab_text = text.str();
+      tab_text = read_all_stdin();
     } else {
       tab_text = read_crontab_file(opt.tab);
     }

@@ -389,7 +389,7 @@ class Fetcher {
     std::optional<std::size_t> unread;
     if (interrupted) unread = input.count_rest();
     if (!opt_.quiet && !out_.closed()) summary(interrupted, unread);  // `| head -n 1` ends quietly
-    if (bad_lines_ > 0) return kExitUsage;
+    if (bad_lines_ > 0 || input.unreadable() > 0) return kExitUsage;
     return failures_ > 0 ? kExitFailure : kExitOk;
   }
 

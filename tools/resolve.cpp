@@ -161,7 +161,7 @@ class Resolve {
     if (interrupted) unread = in.count_rest();
     if (!opt_.quiet && !out_.closed()) summary(Clock::now() - start, interrupted, unread);  // `| head -n 1` ends quietly
     if (interrupted) throw GreenletExit();
-    if (counts_.bad_lines > 0) return kExitUsage;
+    if (counts_.bad_lines > 0 || in.unreadable() > 0) return kExitUsage;
     return counts_.failed() > 0 ? kExitFailure : kExitOk;
   }
 

@@ -12,6 +12,9 @@ loopback (nginx for fetch, Knot for resolve, real TCP clients for serve):
   - SIGINT mid-run: what finished is written, the summary is printed, 130;
   - exit status 0 / 1 / 2 as documented (2 with the good results still
     written);
+  - odd input: a UTF-8 byte-order mark and CRLF line ends; unreadable files
+    among good ones (each named on one line, the others still read, status
+    2); stdin, stdout or stderr closed by the shell; a non-blocking stdin;
   - stdout that fails (`> /dev/full`): reported once, a summary, status 1;
     stdout that nobody reads: SIGINT still stops the run with a summary
     whose numbers add up to the input, and the pipe's flags are untouched.
@@ -270,6 +273,68 @@ def number(pattern, text):
     return int(m.group(1))
 
 
+def run_nonblocking_stdin(args, chunks):
+    """Runs green with stdin a non-blocking socket (a description it cannot
+    reopen through /proc) fed `chunks` one by one with pauses, so reads in
+    between find nothing: (status, stdout, stderr)."""
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    p = subprocess.Popen([GREEN, *args], stdin=b.fileno(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env_with())
+    b.close()
+    for chunk in chunks:
+        time.sleep(0.2)
+        a.sendall(chunk)
+    a.close()
+    out, err = p.communicate(timeout=TIMEOUT)
+    return p.returncode, out, err
+
+
+def unreadable_inputs():
+    """Paths that cannot be read, each with the reason green must give: a
+    missing file, a directory, and (unless we are root) a file we may not read."""
+    bad = [(os.path.join(work, "no-such-list"), b"No such file or directory"), (work, b"Is a directory")]
+    if os.geteuid() != 0:
+        secret = os.path.join(work, "secret-list")
+        with open(secret, "w") as f:
+            f.write("secret\n")
+        os.chmod(secret, 0)
+        bad.append((secret, b"Permission denied"))
+    return bad
+
+
+def input_edges(args, first, second, ok):
+    """The input rules for a tool that reads lines: `first` behind a BOM with
+    CRLF ends, unreadable files between it and `second`, all processed with
+    status 2; closed standard descriptors; a non-blocking stdin."""
+    bom = os.path.join(work, "bom-list")
+    with open(bom, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + first.encode() + b"\r\n# a comment\r\n")
+    good = os.path.join(work, "good-list")
+    with open(good, "w") as f:
+        f.write(second + "\n")
+    bad = unreadable_inputs()
+    rc, out, err = run([*args, bom, *[b for b, _ in bad], good])
+    check(rc == 2, "unreadable inputs among good ones exited %d: %r" % (rc, err[-400:]))
+    check(ok(out, first) and ok(out, second), "the good inputs were not all processed: %r %r" % (out, err[-400:]))
+    check(b"bom-list:1" not in err, "the byte-order mark made line 1 bad: %r" % err[-400:])
+    for path, why in bad:
+        line = b"green %s: cannot read %s: %s\n" % (args[0].encode(), path.encode(), why)
+        check(err.count(line) == 1, "no one line %r: %r" % (line, err[-400:]))
+    # Closed by the shell: stdin reads as closed, stdout fails as closed (not
+    # into a file opened later), stderr takes nothing else's output.
+    cmd = " ".join("'%s'" % a for a in args)
+    rc, out, err = run_shell('"$G" %s - <&-' % cmd)
+    check(rc == 2 and b"cannot read stdin: Bad file descriptor" in err, "stdin closed: %d %r" % (rc, err[-300:]))
+    rc, out, err = run_shell('"$G" %s %s >&-' % (cmd, good))
+    check(rc == 1 and b"cannot write stdout: Bad file descriptor" in err, "stdout closed: %d %r" % (rc, err[-300:]))
+    rc, out, err = run_shell('"$G" %s %s 2>&-' % (cmd, good))
+    check(rc == 0 and ok(out, second) and (b"green %s:" % args[0].encode()) not in out,
+          "stderr closed: %d %r" % (rc, out[-300:]))
+    rc, out, err = run_nonblocking_stdin([*args, "-"], [first.encode() + b"\n", second.encode() + b"\n"])
+    check(rc == 0 and ok(out, first) and ok(out, second), "a non-blocking stdin: %d %r %r" % (rc, out, err[-300:]))
+
+
 # ---- fetch -----------------------------------------------------------------------
 
 def test_fetch_stdin():
@@ -278,6 +343,12 @@ def test_fetch_stdin():
     def ok(how, rc, out):
         check(rc == 0 and b"200\t1000\t" in out, "fetch with %s: %d %r" % (how, rc, out[-300:]))
     stdin_forms(["fetch", "--no-progress"], url + "\n" + url + "?2\n", ok)
+
+
+def test_fetch_input_edges():
+    def ok(out, url):
+        return ("200\t1\t" in out.decode() and url in out.decode())
+    input_edges(["fetch", "--no-progress"], http + "/files/size-1.bin?bom", http + "/files/size-1.bin?second", ok)
 
 
 def test_fetch_head():
@@ -365,6 +436,12 @@ def test_resolve_stdin():
     def ok(how, rc, out):
         check(rc == 0 and b"www.green.test\tA\t300\t192.0.2.10" in out, "resolve with %s: %d %r" % (how, rc, out))
     stdin_forms(resolve_args("--no-progress"), "www.green.test\nmail.green.test\n", ok)
+
+
+def test_resolve_input_edges():
+    def ok(out, name):
+        return (name + "\tA\t").encode() in out
+    input_edges(resolve_args("--no-progress"), "www.green.test", "mail.green.test", ok)
 
 
 def many_names():
@@ -461,6 +538,23 @@ def test_cron_stdin():
     ok("a pipe on stdin", rc, out)
     rc, shown, _ = run_tty(["cron", "--tab", "-", "--", "sleep", "0.5"], tab.splitlines(), stderr_tty=False)
     ok("a terminal on stdin", rc, shown)
+
+
+def test_cron_input_edges():
+    """A crontab with a byte-order mark and CRLF ends, as a file and from a
+    non-blocking stdin; a closed stdin."""
+    tab = b"\xef\xbb\xbf@every 100ms echo from-the-tab\r\n"
+    path = os.path.join(work, "bom-tab")
+    with open(path, "wb") as f:
+        f.write(tab)
+    rc, out, err = run(["cron", "--test", "--tab", path])
+    check(rc == 0 and out.startswith(b"%s:1\t@every 100ms\techo from-the-tab\n" % path.encode()),
+          "a crontab with a BOM: %d %r %r" % (rc, out[:200], err))
+    rc, out, err = run_nonblocking_stdin(["cron", "--test", "--tab", "-"], [tab[:10], tab[10:]])
+    check(rc == 0 and out.startswith(b"stdin:1\t@every 100ms\techo from-the-tab\n"),
+          "a crontab from a non-blocking stdin: %d %r %r" % (rc, out[:200], err))
+    rc, out, err = run_shell('"$G" cron --test --tab - <&-')
+    check(rc == 2 and b"green cron: cannot read stdin: Bad file descriptor" in err, "stdin closed: %d %r" % (rc, err))
 
 
 def test_cron_stdout_errors():

@@ -130,14 +130,23 @@ GREEN_TEST(Input, CountsLinesOfRegularFiles) {
   EXPECT_EQ(InputLines({a.path}).count_if_files(), 3u);
 }
 
-GREEN_TEST(Input, MissingFileIsAUsageErrorNamingIt) {
-  InputLines in({"/nonexistent/green-input"});
-  try {
-    in.next();
-    ADD_FAILURE() << "no error";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/green-input"), std::string::npos);
-  }
+GREEN_TEST(Input, UnreadableFilesAreCountedAndTheNextOnesRead) {
+  TempFile good("one\n");
+  InputLines in({"/nonexistent/green-input", "/tmp", good.path});
+  std::vector<std::string> got;
+  while (auto line = in.next()) got.push_back(line->text);
+  EXPECT_EQ(got, (Lines{"one"}));
+  EXPECT_EQ(in.unreadable(), 2u);
+}
+
+GREEN_TEST(Input, AByteOrderMarkStartingEachFileIsSkipped) {
+  TempFile a("\xEF\xBB\xBF# comment\r\none\r\n\xEF\xBB\xBFtwo\n");  // only the first is a mark
+  TempFile b("\xEF\xBB\xBFthree");
+  InputLines in({a.path, b.path});
+  EXPECT_EQ(in.count_if_files(), 3u);
+  std::vector<std::string> got;
+  while (auto line = in.next()) got.push_back(line->text);
+  EXPECT_EQ(got, (Lines{"one", "\xEF\xBB\xBFtwo", "three"}));
 }
 
 // A pipe is read on the hub: while the input is quiet, other greenlets run.

@@ -334,7 +334,7 @@ std::vector<Job> parse_crontab(std::string_view text, const std::string& source)
   std::vector<std::pair<std::string, std::string>> env;
   std::string name;  // from a `# name: NAME` comment on the line just above
   std::size_t lineno = 0;
-  std::size_t pos = 0;
+  std::size_t pos = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a byte-order mark, as editors on Windows write
   while (pos < text.size()) {
     std::size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();

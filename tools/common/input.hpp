@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace green::tools {
@@ -17,11 +18,14 @@ struct InputLine {
 };
 
 /// Reads the inputs in order, one line at a time. Blank lines and lines
-/// starting with '#' are skipped. Pipes and terminals are read cooperatively
-/// on the hub (other greenlets run while the input is quiet); regular files
-/// (which epoll rejects) with plain reads. A final line without a newline
-/// counts. Lines longer than 1 MiB are cut there (the rest of the line is
-/// skipped) and marked by `overlong`.
+/// starting with '#' are skipped, a UTF-8 byte-order mark at the start of
+/// each input too. Pipes and terminals are read cooperatively on the hub
+/// (other greenlets run while the input is quiet); regular files (which
+/// epoll rejects) with plain reads. A final line without a newline counts.
+/// Lines longer than 1 MiB are cut there (the rest of the line is skipped)
+/// and marked by `overlong`. An input that cannot be opened or read is
+/// reported on stderr ("cannot read FILE: reason") and the next one is
+/// read, as cat and grep do; unreadable() counts them.
 class InputLines {
  public:
   explicit InputLines(std::vector<std::string> files);
@@ -29,10 +33,12 @@ class InputLines {
   InputLines(const InputLines&) = delete;
   InputLines& operator=(const InputLines&) = delete;
 
-  /// The next line, or nothing at the end of the last input. Throws
-  /// UsageError("cannot read FILE: reason") for a file that cannot be opened
-  /// or read. Switch point.
+  /// The next line, or nothing at the end of the last input. Switch point.
   std::optional<InputLine> next();
+
+  /// Inputs that could not be opened or read to the end (each reported):
+  /// a tool exits 2 when there were any.
+  std::size_t unreadable() const noexcept { return unreadable_; }
 
   /// True when the line just returned was cut at the length limit.
   bool overlong() const noexcept { return overlong_; }
@@ -51,8 +57,11 @@ class InputLines {
 
  private:
   struct Source;
+  // Opens one input into `src`; the reason when it cannot be read.
+  static std::string open_source(Source& src, const std::string& name);
   bool open_next();
   bool fill();
+  void skip_source(const std::string& why);
 
   std::vector<std::string> files_;
   std::size_t next_file_ = 0;
@@ -60,6 +69,16 @@ class InputLines {
   std::string buf_;
   std::size_t pos_ = 0;
   bool overlong_ = false;
+  std::size_t unreadable_ = 0;
+  bool counting_ = false;  // count_rest(): the files left after a stop are not reported
 };
+
+/// `text` without a UTF-8 byte-order mark at its start.
+std::string_view without_bom(std::string_view text);
+
+/// Reads all of stdin, before the hub runs (a crontab given as `--tab -`):
+/// waits with poll() when a shell left stdin non-blocking. Throws
+/// UsageError("cannot read stdin: reason").
+std::string read_all_stdin();
 
 }  // namespace green::tools

@@ -9,7 +9,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -34,9 +38,22 @@ void usage_error(const CLI::App& app, const char* message) {
                used.empty() ? "" : used.front()->get_name().c_str());
 }
 
+// A shell can start us with fd 0, 1 or 2 closed (`<&-`, `>&-`): the next
+// open() (a URL list, a socket, the hub's epoll) would take that number, and
+// results meant for stdout or diagnostics would land in it. Each gets
+// /dev/null opened the wrong way round (glibc does the same for set-user-ID
+// programs), so that reading or writing it still fails as on a closed one.
+void occupy_closed_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    // open() takes the lowest free number: this one, as those below are open by now.
+    if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF) ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  occupy_closed_std_fds();
   CLI::App app{"green: concurrent network utilities on a gevent-style fiber hub", "green"};
   app.set_version_flag("-V,--version", green::version_report(), "Print versions of green and its libraries and exit");
   app.require_subcommand(1);
