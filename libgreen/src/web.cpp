@@ -16,6 +16,7 @@
 #include <green/yield.hpp>
 
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffered_read_stream.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -100,6 +101,9 @@ struct Server::State {
   bool stopping = false;
 
   void serve(net::TcpStream& s);
+  // The server's own error answer (400, 408, 413, 431), logged like any other
+  // response; `req` is null when no request header was parsed.
+  void refuse(Reply::Conn& c, http::status status, const Request* req, Clock::time_point since);
 };
 
 namespace {
@@ -132,7 +136,10 @@ void linger_close(Reply::Conn& c) {
   });
 }
 
-void error_reply(Reply::Conn& c, http::status status) {
+// Writes an error answer that closes the connection; linger_close() is to
+// follow (after the access log: it may wait). Returns the body bytes sent,
+// nullopt when the client was gone.
+std::optional<std::uint64_t> error_reply(Reply::Conn& c, http::status status) {
   Response res{status, 11};
   res.set(http::field::content_type, "text/plain; charset=utf-8");
   if (!c.st.opt.server_name.empty()) res.set(http::field::server, c.st.opt.server_name);
@@ -144,9 +151,10 @@ void error_reply(Reply::Conn& c, http::status status) {
   try {
     timed_write(c, [&] { http::async_write(c.sock, res, green::yield[ec]); });
   } catch (const std::system_error&) {
-    return;
+    return std::nullopt;
   }
-  if (!ec) linger_close(c);
+  if (ec) return std::nullopt;
+  return res.body().size();
 }
 
 // Keeps a connection in the idle set while it waits for a request.
@@ -158,6 +166,24 @@ struct IdleMark {
 };
 
 }  // namespace
+
+void Server::State::refuse(Reply::Conn& c, http::status status, const Request* req, Clock::time_point since) {
+  const auto sent = error_reply(c, status);
+  if (log) {
+    AccessRecord r;
+    r.peer = c.stream.remote_endpoint();
+    if (req) {
+      r.method = req->method_string();
+      r.target = req->target();
+      r.version = req->version();
+    }
+    r.status = c.status;
+    r.body_bytes = sent.value_or(0);
+    r.elapsed = Clock::now() - since;
+    log(r);
+  }
+  if (sent) linger_close(c);
+}
 
 void Server::State::serve(net::TcpStream& s) {
   Reply::Conn conn(s, *this);
@@ -180,18 +206,19 @@ void Server::State::serve(net::TcpStream& s) {
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opt.max_header_bytes, UINT32_MAX)));
     parser.body_limit(opt.max_body_bytes);
     boost::system::error_code ec;
+    const auto arrival = Clock::now();
     if (!within(opt.header_timeout, [&] { http::async_read_header(conn.sock, conn.buf, parser, green::yield[ec]); })) {
-      error_reply(conn, http::status::request_timeout);
+      refuse(conn, http::status::request_timeout, nullptr, arrival);
       return;
     }
     if (ec) {
       if (peer_gone(ec)) return;
       if (ec == http::error::header_limit) {
-        error_reply(conn, http::status::request_header_fields_too_large);
+        refuse(conn, http::status::request_header_fields_too_large, nullptr, arrival);
       } else if (ec == http::error::body_limit) {
-        error_reply(conn, http::status::payload_too_large);
+        refuse(conn, http::status::payload_too_large, &parser.get(), arrival);
       } else {
-        error_reply(conn, http::status::bad_request);
+        refuse(conn, http::status::bad_request, nullptr, arrival);
       }
       return;
     }
@@ -203,12 +230,13 @@ void Server::State::serve(net::TcpStream& s) {
         if (ec) return;
       }
       if (!within(opt.body_timeout, [&] { http::async_read(conn.sock, conn.buf, parser, green::yield[ec]); })) {
-        error_reply(conn, http::status::request_timeout);
+        refuse(conn, http::status::request_timeout, &parser.get(), start);
         return;
       }
       if (ec) {
         if (peer_gone(ec)) return;
-        error_reply(conn, ec == http::error::body_limit ? http::status::payload_too_large : http::status::bad_request);
+        refuse(conn, ec == http::error::body_limit ? http::status::payload_too_large : http::status::bad_request,
+               &parser.get(), start);
         return;
       }
     }
@@ -224,9 +252,7 @@ void Server::State::serve(net::TcpStream& s) {
       // of the reply went out yet).
       failed = true;
     }
-    if (failed && !reply.started()) {
-      error_reply(conn, http::status::internal_server_error);
-    }
+    const bool answered_500 = failed && !reply.started() && error_reply(conn, http::status::internal_server_error);
     ++requests;
     if (log) {
       AccessRecord r;
@@ -239,6 +265,7 @@ void Server::State::serve(net::TcpStream& s) {
       r.elapsed = Clock::now() - start;
       log(r);
     }
+    if (answered_500) linger_close(conn);
     if (failed || reply.upgraded_) return;
     if (!reply.keep_alive_ || conn.close_after || stopping) {
       boost::system::error_code ignored;
@@ -364,9 +391,32 @@ bool is_websocket_upgrade(const Request& req) { return websocket::is_upgrade(req
 
 // ---- WebSocket --------------------------------------------------------------------
 
+namespace {
+
+// The connection's socket with the bytes read past the upgrade request put
+// back in front: a client may send its first frames right behind the
+// request, before it reads the 101, and the HTTP reader took them along.
+// Once they are used up, reads go straight to the socket.
+class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::flat_buffer> {
+ public:
+  using buffered_read_stream::buffered_read_stream;
+};
+
+// Beast closes a WebSocket's transport through these (found by ADL).
+[[maybe_unused]] void teardown(beast::role_type role, UpgradedSocket& s, boost::system::error_code& ec) {
+  websocket::teardown(role, s.next_layer(), ec);
+}
+
+template <class Handler>
+void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& h) {
+  websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(h));
+}
+
+}  // namespace
+
 struct WebSocket::Impl {
   Impl(Tcp::socket& s, const Options& o) : ws(s), opt(o) {}
-  websocket::stream<Tcp::socket&> ws;
+  websocket::stream<UpgradedSocket> ws;
   const Options& opt;
   green::Lock send_lock;
   beast::flat_buffer rbuf;
@@ -397,6 +447,9 @@ WebSocket Reply::accept_websocket(Request& req) {
     ws.set_option(websocket::stream_base::decorator(
         [name = opt.server_name](websocket::response_type& res) { res.set(http::field::server, name); }));
   }
+  auto& early = ws.next_layer().buffer();
+  early.commit(asio::buffer_copy(early.prepare(conn_.buf.size()), conn_.buf.data()));
+  conn_.buf.consume(conn_.buf.size());
   boost::system::error_code ec;
   ws.async_accept(req, green::yield[ec]);
   conn_.status = ec ? 400 : 101;

@@ -66,6 +66,8 @@ fetch("data.json").then(r => r.json()).then(j => {
     os.symlink("hello.txt", os.path.join(www, "link-in"))
     os.symlink("..", os.path.join(www, "sub dir", "up"))
     os.symlink("../..", os.path.join(www, "sub dir", "upup"))
+    os.symlink(".env", os.path.join(www, "link-dot"))  # inside DIR, but to a hidden file
+    os.symlink("../.git", os.path.join(www, "sub dir", "git"))
     os.chmod(root, 0o755)
     return www
 
@@ -296,7 +298,7 @@ def test_raw_traversal_attempts():
             st = raw_status(srv.port, target)
             check(st == 400, "%r: %d, want 400" % (target, st))
         for target in [b"/link-out", b"/link-abs", b"/sub%20dir/upup/secret.txt", b"/.env", b"/.git/config",
-                       b"/%2eenv", b"/sub%20dir/up/.env"]:
+                       b"/%2eenv", b"/sub%20dir/up/.env", b"/link-dot", b"/sub%20dir/git/config"]:
             st = raw_status(srv.port, target)
             check(st == 404, "%r: %d, want 404" % (target, st))
         check(raw_status(srv.port, b"/link-in") == 200, "a link inside the directory")
@@ -304,6 +306,9 @@ def test_raw_traversal_attempts():
         # Absolute-form targets name the path the same way.
         check(raw_status(srv.port, b"http://127.0.0.1/hello.txt") == 200, "absolute form")
         check(raw_status(srv.port, b"http://127.0.0.1/../secret.txt") == 400, "absolute form with ..")
+    with Server("--follow-symlinks") as srv:
+        check(raw_status_allowing_secret(srv.port, b"/link-out") == 200, "--follow-symlinks: a link out")
+        check(raw_status(srv.port, b"/link-dot") == 404, "--follow-symlinks: a link to a hidden file")
     with Server("--follow-symlinks", "--dotfiles") as srv:
         resp = raw(srv.port, b"GET /link-out HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         check(resp.startswith(b"HTTP/1.1 200") and resp.endswith(SECRET), "--follow-symlinks: %r" % resp[:100])
@@ -382,6 +387,24 @@ def test_json_and_verbose_logs_and_summary():
     check(srv.out == [], "-v wrote to stdout: %r" % srv.out)
     log = [l for l in srv.err if '"GET /hello.txt HTTP/1.1" 200 13' in l]
     check(len(log) == 1 and log[0].startswith("127.0.0.1 "), "no access log line: %r" % srv.err)
+
+
+def test_the_servers_own_error_answers_are_logged():
+    big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n"
+    with Server("--json") as srv:
+        check(raw(srv.port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400 "), "garbage: not 400")
+        check(raw(srv.port, big).startswith(b"HTTP/1.1 431 "), "huge header: not 431")
+        rc = srv.stop()
+    check(rc == 0, "SIGTERM exit %d" % rc)
+    lines = [json.loads(l) for l in srv.out]
+    check([(l["status"], l["method"], l["target"]) for l in lines] == [(400, None, None), (431, None, None)],
+          "JSON log of the error answers: %r" % srv.out)
+    check(any("2 requests (2 failed)" in l for l in srv.err), "summary: %r" % srv.err)
+    with Server("-v") as srv:
+        raw(srv.port, b"GARBAGE\r\n\r\n")
+        srv.stop()
+    check(any(re.match(r'127\.0\.0\.1 - - \[[^]]+\] "-" 400 \d+$', l) for l in srv.err),
+          "no CLF line for the 400: %r" % srv.err)
 
 
 def test_threads_share_the_port_and_the_summary():

@@ -200,6 +200,28 @@ def test_websocket_invalid_utf8_is_closed_with_1007():
         assert frame[0] == 0x88 and struct.unpack("!H", frame[2:4])[0] == 1007, frame
 
 
+def test_frames_sent_with_the_upgrade_request_are_not_lost():
+    # A client may send its first messages right behind the upgrade request,
+    # before it reads the 101: in the same segment as the request, so the
+    # server's HTTP reader takes them along with it.
+    with Example("web_echo") as ex:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s = socket.create_connection(("127.0.0.1", ex.port), timeout=IO_TIMEOUT)
+        s.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode()
+                  + masked_frame(0x1, b"early one") + masked_frame(0x2, b"early two"))
+        got = b""
+        while got.count(b"early") < 2:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        assert got.startswith(b"HTTP/1.1 101 "), got
+        frames = got[got.index(b"\r\n\r\n") + 4:]
+        assert frames == b"\x81\x09early one\x82\x09early two", frames
+
+
 def test_a_bad_upgrade_gets_400():
     with Example("web_echo") as ex:
         out = raw(ex.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -367,6 +367,36 @@ std::string file_bytes(const hf::Reply& r) {
   return s;
 }
 
+// The dotfile rule applies to where a link leads, not only to the names in
+// the request: link-dot -> .secret must not hand out the hidden file.
+TEST_P(HttpRoot, LinksToHiddenNamesAreNotFoundWithoutDotfiles) {
+  fs::create_directories(dir_ / ".git");
+  write(dir_ / ".git" / "config", "hidden config");
+  write(base_ / ".outside-hidden", "hidden outside");
+  fs::create_symlink(".secret", dir_ / "link-dot");
+  fs::create_symlink("../.git", dir_ / "sub" / "gitdir");
+  fs::create_symlink("../.outside-hidden", dir_ / "link-out-dot");
+  for (const bool follow : {false, true}) {
+    hf::Root root(dir_.string(), follow, GetParam());
+    for (const char* p : {"link-dot", "sub/gitdir/config", "sub/gitdir", "link-out-dot"}) {
+      std::error_code ec;
+      EXPECT_FALSE(root.open(p, ec, false)) << p << (follow ? " (follow)" : "");
+      EXPECT_EQ(ec, std::errc::no_such_file_or_directory) << p << ": " << ec.message();
+    }
+    EXPECT_EQ(get(root, "/link-dot").status, 404);
+    EXPECT_EQ(get(root, "/sub/gitdir/config").status, 404);
+    // Links to plain names still work, and --dotfiles lets the hidden ones through.
+    std::error_code ec;
+    EXPECT_TRUE(root.open("link-in", ec, false)) << ec.message();
+    auto f = root.open("link-dot", ec, true);
+    ASSERT_TRUE(f) << ec.message();
+    EXPECT_EQ(read_all(f->fd.get()), "hidden");
+    EXPECT_EQ(get(root, "/sub/gitdir/config", {}, {}, true).status, 200);
+    // Out of DIR stays refused without --follow-symlinks, --dotfiles or not.
+    EXPECT_EQ(static_cast<bool>(root.open("link-out-dot", ec, true)), follow);
+  }
+}
+
 TEST_P(HttpRoot, RespondsWithFilesAndTheirValidators) {
   hf::Root root(dir_.string(), false, GetParam());
   auto r = get(root, "/index.txt");

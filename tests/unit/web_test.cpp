@@ -13,6 +13,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -120,11 +121,26 @@ GREEN_TEST(Web, AStreamingHandlerWritesChunksAndLongPollsOnAQueue) {
   server.stop();
 }
 
+// The server's own error answers, as the access log sees them.
+struct Logged {
+  std::string method, target;
+  unsigned status;
+  std::uint64_t bytes;
+};
+
+void log_into(Server& server, std::vector<Logged>& log) {
+  server.on_request([&log](const green::web::AccessRecord& r) {
+    log.push_back({std::string(r.method), std::string(r.target), r.status, r.body_bytes});
+  });
+}
+
 GREEN_TEST(Web, OversizedHeadersGet431AndOversizedBodies413) {
   green::web::Options opt;
   opt.max_header_bytes = 1024;
   opt.max_body_bytes = 100;
   Server server(loopback(), hello, opt);
+  std::vector<Logged> log;
+  log_into(server, log);
   server.start();
   {
     TcpStream c = dial(server);
@@ -142,12 +158,23 @@ GREEN_TEST(Web, OversizedHeadersGet431AndOversizedBodies413) {
     EXPECT_EQ(read_all(c).rfind("HTTP/1.1 400 ", 0), 0u);
   }
   server.stop();
+  // Each answer is in the access log; the 413's request header was read.
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].status, 431u);
+  EXPECT_EQ(log[0].method, "");
+  EXPECT_EQ(log[1].status, 413u);
+  EXPECT_EQ(log[1].method, "POST");
+  EXPECT_EQ(log[1].target, "/");
+  EXPECT_EQ(log[2].status, 400u);
+  EXPECT_EQ(log[2].bytes, std::string_view("Bad Request\n").size());
 }
 
 GREEN_TEST(Web, AClientTricklingItsRequestLineGets408AndIsCutOff) {
   green::web::Options opt;
   opt.header_timeout = 150ms;
   Server server(loopback(), hello, opt);
+  std::vector<Logged> log;
+  log_into(server, log);
   server.start();
   TcpStream c = dial(server);
   std::error_code ec;
@@ -160,6 +187,8 @@ GREEN_TEST(Web, AClientTricklingItsRequestLineGets408AndIsCutOff) {
   EXPECT_EQ(read_all(c).rfind("HTTP/1.1 408 ", 0), 0u);
   EXPECT_EQ(server.requests(), 0u);
   server.stop();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].status, 408u);
 }
 
 GREEN_TEST(Web, AHandlerExceptionIs500AndTheServerGoesOn) {

@@ -95,11 +95,15 @@ std::string clf_line(const Access& a) {
   std::string line = a.client->address().to_string();
   line += " - - ";
   line += when;
-  line += " \"";
-  append_clf_escaped(line, a.method);
-  line += ' ';
-  append_clf_escaped(line, a.target);
-  line += a.version == 10 ? " HTTP/1.0\" " : " HTTP/1.1\" ";
+  if (a.method.empty()) {
+    line += " \"-\" ";  // no request line was read (Apache's and nginx's way)
+  } else {
+    line += " \"";
+    append_clf_escaped(line, a.method);
+    line += ' ';
+    append_clf_escaped(line, a.target);
+    line += a.version == 10 ? " HTTP/1.0\" " : " HTTP/1.1\" ";
+  }
   line += std::to_string(a.status);
   line += ' ';
   line += std::to_string(a.bytes);
@@ -116,13 +120,13 @@ std::string json_line(const Access& a) {
   std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   JsonWriter j;
-  j.field("time", when)
-      .field("client", net::to_string(*a.client))
-      .field("method", a.method)
-      .field("target", a.target)
-      .field("status", a.status)
-      .field("bytes", a.bytes)
-      .field("duration", a.seconds);
+  j.field("time", when).field("client", net::to_string(*a.client));
+  if (a.method.empty()) {  // the server's answer to a request it could not read
+    j.field_null("method").field_null("target");
+  } else {
+    j.field("method", a.method).field("target", a.target);
+  }
+  j.field("status", a.status).field("bytes", a.bytes).field("duration", a.seconds);
   std::string line = j.finish();
   line += '\n';
   return line;

@@ -215,40 +215,76 @@ Root::Root(const std::string& dir, bool follow_symlinks, bool use_openat2)
   if (real_.empty()) throw std::system_error(errno, std::generic_category(), "cannot resolve '" + dir + "'");
 }
 
-bool Root::inside(int fd) const {
-  const std::string p = fd_path(fd);
-  if (p.empty()) return false;  // cannot tell: refuse
-  if (real_ == "/") return true;
-  return p == real_ || (p.size() > real_.size() && p.compare(0, real_.size(), real_) == 0 && p[real_.size()] == '/');
+namespace {
+
+// Whether a path has a component starting with '.' ("/a/.git/x": yes).
+bool has_hidden_component(std::string_view p) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '.' && (i == 0 || p[i - 1] == '/')) return true;
+  }
+  return false;
 }
 
-std::optional<Opened> Root::open(const std::string& relative, std::error_code& ec) const {
+long openat2_beneath(int dirfd, const char* path, std::uint64_t resolve) {
+  open_how how{};
+  how.flags = kOpenFlags;
+  how.resolve = resolve;
+  return ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+}  // namespace
+
+bool Root::allowed(int fd, bool check_inside, bool check_hidden) const {
+  const std::string p = fd_path(fd);
+  if (p.empty()) return false;  // cannot tell: refuse
+  const bool inside = real_ == "/" || p == real_ ||
+                      (p.size() > real_.size() && p.compare(0, real_.size(), real_) == 0 && p[real_.size()] == '/');
+  if (check_inside && !inside) return false;
+  // Below DIR only DIR's own part counts (DIR itself may sit under a
+  // hidden directory); a target out of DIR (--follow-symlinks) is judged by
+  // its whole path.
+  const std::string_view below = inside ? std::string_view(p).substr(real_ == "/" ? 0 : real_.size()) : p;
+  return !(check_hidden && has_hidden_component(below));
+}
+
+std::optional<Opened> Root::open(const std::string& relative, std::error_code& ec, bool dotfiles) const {
   ec.clear();
   Fd fd;
-  bool checked = follow_;
-  if (follow_) {
-    fd = Fd(::openat(dir_.get(), relative.c_str(), kOpenFlags));
-  } else if (openat2_) {
-    open_how how{};
-    how.flags = kOpenFlags;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    const long r = ::syscall(SYS_openat2, dir_.get(), relative.c_str(), &how, sizeof how);
+  // What the opened file's own path must still be checked for: leading out
+  // of DIR (no openat2 to refuse it), or reaching a hidden name through a
+  // symlink (the request path was checked, the link's target was not).
+  bool check_inside = false;
+  bool check_hidden = false;
+  bool done = false;
+  if (openat2_ && (!follow_ || !dotfiles)) {
+    const std::uint64_t beneath = follow_ ? 0 : RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    // Without --dotfiles a path without symlinks needs no further look
+    // (the usual case: one system call); ELOOP says a link is on the way.
+    long r = openat2_beneath(dir_.get(), relative.c_str(), beneath | (dotfiles ? 0 : RESOLVE_NO_SYMLINKS));
+    if (r < 0 && errno == ELOOP && !dotfiles) {
+      r = follow_ ? ::openat(dir_.get(), relative.c_str(), kOpenFlags)
+                  : openat2_beneath(dir_.get(), relative.c_str(), beneath);
+      check_hidden = true;
+    }
     if (r >= 0) {
       fd = Fd(static_cast<int>(r));
-      checked = true;
+      done = true;
     } else if (errno == ENOSYS || errno == EPERM) {
       openat2_ = false;  // an old kernel, or a seccomp filter that does not know it
+      check_hidden = false;
     } else {
-      checked = true;
+      done = true;
       if (errno == EXDEV) errno = ENOENT;  // it leads out of DIR
     }
   }
-  if (!checked) {
+  if (!done) {
     fd = Fd(::openat(dir_.get(), relative.c_str(), kOpenFlags));
-    if (fd && !inside(fd.get())) {
-      ec = std::make_error_code(std::errc::no_such_file_or_directory);
-      return std::nullopt;
-    }
+    check_inside = !follow_;
+    check_hidden = !dotfiles;
+  }
+  if (fd && (check_inside || check_hidden) && !allowed(fd.get(), check_inside, check_hidden)) {
+    ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    return std::nullopt;
   }
   if (!fd) {
     const int e = errno;
@@ -775,7 +811,7 @@ Reply respond(const Root& root, const Rules& rules, const Request& req) {
   if (!rules.dotfiles && is_hidden(*t)) return error_reply(404);
   const std::string rel = relative_path(*t);
   std::error_code ec;
-  auto f = root.open(rel, ec);
+  auto f = root.open(rel, ec, rules.dotfiles);
   if (!f) return error_reply(status_for(ec));
   if (!f->is_dir()) {
     if (t->trailing_slash) return error_reply(404);
@@ -789,7 +825,7 @@ Reply respond(const Root& root, const Rules& rules, const Request& req) {
     r.headers.emplace_back("Location", std::move(location));
     return r;
   }
-  if (auto index = root.open(rel == "." ? std::string("index.html") : rel + "/index.html", ec);
+  if (auto index = root.open(rel == "." ? std::string("index.html") : rel + "/index.html", ec, rules.dotfiles);
       index && !index->is_dir()) {
     return file_reply(std::move(*index), "index.html", req);
   }

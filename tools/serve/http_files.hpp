@@ -98,6 +98,11 @@ struct Opened {
 ///    under DIR's real path.
 /// With follow_symlinks, symlinks may point anywhere (the request path
 /// itself still cannot climb: parse_target refuses "..").
+/// Without `dotfiles`, a symlink must not lead to a hidden name either (a
+/// component starting with '.' in the target's path below DIR, or anywhere
+/// in it when the target lies outside DIR): a path is first opened with
+/// RESOLVE_NO_SYMLINKS, and only one that has a link on the way is looked
+/// at again (/proc/self/fd) after the link was followed.
 /// Only regular files and directories are served: a FIFO, socket or device
 /// reached through a link is refused (and is opened O_NONBLOCK, so a FIFO
 /// cannot stall the open).
@@ -111,13 +116,15 @@ class Root {
   /// Opens `relative` (from relative_path(): no "..", no leading '/').
   /// On failure `ec` holds the reason: no_such_file_or_directory (also for
   /// paths that lead out of DIR and for special files, so a probe learns
-  /// nothing), permission_denied, or another errno.
-  std::optional<Opened> open(const std::string& relative, std::error_code& ec) const;
+  /// nothing), permission_denied, or another errno. Without `dotfiles` a
+  /// symlink on the way must not resolve to a hidden name (`relative`'s own
+  /// names are the caller's to check, as respond() does).
+  std::optional<Opened> open(const std::string& relative, std::error_code& ec, bool dotfiles = false) const;
 
   const std::string& real_path() const noexcept { return real_; }
 
  private:
-  bool inside(int fd) const;
+  bool allowed(int fd, bool check_inside, bool check_hidden) const;
   Fd dir_;
   std::string real_;
   bool follow_;

@@ -86,7 +86,9 @@ struct Options {
   std::string server_name = "green";
 };
 
-/// One finished request, for access logs (Server::on_request).
+/// One finished request, for access logs (Server::on_request); also the
+/// server's own answers to requests it could not read (400, 408, 413, 431),
+/// where method and target are empty if no request header was parsed.
 struct AccessRecord {
   net::Tcp::endpoint peer;
   std::string_view method;  // valid during the callback only
