@@ -185,8 +185,8 @@ void setup_serve(CLI::App& app, int& status) {
       "Last-Modified with 304 for If-None-Match/If-Modified-Since, a single Range as 206 (416 if\n"
       "unsatisfiable; several ranges get the whole file, 200), If-Range, If-Match. A directory shows its\n"
       "index.html or a listing. Paths with '..' or '.' segments, an encoded '/', a '\\' or NUL are 400;\n"
-      "symlinks that lead out of DIR and hidden names (starting with '.') are 404 unless --follow-symlinks\n"
-      "or --dotfiles is given. With -v an access log line per request goes to stderr (Common Log Format);\n"
+      "symlinks that lead out of DIR and hidden names (starting with '.', also when a symlink leads to one)\n"
+      "are 404 unless --follow-symlinks or --dotfiles is given. With -v an access log line per request goes to stderr (Common Log Format);\n"
       "with --json one JSON object per request goes to stdout: time, client, method, target, status,\n"
       "bytes, duration (seconds).");
   sub->final_callback([o, &status] { status = run_serve(*o); });
