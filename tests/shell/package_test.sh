@@ -84,7 +84,7 @@ if [ -n "$dev" ]; then
     grep -qF "$f" <<<"$contents" || fail "libgreen-dev lacks $f"
   done
   depends=$(dpkg-deb -f "$dev" Depends)
-  for want in "libgreen0 (= " libboost-context1.81-dev libc-ares-dev libidn2-dev libcurl; do
+  for want in "libgreen0 (= " libboost-context1.81-dev libc-ares-dev libidn2-dev libssl-dev libcurl; do
     grep -qF "$want" <<<"$depends" || fail "libgreen-dev does not depend on $want (Depends: $depends)"
   done
 fi
