@@ -139,6 +139,17 @@ void TlsStream::close() noexcept {
   impl_->stream.next_layer().close(ignored);
 }
 
+void TlsStream::set_nodelay(bool on, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return;
+  }
+  boost::system::error_code bec;
+  impl_->stream.next_layer().set_option(Tcp::no_delay(on), bec);
+  ec = bec;
+}
+
 TlsStream::Stream& TlsStream::stream() {
   if (!impl_) throw std::logic_error("green::net::TlsStream::stream() on a stream that was never opened");
   return impl_->stream;

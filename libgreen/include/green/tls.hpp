@@ -152,6 +152,8 @@ class TlsStream {
   void close() noexcept;
 
   bool is_open() const noexcept;
+  /// Disables Nagle's algorithm (small writes go out at once).
+  void set_nodelay(bool on, std::error_code& ec) noexcept;
   /// The peer's address, as seen at connect or accept.
   const Tcp::endpoint& remote_endpoint() const noexcept { return peer_; }
   /// "TLSv1.3", ...; empty on a closed stream.
