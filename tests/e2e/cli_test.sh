@@ -17,13 +17,29 @@ for want in "^green [0-9]+\.[0-9]+\.[0-9]+$" "^Boost 1\.81\." "^libcurl [0-9]" "
   grep -Eq "$want" <<<"$out" || fail "--version lacks a line matching '$want': $out"
 done
 
-"$green" >/dev/null 2>&1; rc=$?
-[ $rc -eq 2 ] || fail "no subcommand exited $rc, want 2"
-"$green" --no-such-option >/dev/null 2>&1; rc=$?
-[ $rc -eq 2 ] || fail "an unknown option exited $rc, want 2"
-err=$("$green" demo --tasks 0 2>&1 >/dev/null); rc=$?
-[ $rc -eq 2 ] || fail "an out-of-range value exited $rc, want 2"
-grep -q -- "--tasks" <<<"$err" || fail "the usage error does not name the option: $err"
+# A rejected command line: one line naming the word, in plain words (not
+# CLI11's), the nearest command or option when it looks like a typo; status 2.
+usage() {  # WANT ARGS...: `green ARGS` exits 2 and its first line of stderr is WANT
+  local want=$1 err rc; shift
+  err=$("$green" "$@" 2>&1 >/dev/null); rc=$?
+  [ $rc -eq 2 ] || fail "green $* exited $rc, want 2"
+  [ "$(head -n 1 <<<"$err")" = "$want" ] || fail "green $*: '$(head -n 1 <<<"$err")', want '$want'"
+}
+usage "green: no command given (the commands: cron, demo, fetch, resolve, serve); run 'green --help' for more"
+usage "green: unknown command 'fetc' (did you mean 'fetch'?); run 'green --help' for more" fetc
+usage "green: unknown command 'reslove' (did you mean 'resolve'?); run 'green --help' for more" reslove
+usage "green: unknown command 'bogus' (the commands: cron, demo, fetch, resolve, serve); run 'green --help' for more" bogus
+[ "$("$green" bogus 2>&1 | wc -l)" -eq 1 ] || fail "green bogus printed more than one line"
+usage "green: unknown option '--no-such-option' (the commands: cron, demo, fetch, resolve, serve); run 'green --help' for more" --no-such-option
+usage "green fetch: unknown option '--concurency' (did you mean '--concurrency'?)" fetch --concurency 5
+usage "green demo: --tasks: '0' is out of range (want a whole number from 1 to 1000000)" demo --tasks 0
+usage "green resolve: --rate: '0' is out of range (want a number above 0)" resolve --rate 0
+usage "green cron: --every needs DUR CMD after it" cron --every 1s
+usage "green cron: --tab takes one value, got 2 (give it once)" cron --tab a --tab b
+usage "green serve: MODE: 'ech' is not one of echo, chat, http (did you mean 'echo'?)" serve ech
+usage "green serve: unexpected arguments 'b' 'c'" serve echo a b c
+usage "green resolve: --json and --addresses cannot be used together" resolve --json --addresses
+usage "green fetch: --color: 'alwys' is not one of auto, always, never (did you mean 'always'?)" fetch --color alwys
 
 out=$("$green" demo --tasks 40 --concurrency 10 2>/dev/null); rc=$?
 [ $rc -eq 0 ] || fail "demo exited $rc"

@@ -134,7 +134,7 @@ for r in rows.values():
 assert rows["stall"]["bytes"] == 1000 and rows[""]["bytes"] == 0, rows
 PY
 [ "$(grep -c "stalled" "$work/stall.err")" -eq 2 ] || fail "stalls: reasons on stderr: $(cat "$work/stall.err")"
-"$green" fetch --help | grep -q -- "--speed-time DUR=1m " || fail "--help: --speed-time's default"
+"$green" fetch --help | grep -A1 -- "--speed-time DUR " | grep -q "(default 1m;" || fail "--help: --speed-time's default"
 
 # ---- retries: a 503 that succeeds on the third try; 429 with Retry-After ----
 out=$(printf '%s\n' "$F/fail/2/a" "$F/fail/5/b" | "$green" fetch -q --retries 3 --retry-delay 10ms --json --ordered); rc=$?

@@ -34,7 +34,7 @@ expect() {  # SHELL LINE WORD...: completing LINE in SHELL offers every WORD
   done
 }
 
-subs=$("$green" --help | awk '/^Subcommands:/ {on = 1; next} on && /^  [a-z]/ {print $1} on && /^$/ {on = 0}')
+subs=$("$green" --help | awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {print $1} on && /^$/ {on = 0}')
 for shell in bash fish zsh; do
   for sub in $subs; do
     expect $shell "green ${sub:0:1}" "$sub"

@@ -8,8 +8,8 @@ mandir=${2:?usage: man_test.sh GREEN MANDIR}
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-subcommands() {  # the names under "Subcommands:" in green --help
-  "$green" --help | awk '/^Subcommands:/ {on = 1; next} on && /^  [a-z]/ {print $1} on && /^$/ {on = 0}'
+subcommands() {  # the names under "Commands:" in green --help
+  "$green" --help | awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {print $1} on && /^$/ {on = 0}'
 }
 options_in_help() {  # every -x / --long token that --help lists
   "$@" --help | grep -oE '(^|[ ,])--?[A-Za-z0-9][A-Za-z0-9.-]*' | sed 's/^[ ,]*//' | sort -u
@@ -30,6 +30,23 @@ check_page() {  # PAGE, then the command whose --help it documents
   for opt in $(options_in_help "$@"); do
     grep -qF -- "$opt" <<<"$text" || fail "$page does not mention $opt (listed by '$* --help')"
   done
+  # Each option with its value's name whole, as --help shows it (not cut at
+  # a colon: "--server ADDR[:PORT]"), and no CLI11 syntax in either.
+  local named
+  while IFS= read -r named; do
+    grep -qF -- "$named" <<<"$text" || fail "$page does not show '$named' (as '$* --help' does)"
+  done < <("$@" --help | sed -nE 's/^  (-[A-Za-z0-9], )?(--[a-z0-9.-]+ [^ ]+).*/\2/p' | sed -E 's/ +$//')
+  local raw
+  raw=$(grep -nE '[A-Z]+:\{|:[A-Z]+ in \[|\{true\}|REQUIRED|Excludes:|Positionals:' <<<"$text$("$@" --help)") &&
+    fail "$page or '$* --help' shows CLI11 syntax: $raw"
+  raw=$("$@" --help | grep -E '^  (-[A-Za-z0-9], )?--[a-z0-9.-]+ [^ ]+=') && fail "'$* --help' shows CLI11's =DEFAULT: $raw"
+  # A default is said once per option, not "(default 30s). Default: 30s."
+  local twice
+  twice=$(awk 'BEGIN {RS = ""} {n = gsub(/[Dd]efault/, "&")} n > 1 {print}' <<<"$text")
+  [ -z "$twice" ] || fail "$page states a default twice: $twice"
+  twice=$("$@" --help | awk '/^  [^ ]/ || /^      -/ || /^$/ {if (n > 1) print row; row = ""; n = 0}
+                             {row = row $0 "\n"; n += gsub(/[Dd]efault/, "&")}')
+  [ -z "$twice" ] || fail "'$* --help' states a default twice: $twice"
 }
 
 check_page "$mandir/green.1" "$green"
@@ -38,6 +55,8 @@ subs=$(subcommands)
 for sub in $subs; do
   check_page "$mandir/green-$sub.1" "$green" "$sub"
   grep -q "green\\\\-$sub" "$mandir/green.1" || fail "green(1) does not refer to green-$sub(1)"
+  MANWIDTH=100 MANPAGER=cat man -l "$mandir/green.1" 2>/dev/null | sed -n '/^COMMANDS/,/^OPTIONS/p' | grep -qE "^ +$sub( |\$)" ||
+    fail "green(1)'s COMMANDS section does not list $sub"
 done
 
 if [ $failures -gt 0 ]; then echo "$failures check(s) failed" >&2; exit 1; fi
