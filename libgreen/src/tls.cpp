@@ -182,6 +182,12 @@ TlsStream TlsStream::client(TcpStream tcp, std::string_view host, Duration timeo
   auto impl = std::make_unique<Impl>(std::move(tcp.socket()), std::move(ctx));
   SSL* ssl = impl->stream.native_handle();
   const std::string name(options.server_name.empty() ? host : std::string_view(options.server_name));
+  // OpenSSL takes an empty name as "check no name": verification would pass
+  // any certificate the CAs signed.
+  if (name.empty() && options.verify) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return {};
+  }
   std::error_code not_ip;
   const address ip = name == "localhost" || name.empty() ? address() : parse_address(name, not_ip);
   const bool is_ip = !name.empty() && name != "localhost" && !not_ip;

@@ -169,6 +169,10 @@ GREEN_TEST(Tls, WrongHostNameFailsVerification) {
   TlsStream::connect("127.0.0.1", server.local_endpoint().port(), 5s, o, ec);
   EXPECT_EQ(ec, std::error_code(X509_V_ERR_HOSTNAME_MISMATCH, green::net::tls_verify_category())) << ec.message();
   EXPECT_NE(ec.message().find("hostname mismatch"), std::string::npos) << ec.message();
+  // No name at all cannot be verified (OpenSSL would check none).
+  TlsStream::client(TcpStream::connect("127.0.0.1", server.local_endpoint().port(), 5s), "", 5s, trusting(certs().cert),
+                    ec);
+  EXPECT_EQ(ec, std::errc::invalid_argument) << ec.message();
   server.stop(1s);
 }
 

@@ -112,7 +112,8 @@ class TlsStream {
   /// The client handshake over a connected TCP stream (STARTTLS), checking
   /// the certificate against `host`. The TCP stream must hold no bytes
   /// read ahead (buffered()): they would be lost, so that is
-  /// invalid_argument. Errors as connect(). Switch point.
+  /// invalid_argument, as is an empty `host` (and no server_name) with
+  /// verification on. Errors as connect(). Switch point.
   static TlsStream client(TcpStream tcp, std::string_view host, Duration timeout = forever,
                           const TlsClientOptions& options = {});
   static TlsStream client(TcpStream tcp, std::string_view host, Duration timeout, const TlsClientOptions& options,
