@@ -373,14 +373,13 @@ class Cron {
       return !green::proc::descendants().empty();
     };
     if (interrupted && busy() && !hurry_.is_set())
-      diag("stopping: waiting up to --grace {} for {} running job run(s) and what they started (a second signal "
-           "stops them now)",
-           format_duration(opt_.grace), running_);
+      diag("stopping: waiting up to --grace {} for {} and what they started (a second signal stops them now)",
+           format_duration(opt_.grace), count_of(running_, "running job run"));
     while (busy() && Clock::now() < deadline && !hurry_.is_set())
       hurry_.wait(std::min<Duration>(50ms, deadline - Clock::now()));
     if (busy()) {
       const std::string why = hurry_.is_set() ? "on a second signal" : "after --grace " + format_duration(opt_.grace);
-      if (running_ > 0) diag_warn("killing {} job run(s) still running {}", running_, why);
+      if (running_ > 0) diag_warn("killing {} still running {}", count_of(running_, "job run"), why);
       if (main && !main->returncode()) diag_warn("killing the main command {}", why);
       // Everything under us: the runs' trees, what they left behind, MAIN.
       // Repeat while processes fork as they die.
@@ -823,7 +822,7 @@ class Cron {
     set_prefixes();
     const auto anchor = Clock::now();
     for (auto& j : added) start_scheduler(j, anchor);
-    diag("reloaded {}: {} job(s), {} added, {} removed", opt_.tab, tab.size(), added.size(), removed);
+    diag("reloaded {}: {}, {} added, {} removed", opt_.tab, count_of(tab.size(), "job"), added.size(), removed);
   }
 
   const CronOptions& opt_;
@@ -916,6 +915,7 @@ void setup_cron(CLI::App& app, int& status) {
   add_duration_option(sub, "--grace", opt->grace,
                       "Time between SIGTERM and SIGKILL, and for running jobs to finish at shutdown");
   sub->add_option("--prefix", opt->prefix, "Prefix job output lines with the job: auto (when >1 job), always, never")
+      ->type_name("WHEN")
       ->capture_default_str();
   sub->add_option("main", opt->main, "The main command (after --): jobs run while it runs; its exit status is ours")
       ->type_name("-- MAIN...");

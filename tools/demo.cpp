@@ -46,7 +46,7 @@ int run_demo(const DemoOptions& opt) {
                       say("78");
                     })});
 
-    title(fmt::format("== Pool({}).map over {} tasks, each sleeping 10 ms", opt.concurrency, opt.tasks));
+    title(fmt::format("== Pool({}).map over {}, each sleeping 10 ms", opt.concurrency, count_of(opt.tasks, "task")));
     const auto start = Clock::now();
     green::Pool pool(opt.concurrency);
     std::vector<std::size_t> input(opt.tasks);
@@ -59,8 +59,9 @@ int run_demo(const DemoOptions& opt) {
         input);
     std::size_t sum = 0;
     for (std::size_t r : results) sum += r;
-    say(fmt::format("{} results (sum of squares {}) in {:.2f} s; one at a time would take {:.2f} s", results.size(),
-                    sum, seconds_since(start), static_cast<double>(opt.tasks) * 0.010));
+    say(fmt::format("{} (sum of squares {}) in {:.2f} s; one at a time would take {:.2f} s",
+                    count_of(results.size(), "result"), sum, seconds_since(start),
+                    static_cast<double>(opt.tasks) * 0.010));
 
     title("== Queue(maxsize=3): a boss and three workers");
     green::Queue<int> tasks(3);

@@ -827,7 +827,9 @@ void setup_fetch(CLI::App& app, int& status) {
       ->type_name("FILE")
       ->check(CLI::ExistingFile);
   sub->add_flag("-k,--insecure", opt->insecure, "Do not verify TLS certificates");
-  sub->add_option("-A,--user-agent", opt->user_agent, "User-Agent header")->capture_default_str();
+  sub->add_option("-A,--user-agent", opt->user_agent, "User-Agent header")
+      ->type_name("AGENT")
+      ->capture_default_str();
   sub->add_option("-o,--output-dir", opt->output_dir, "Save each body in DIR under a safe, unique name")
       ->type_name("DIR");
   sub->add_flag("--cat", opt->cat, "Write the bodies to stdout, in input order, instead of result lines");

@@ -49,6 +49,25 @@ grep -q "^40 results (sum of squares 20540)" <<<"$out" || fail "demo's Pool.map 
 [ "$(grep -c '^Quitting time!$' <<<"$out")" -eq 3 ] || fail "demo's workers did not all quit"
 [ "$(grep -c '^Worker .* got task [1-9]$' <<<"$out")" -eq 9 ] || fail "demo's queue lost tasks"
 grep -q "^Could not complete: timed out after 0.05s$" <<<"$out" || fail "demo's Timeout did not fire"
+out=$("$green" demo --tasks 1 2>/dev/null)
+grep -q "^== Pool(20).map over 1 task, each" <<<"$out" && grep -q "^1 result (sum of squares 0)" <<<"$out" ||
+  fail "demo --tasks 1: not '1 task', '1 result': $out"
+
+# serve -v counts its clients in words ("1 client", not "1 clients").
+tmp=$(mktemp -d)
+"$green" serve echo -v --port 0 2>"$tmp/serve.err" &
+serve_pid=$!
+for _ in $(seq 100); do grep -q "^listening on" "$tmp/serve.err" && break; sleep 0.05; done
+port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/serve.err")
+if [ -n "$port" ] && exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+  for _ in $(seq 100); do grep -q "connect " "$tmp/serve.err" && break; sleep 0.05; done
+  grep -q "^green serve echo: connect 127\.0\.0\.1:[0-9]* (1 client)$" "$tmp/serve.err" || fail "serve -v: $(cat "$tmp/serve.err")"
+  exec 3>&-
+else
+  fail "serve echo did not listen: $(cat "$tmp/serve.err")"
+fi
+kill -TERM $serve_pid; wait $serve_pid
+rm -rf "$tmp"
 
 # A closed stdout ends the run quietly.
 "$green" demo 2>/dev/null | head -n 1 >/dev/null

@@ -99,7 +99,7 @@ wait_for '"event":"start"' "$tmp/term2.json"
 kill -TERM "$gpid"
 wait "$gpid"; rc=$?
 [ $rc -eq 143 ] || fail "SIGTERM with a stubborn job gave $rc, want 143"
-grep -q "killing 1 job run(s) still running after --grace 300ms" "$tmp/term2.err" ||
+grep -q "killing 1 job run still running after --grace 300ms" "$tmp/term2.err" ||
   fail "no kill diagnostic: $(cat "$tmp/term2.err")"
 grep -q '"event":"exit".*"exit_code":137' "$tmp/term2.json" || fail "the stubborn job was not killed"
 
@@ -250,7 +250,7 @@ wait_for "stopping: waiting up to --grace 1m" "$tmp/twice.err"
 kill -INT "$gpid"
 wait "$gpid"; rc=$?
 [ $rc -eq 130 ] || fail "two SIGINTs gave $rc, want 130"
-grep -q "killing 1 job run(s) still running on a second signal" "$tmp/twice.err" ||
+grep -q "killing 1 job run still running on a second signal" "$tmp/twice.err" ||
   fail "second signal: $(cat "$tmp/twice.err")"
 all_gone "job after a second signal" $(sed -n 's/.*"pid":\([0-9]*\).*/\1/p; s/.*"line":"\([0-9]*\)".*/\1/p' "$tmp/twice.json")
 
@@ -316,7 +316,7 @@ printf '* * * * * * echo one\n' >"$tmp/live"
 gpid=$!; pids+=("$gpid")
 wait_for one "$tmp/live.out"
 printf '* * * * * * echo two\n' >"$tmp/live.new" && mv "$tmp/live.new" "$tmp/live"
-wait_for "reloaded $tmp/live: 1 job(s), 1 added, 1 removed" "$tmp/live.err"
+wait_for "reloaded $tmp/live: 1 job, 1 added, 1 removed" "$tmp/live.err"
 wait_for two "$tmp/live.out"
 printf '* * * * * * * echo three\n' >"$tmp/live"
 wait_for "keeping the jobs loaded before" "$tmp/live.err"

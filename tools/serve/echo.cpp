@@ -70,7 +70,7 @@ class EchoServer final : public HubServer {
   void handle(TcpStream& s) {
     const std::string who = opt_.verbose ? net::to_string(s.remote_endpoint()) : std::string();
     ++stats_.connections;
-    if (opt_.verbose) diag_line("connect " + who + " (" + std::to_string(server_.connections()) + " clients)");
+    if (opt_.verbose) diag_line("connect " + who + " (" + count_of(server_.connections(), "client") + ")");
     std::error_code ec;
     s.set_nodelay(true, ec);
     std::uint64_t bytes = 0;

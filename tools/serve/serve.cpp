@@ -107,6 +107,7 @@ void setup_serve(CLI::App& app, int& status) {
   completion_values(mode, {"echo", "chat", "http"});
   sub->add_option("DIR", o->dir, "http: the directory to serve (default: the current one)")->each(given("DIR"));
   sub->add_option("--host", o->host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
+      ->type_name("ADDR")
       ->capture_default_str();
   sub->add_option("-p,--port", o->port,
                   "TCP port (default 8000 for echo, 8001 for chat, 8080 for http); 0 picks a free one")
