@@ -51,11 +51,12 @@ check_page() {  # PAGE, then the command whose --help it documents
 
 check_page "$mandir/green.1" "$green"
 subs=$(subcommands)
+commands=$(MANWIDTH=100 MANPAGER=cat man -l "$mandir/green.1" 2>/dev/null | sed -n '/^COMMANDS/,/^OPTIONS/p')
 [ -n "$subs" ] || fail "no subcommands found in green --help"
 for sub in $subs; do
   check_page "$mandir/green-$sub.1" "$green" "$sub"
   grep -q "green\\\\-$sub" "$mandir/green.1" || fail "green(1) does not refer to green-$sub(1)"
-  MANWIDTH=100 MANPAGER=cat man -l "$mandir/green.1" 2>/dev/null | sed -n '/^COMMANDS/,/^OPTIONS/p' | grep -qE "^ +$sub( |\$)" ||
+  grep -qE "^ +$sub( |\$)" <<<"$commands" ||
     fail "green(1)'s COMMANDS section does not list $sub"
 done
 
