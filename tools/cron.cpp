@@ -27,7 +27,6 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -249,54 +248,6 @@ bool same_job(const Job& a, const Job& b) {
   return a.name == b.name && a.command == b.command && a.schedule.text == b.schedule.text && a.env == b.env;
 }
 
-// stdout when it is a pipe or a terminal, written without blocking the hub:
-// through a second, non-blocking open description of it (the shell's and
-// MAIN's stay blocking), and waited on by the hub while the reader is behind.
-// A regular file cannot block and is left to Output.
-// (tools/common's Output is getting the same for every tool, issue 18; then
-// this goes.)
-class StdoutPipe {
- public:
-  StdoutPipe() {
-    struct stat st {};
-    if (::fstat(STDOUT_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || ::isatty(STDOUT_FILENO))) return;
-    const int fd = ::open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return;
-    boost::system::error_code ec;
-    sd_.assign(fd, ec);
-    if (ec) ::close(fd);
-  }
-  bool is_open() const { return sd_.is_open(); }
-
-  // Writes `bytes`, parking while the pipe is full; returns what it could
-  // not write (all of it when not a pipe, the rest after an error).
-  // Switch point.
-  std::string_view write(std::string_view bytes) {
-    while (sd_.is_open() && !bytes.empty()) {
-      const ssize_t n = ::write(sd_.native_handle(), bytes.data(), bytes.size());
-      if (n > 0) {
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN) break;
-      auto [ec] = green::await_op<boost::system::error_code>(
-          [&](auto handler) {
-            sd_.async_wait(boost::asio::posix::descriptor_base::wait_write, std::move(handler));
-          },
-          [&] {
-            boost::system::error_code ignored;
-            sd_.cancel(ignored);
-          });
-      if (ec) break;
-    }
-    return bytes;
-  }
-
- private:
-  boost::asio::posix::stream_descriptor sd_{green::io_context()};
-};
-
 class Cron {
  public:
   Cron(const CronOptions& opt, std::vector<Job> jobs, std::string tab_text)
@@ -392,16 +343,16 @@ class Cron {
     writer_done_ = true;
     wake_writer_.set();
     // After MAIN's end, a slow reader is waited for as in any pipeline; after
-    // a signal, one that takes nothing for a second is given up on.
-    for (std::size_t seen = written_; !writer_.join(1s);) {
-      if (!(interrupted || hurry_.is_set()) || std::exchange(seen, written_) != written_) continue;
-      writer_.kill();
-      diag_warn("{} of output not written: stdout is not being read", human_bytes(queued_));
-      break;
-    }
+    // a signal (run_tool told Output to stop waiting), one that takes
+    // nothing for a second is given up on, and said so, before the summary.
+    writer_.join();
+    Output::out().flush();
     reap();
-    diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_, skipped_,
-         interrupted && !Output::out().closed() ? "; stopped by signal" : "");
+    // A closed stdout (`| head`) ends the run quietly; a failing one was
+    // reported by Output and stops it too, but it was no signal.
+    const Output& out = Output::out();
+    const char* why = !interrupted || out.closed() ? "" : out.error() ? "; stopped: stdout failed" : "; stopped by signal";
+    diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_, skipped_, why);
   }
 
   void start_scheduler(const std::shared_ptr<JobState>& j, Clock::time_point anchor) {
@@ -532,7 +483,6 @@ class Cron {
 
   void write_stdout() {
     Output& out = Output::out();
-    StdoutPipe pipe;
     for (;;) {
       if (queue_.empty()) {
         if (writer_done_) return;
@@ -540,22 +490,20 @@ class Cron {
         wake_writer_.wait();
         continue;
       }
-      // One write for what waits, up to 64 KiB.
+      // One piece of work for what waits, up to 64 KiB.
       std::string batch = std::move(queue_.front());
       queue_.pop_front();
       while (!queue_.empty() && batch.size() + queue_.front().size() <= kPiece) {
         batch += queue_.front();
         queue_.pop_front();
       }
-      const std::string_view rest = pipe.write(batch);
-      if (!rest.empty()) {
-        // Not a pipe or terminal (a file cannot block), or a write error:
-        // Output writes it, or meets the same error and reports it as every
-        // tool does (EPIPE ends the run quietly, ENOSPC is an error).
-        out.write(rest);
-        if (shares_stdout_ || pipe.is_open()) out.flush();
-      }
-      written_ += batch.size();
+      // Parks while the reader is behind (not once the run is stopping); a
+      // closed or failing stdout is reported by Output and ends the run
+      // through run_tool, as for every tool.
+      out.write(batch);
+      // MAIN writes to the same stdout: what the jobs said before it must
+      // reach it before MAIN's next lines, not up to 100 ms later.
+      if (shares_stdout_) out.flush();
       queued_ -= batch.size();
       if (queued_ < kQueueLimit) room_.set();
     }
@@ -841,7 +789,6 @@ class Cron {
   std::size_t queued_ = 0;         // bytes in queue_
   green::Event wake_writer_, room_;
   bool writer_done_ = false;
-  std::size_t written_ = 0;  // bytes the writer got out
   GreenletRef writer_;
   std::size_t running_ = 0;
   std::size_t runs_started_ = 0, failed_ = 0, timed_out_ = 0, skipped_ = 0;

@@ -165,6 +165,7 @@ void Output::flush() {
 void Output::stop_waiting() noexcept {
   stopping_ = true;
   room_.set();
+  progress_.set();  // a flush() already waiting starts its give-up clock now
 }
 
 void Output::give_up() {
