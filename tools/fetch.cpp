@@ -316,7 +316,8 @@ struct Result {
 
 class Fetcher {
  public:
-  explicit Fetcher(const FetchOptions& opt) : opt_(opt), out_(Output::out()), progress_("urls", !opt.no_progress) {
+  explicit Fetcher(const FetchOptions& opt)
+      : opt_(opt), out_(Output::out()), progress_("URL", "URLs", "error", "errors", !opt.no_progress) {
     base_.follow_redirects = opt.follow;
     base_.max_redirects = opt.max_redirs;
     base_.timeout = opt.timeout;
@@ -592,7 +593,7 @@ class Fetcher {
           // Past --retry-max-time: report this answer rather than wait (a
           // server's Retry-After may say an hour).
           if (r.res.retry_after) {
-            diag_warn("{}: not retried: Retry-After {} is past --retry-max-time {}", redact(r.url),
+            diag_warn("{}: not retried: Retry-After {} is past --retry-max-time {}", printable(redact(r.url)),
                       format_duration(*r.res.retry_after), format_duration(opt_.retry_max_time));
           }
           break;
@@ -643,7 +644,7 @@ class Fetcher {
     const std::string url = redact(r.url);
     if (r.failed) {
       ++errors_;
-      diag_error("{}: {}", url, r.error);
+      diag_error("{}: {}", printable(url), r.error);
     } else if (status >= 100 && status < 600) {
       ++classes_[static_cast<std::size_t>(status / 100)];
     } else {
@@ -656,7 +657,9 @@ class Fetcher {
       if (r.body) r.body->drain([this](std::string_view piece) { out_.write(piece); });
     } else if (opt_.json) {
       JsonWriter j;
-      j.field("url", url).field("final_url", r.res.url.empty() ? url : redact(r.res.url));
+      // url: the line as given (a password as ***); final_url: where the
+      // redirects led, or url again when nothing answered.
+      j.field("url", url_for_json(url)).field("final_url", url_for_json(r.res.url.empty() ? url : redact(r.res.url)));
       if (r.failed)
         j.field_null("status");
       else
@@ -670,7 +673,11 @@ class Fetcher {
         j.field_null("path");
       else
         j.field("path", r.path);
-      j.field("attempts", r.attempts).field("http_version", r.res.http_version);
+      j.field("attempts", r.attempts);
+      if (r.res.http_version.empty())
+        j.field_null("http_version");  // no response arrived
+      else
+        j.field("http_version", r.res.http_version);
       out_.line(j.finish());
     } else {
       std::string line = paint(r.failed ? std::string("ERR") : std::to_string(status), status_color(r), color_);
@@ -678,7 +685,7 @@ class Fetcher {
       if (!opt_.output_dir.empty()) line += "\t" + (r.path.empty() ? std::string("-") : r.path);
       out_.line(line);
     }
-    progress_.update(done_, failures_);
+    progress_.update(done_, errors_);  // the summary's "errors": ERR lines, not a 404
   }
 
   // 2xx green, 3xx cyan, 4xx yellow, 5xx and transfer errors red.

@@ -134,7 +134,7 @@ class Resolve {
         types_(parse_types(opt.types)),
         resolver_(make_resolver(opt)),
         out_(Output::out()),
-        progress_("queries", !opt.no_progress),
+        progress_("query", "queries", "not NOERROR", "not NOERROR", !opt.no_progress),
         pool_(kPoolFactor * opt.concurrency),
         window_(opt.ordered ? std::max<std::size_t>(4 * opt.concurrency, 1024) : 0) {}
 
@@ -254,7 +254,7 @@ class Resolve {
     } else {
       emit(r);
     }
-    progress_.update(counts_.done, counts_.failed());
+    progress_.update(counts_.done, counts_.failed());  // every status but the summary's NOERROR
   }
 
   // Writes a result; of a name's several types the first to be written

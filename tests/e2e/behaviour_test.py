@@ -235,10 +235,11 @@ def to_dev_full(args, summary):
     check(summary is None or summary in err, "%s > /dev/full: no summary: %r" % (args, err[-300:]))
 
 
-def stuck_reader(args):
-    """Runs green with stdout a pipe that nobody reads; once the pipe is full,
-    SIGINT. Returns (status, stderr); checks that green left the pipe's
-    flags as they were (it shares them with this process)."""
+def stuck_reader(args, while_stuck=None):
+    """Runs green with stdout a pipe that nobody reads; once the pipe is full
+    (and `while_stuck()` returned), SIGINT. Returns (status, stderr); checks
+    that green left the pipe's flags as they were (it shares them with this
+    process)."""
     r, w = os.pipe()
     fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: full sooner
     flags = fcntl.fcntl(w, fcntl.F_GETFL)
@@ -253,6 +254,8 @@ def stuck_reader(args):
                 raise AssertionError("%s ended before its stdout filled: %r" % (args, p.stderr.read()[-300:]))
             check(time.time() < deadline, "%s: stdout never filled" % args)
             time.sleep(0.05)
+        if while_stuck:
+            while_stuck()
         p.send_signal(signal.SIGINT)
         try:
             _, err = p.communicate(timeout=TIMEOUT)
@@ -364,6 +367,20 @@ def test_fetch_json():
     rows = json_lines(out, {"url", "status", "bytes", "time", "error"})
     check(sorted(str(r["status"]) for r in rows) == ["200", "404", "None"], "statuses: %r" % rows)
     check(rc == 1, "a 404 and a refused connection exited %d" % rc)
+    # No response, no HTTP version; url is the line as given, final_url where
+    # the redirects led.
+    versions = {r["url"].rsplit("/", 1)[1]: r["http_version"] for r in rows}
+    check(versions == {"size-1000.bin": "1.1", "404": "1.1", "refused": None}, "http_version: %r" % versions)
+    given = "%s/r3" % http
+    rc, out, err = run(["fetch", "--json"], input=given.encode() + b"\n")
+    row = json_lines(out, {"url", "final_url"})[0]
+    check(row["url"] == given and row["final_url"] == "%s/files/size-1000.bin" % http, "redirected: %r" % row)
+    # Bytes that are not UTF-8 keep their identity as %XX (not U+FFFD), and
+    # diagnostics show them escaped, never raw.
+    rc, out, err = run(["fetch", "--json"], input=b"http://127.0.0.1:1/a\xff\xc3\xa9\n")
+    row = json_lines(out, {"url"})[0]
+    check(row["url"] == "http://127.0.0.1:1/a%FF\u00e9" and row["http_version"] is None, "url with raw bytes: %r" % row)
+    check(b"\xff" not in err and b"/a\\xff\xc3\xa9: " in err, "raw bytes on stderr: %r" % err)
 
 
 def test_fetch_colour():
@@ -377,13 +394,25 @@ def test_fetch_progress():
     with open(path, "w") as f:
         f.write(urls)
     rc, shown, _ = run_tty(["fetch", path])
-    check(rc == 0 and re.search(rb"\r\x1b\[K\d+(/\d+)? urls", shown), "no progress on a terminal: %r" % shown[-300:])
+    check(rc == 0 and re.search(rb"\r\x1b\[K\d+(/\d+)? URLs", shown), "no progress on a terminal: %r" % shown[-300:])
     rc, shown, _ = run_tty(["fetch", "--no-progress", path])
     check(PROGRESS not in shown, "progress despite --no-progress")
     rc, out, err = run(["fetch", path])
     check(rc == 0 and PROGRESS not in err and b"\r" not in err, "progress into a pipe: %r" % err[-300:])
     rc, shown, err = run_tty(["fetch", path], stderr_tty=False)
     check(PROGRESS not in err and PROGRESS not in shown, "progress although stderr is a pipe")
+    rc, shown, _ = run_tty(["fetch", path], env=env_with(TERM="dumb"))
+    check(rc == 0 and b"\x1b[K" not in shown and b" URLs (" not in shown, "progress on TERM=dumb: %r" % shown[-300:])
+    # A 404 is an answer, not an error: the progress line counts errors as
+    # the summary does (both 0 here; the progress said "30 errors").
+    path = os.path.join(work, "progress-404.txt")
+    with open(path, "w") as f:
+        f.write("".join("%s/status/404?%d\n" % (http, i) for i in range(30)))
+    rc, shown, _ = run_tty(["fetch", path])
+    drawn = re.findall(rb"\r\x1b\[K(\d+)/30 URLs[^\r]*?  (\d+) errors?", shown)
+    check(rc == 1 and drawn, "no progress for the 404s: %r" % shown[-300:])
+    check(all(errs == b"0" for _, errs in drawn), "the progress counted 404s as errors: %r" % drawn)
+    check(b"errors 0" in shown and b"4xx 30" in shown, "summary: %r" % shown[-300:])
 
 
 def test_fetch_sigint():
@@ -558,7 +587,28 @@ def test_cron_input_edges():
 
 
 def test_cron_stdout_errors():
-    to_dev_full(["cron", "--every", "20ms", "echo tick", "--", "sleep", "0.3"], None)
+    to_dev_full(["cron", "--every", "20ms", "echo tick", "--", "sleep", "0.3"], b"; stopped: stdout failed")
+    # Nobody reads stdout: the jobs keep ticking (only the one whose output
+    # waits blocks on its pipe), and SIGINT still ends the run with its
+    # summary and 130.
+    ticks = os.path.join(work, "cron-ticks")
+
+    def ticking():
+        def count():
+            try:
+                with open(ticks) as f:
+                    return len(f.readlines())
+            except FileNotFoundError:
+                return 0
+        seen = count()
+        deadline = time.time() + TIMEOUT
+        while count() < seen + 3:
+            check(time.time() < deadline, "cron stopped ticking while its stdout was full")
+            time.sleep(0.05)
+    rc, err = stuck_reader(["cron", "--every", "20ms", "head -c 100000 /dev/zero", "--every", "50ms",
+                            "echo >>%s" % ticks], while_stuck=ticking)
+    check(rc == 130, "SIGINT with stdout unread exited %d: %r" % (rc, err[-300:]))
+    check(b"stdout is not being read" in err and b"; stopped by signal" in err, "cron's summary: %r" % err[-400:])
 
 
 def test_cron_head():

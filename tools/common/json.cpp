@@ -75,6 +75,23 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+std::string url_for_json(std::string_view url) {
+  std::string out;
+  out.reserve(url.size());
+  for (std::size_t i = 0; i < url.size();) {
+    if (const std::size_t n = utf8_len(url, i)) {
+      out.append(url.substr(i, n));
+      i += n;
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(url[i]));
+      out += buf;
+      ++i;
+    }
+  }
+  return out;
+}
+
 JsonWriter::JsonWriter() {
   out_.push_back('{');
   open_.push_back('}');

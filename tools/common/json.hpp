@@ -12,6 +12,11 @@ namespace green::tools {
 /// escaped; invalid UTF-8 bytes become U+FFFD, so the line always parses.
 void append_json_string(std::string& out, std::string_view s);
 
+/// A URL as a JSON field holds it: bytes that are not UTF-8 become %XX, the
+/// URL's own escape (the same request to a server), where a JSON string
+/// would have to lose them to U+FFFD. Everything else is left as it is.
+std::string url_for_json(std::string_view url);
+
 /// Builds one JSON object (nested arrays and objects allowed):
 ///
 ///     JsonWriter j;

@@ -4,8 +4,12 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace green::tools {
 
@@ -16,8 +20,20 @@ namespace {
 Progress* g_shown = nullptr;
 }  // namespace
 
-Progress::Progress(std::string what, bool enabled)
-    : what_(std::move(what)), active_(enabled && stderr_is_terminal()), start_(Clock::now()) {
+namespace {
+bool dumb_terminal() {
+  const char* term = std::getenv("TERM");
+  return term && std::strcmp(term, "dumb") == 0;
+}
+}  // namespace
+
+Progress::Progress(std::string item, std::string items, std::string bad, std::string bads, bool enabled)
+    : item_(std::move(item)),
+      items_(std::move(items)),
+      bad_(std::move(bad)),
+      bads_(std::move(bads)),
+      active_(enabled && stderr_is_terminal() && !dumb_terminal()),
+      start_(Clock::now()) {
   if (active_) {
     g_shown = this;
     set_before_diag([] {
@@ -34,10 +50,10 @@ Progress::~Progress() {
   }
 }
 
-void Progress::update(std::size_t done, std::size_t errors) {
+void Progress::update(std::size_t done, std::size_t bad) {
   if (!active_) return;
   done_ = done;
-  errors_ = errors;
+  bad_count_ = bad;
   const auto now = Clock::now();
   if (now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
@@ -47,15 +63,15 @@ void Progress::update(std::size_t done, std::size_t errors) {
 void Progress::draw() {
   const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
   const double rate = secs > 0 ? static_cast<double>(done_) / secs : 0.0;
-  char line[256];
+  std::string line = "\r\033[K";
   if (total_ && *total_ > 0) {
     const double pct = 100.0 * static_cast<double>(done_) / static_cast<double>(*total_);
-    std::snprintf(line, sizeof line, "\r\033[K%zu/%zu %s (%.0f%%)  %.0f/s  %zu errors", done_, *total_, what_.c_str(),
-                  pct, rate, errors_);
+    line += fmt::format("{}/{} {} ({:.0f}%)", done_, *total_, *total_ == 1 ? item_ : items_, pct);
   } else {
-    std::snprintf(line, sizeof line, "\r\033[K%zu %s  %.0f/s  %zu errors", done_, what_.c_str(), rate, errors_);
+    line += count_of(done_, item_, items_);
   }
-  std::fputs(line, stderr);
+  line += fmt::format("  {:.0f}/s  {}", rate, count_of(bad_count_, bad_, bads_));
+  std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
   drawn_ = true;
 }
