@@ -351,7 +351,9 @@ class Cron {
     // A closed stdout (`| head`) ends the run quietly; a failing one was
     // reported by Output and stops it too, but it was no signal.
     const Output& out = Output::out();
-    const char* why = !interrupted || out.closed() ? "" : out.error() ? "; stopped: stdout failed" : "; stopped by signal";
+    const char* why = !interrupted || out.closed() ? ""
+                      : out.error()                ? "; stopped: stdout failed"
+                                                   : "; stopped by signal";
     diag("{} run(s), {} failed, {} timed out, {} skipped{}", runs_started_, failed_, timed_out_, skipped_, why);
   }
 

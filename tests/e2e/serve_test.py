@@ -32,15 +32,18 @@ def raise_nofile():
 class Server:
     """Starts `green serve ARGS --port 0` and reads the port it reports."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, host="127.0.0.1", port=0, lines=1):
         # Under AddressSanitizer freed memory sits in a quarantine (256 MiB by
         # default), which would hide whether the server's memory is bounded.
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4"
-        self.proc = subprocess.Popen([GREEN, "serve", *args, "--host", "127.0.0.1", "--port", "0"],
+        self.proc = subprocess.Popen([GREEN, "serve", *args, "--host", host, "--port", str(port)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env)
-        line = self.proc.stderr.readline().decode()
+        # The first `lines` lines of stderr ("listening on ..." for each
+        # address, and what came between).
+        self.head = [self.proc.stderr.readline().decode() for _ in range(lines)]
+        line = next((l for l in self.head if l.startswith("listening on ")), self.head[0])
         if not line.startswith("listening on 127.0.0.1:"):
             self.proc.kill()
             raise AssertionError("server did not report its port: %r" % line)
@@ -54,12 +57,12 @@ class Server:
         for line in self.proc.stderr:
             self.log.append(line.decode(errors="replace"))
 
-    def connect(self, rcvbuf=None):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def connect(self, rcvbuf=None, addr="127.0.0.1"):
+        s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         s.settimeout(IO_TIMEOUT)
-        s.connect(("127.0.0.1", self.port))
+        s.connect((addr, self.port))
         return s
 
     def rss_kib(self):
@@ -251,6 +254,76 @@ def test_chat_max_clients():
         check(rc == 130, "chat exited %d on SIGINT" % rc)
         check("green serve chat: 2 connections, 1 joined, 1 message in " in "".join(srv.log),
               "no summary on SIGINT: %r" % srv.log)
+
+
+def test_chat_name_timeout():
+    # A client that never gives a name is told and dropped, so it cannot hold
+    # the only slot of --max-clients 1.
+    with Server("chat", "--max-clients", "1", "--name-timeout", "300ms") as srv:
+        silent = srv.connect()
+        check(recv_until_eof(silent) == PROMPT + b"## no name given within 300ms, bye\n",
+              "the silent client was not dropped")
+        a = join(srv, "a")
+        a.sendall(b"in\n")
+        expect(a, b"a> in\n")
+
+
+def test_chat_reserved_names():
+    # Names that would read as commands, server notices or backlog lines are
+    # refused with a reason and asked again, as are malformed ones.
+    reserved = b"That name is reserved: names may not start with '/', '#' or '~', nor be 'server'.\n"
+    bad = b"Names are 1-32 printable characters without spaces.\n"
+    with Server("chat") as srv:
+        s = srv.connect()
+        expect(s, PROMPT)
+        for name, answer in ((b"/who", reserved), (b"server", reserved), (b"SeRvEr", reserved),
+                             (b"##x", reserved), (b"~x", reserved), (b"a\x1bb", bad), (b"x" * 33, bad),
+                             (b"", b"")):
+            s.sendall(name + b"\n")
+            expect(s, answer + PROMPT, "name %r" % name)
+        s.sendall(b"servers\n")
+        s.sendall(b"/who\n")
+        expect(s, b"## 1 user: servers\n", "a name merely starting with 'server'")
+
+
+def test_localhost_both_families():
+    # --host localhost listens on 127.0.0.1 and ::1 (one port), says so, and
+    # both kinds of client reach the same server.
+    with Server("echo", host="localhost", lines=2) as srv:
+        check(srv.head[1] == "listening on [::1]:%d\n" % srv.port, "second line: %r" % srv.head)
+        for addr in ("127.0.0.1", "::1"):
+            c = srv.connect(addr=addr)
+            c.sendall(b"ping\n")
+            expect(c, b"ping\n", "echo over " + addr)
+            c.close()
+    with Server("chat", host="localhost", lines=2) as srv:
+        a = join(srv, "a")
+        b = srv.connect(addr="::1")
+        expect(b, PROMPT)
+        b.sendall(b"b\n")
+        expect(a, b"## b joined from ::1.\n")
+
+
+def test_localhost_one_family_taken():
+    # The port is taken on ::1 only: the server says so and serves IPv4.
+    # (Reversed, it would serve IPv6; both taken is the usual "cannot listen".)
+    holder = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    holder.bind(("::1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        with Server("echo", host="localhost", port=port, lines=2) as srv:
+            c = srv.connect()
+            c.sendall(b"ping\n")
+            expect(c, b"ping\n")
+            check(srv.stop() == 0, "did not stop cleanly")
+            log = "".join(srv.head + srv.log)
+            check("listen on [::1]:%d: Address already in use; serving on the other address" % port in log,
+                  "the unbound address was not reported: %r" % log)
+            check(log.count("listening on ") == 1, "listening on an address it did not bind: %r" % log)
+    finally:
+        holder.close()
 
 
 def test_chat_slow_reader():

@@ -247,6 +247,18 @@ TEST(ChatText, NamesAreOneToThirtyTwoPrintableCharacters) {
   EXPECT_EQ(strip(" \t\r\nbob\r\n"), "bob");
 }
 
+TEST(ChatText, NamesThatReadAsCommandsNoticesOrBacklogAreReserved) {
+  for (const char* name : {"/who", "/quit", "#x", "##", "~", "~alice", "server", "SERVER", "Server"})
+    EXPECT_TRUE(reserved_name(name)) << name;
+  for (const char* name : {"alice", "servers", "serve", "a/b", "a#", "x~"}) EXPECT_FALSE(reserved_name(name)) << name;
+}
+
+TEST(Json, UrlKeepsItsBytesThatAreNotUtf8AsPercentEscapes) {
+  EXPECT_EQ(url_for_json("http://h/a\xff\xc3\xa9?q=%41"), "http://h/a%FF\xc3\xa9?q=%41");
+  EXPECT_EQ(url_for_json("http://h/\xc3"), "http://h/%C3");  // a cut sequence
+  EXPECT_EQ(url_for_json("http://h/plain"), "http://h/plain");
+}
+
 TEST(ChatText, LinesLongerThanTheLimitAreCutAndTheirRestSkipped) {
   std::string fits(kMaxLine, 'a');
   EXPECT_FALSE(cut_line(fits));

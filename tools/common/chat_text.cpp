@@ -66,6 +66,15 @@ bool valid_name(std::string_view s) noexcept {
   return chars >= 1 && chars <= kMaxName;
 }
 
+bool reserved_name(std::string_view s) noexcept {
+  if (!s.empty() && (s[0] == '/' || s[0] == '#' || s[0] == '~')) return true;
+  constexpr std::string_view kServer = "server";
+  if (s.size() != kServer.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if ((s[i] | 0x20) != kServer[i]) return false;
+  return true;
+}
+
 bool cut_line(std::string& line) noexcept {
   if (line.size() <= kMaxLine || line.back() == '\n') return false;
   line.resize(kMaxLine);

@@ -36,4 +36,9 @@ std::string sanitize(std::string_view s);
 /// 1-32 characters of valid UTF-8, none of them a space or control character.
 bool valid_name(std::string_view s) noexcept;
 
+/// A valid name that would read as something else in the chat: starting
+/// with '/' (a command word: "/who"), '#' (a server notice: "## ...") or '~'
+/// (a backlog line: "~ alice> hi"), or "server" in any case.
+bool reserved_name(std::string_view s) noexcept;
+
 }  // namespace green::tools::chat

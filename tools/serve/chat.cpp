@@ -35,6 +35,7 @@ namespace {
 using namespace std::chrono_literals;
 using chat::cut_line;
 using chat::kMaxLine;
+using chat::reserved_name;
 using chat::sanitize;
 using chat::strip;
 using chat::valid_name;
@@ -44,6 +45,8 @@ using green::net::TcpStream;
 constexpr std::string_view kPrompt = "Please enter your name: ";
 constexpr std::string_view kTaken = "That username is already taken.\n";
 constexpr std::string_view kBadName = "Names are 1-32 printable characters without spaces.\n";
+constexpr std::string_view kReservedName =
+    "That name is reserved: names may not start with '/', '#' or '~', nor be 'server'.\n";
 constexpr std::string_view kShutdown = "## server shutting down\n";
 constexpr std::string_view kTooSlow = "## disconnected: you are not reading fast enough\n";
 constexpr std::string_view kBadRoom = "## room names are 1-32 printable characters without spaces\n";
@@ -245,41 +248,48 @@ struct Room {
 
 class ChatRoom {
  public:
-  ChatRoom(const ChatOptions& opt, const net::Tcp::endpoint& ep)
-      : opt_(opt),
-        rooms_{{std::string(kLobby), Room{}}},
-        server_(
-            ep, [this](TcpStream& s) { handle(s); }, options(opt)) {
+  // One listener per address (--host localhost: both families), one chat.
+  ChatRoom(const ChatOptions& opt, const std::vector<net::address>& addrs)
+      : opt_(opt), rooms_{{std::string(kLobby), Room{}}} {
+    servers_ = listen_on_each(addrs, opt.port, [this](const net::Tcp::endpoint& ep) {
+      return std::make_unique<StreamServer>(
+          ep, [this](TcpStream& s) { handle(s); }, options(opt_));
+    });
     if (opt.http_port >= 0) {
       web::Options wo;
       wo.max_connections = opt.max_clients;
       wo.max_message_bytes = 64 * 1024;
       wo.max_body_bytes = 64 * 1024;
       wo.idle_timeout = 65s;  // above the longest poll
-      web_.emplace(net::Tcp::endpoint(ep.address(), static_cast<std::uint16_t>(opt.http_port)),
-                   [this](web::Request& req, web::Reply& reply) { web(req, reply); }, wo);
+      std::vector<net::address> bound;
+      for (const auto& s : servers_) bound.push_back(s->local_endpoint().address());
+      webs_ = listen_on_each(bound, static_cast<std::uint16_t>(opt.http_port), [&](const net::Tcp::endpoint& ep) {
+        return std::make_unique<web::Server>(
+            ep, [this](web::Request& req, web::Reply& reply) { web(req, reply); }, wo);
+      });
     }
   }
-
-  net::Tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
 
   // Serves until SIGINT/SIGTERM; returns the exit status.
   int run() {
     const auto start = Clock::now();
     StopSignals signals(stop_signal_, false, [this](int) { shutdown(); });
-    announce(server_.local_endpoint());
+    for (const auto& s : servers_) announce(s->local_endpoint());
     green::Greenlet<void> reaper;
-    if (web_) {
-      std::fprintf(stderr, "listening on http://%s/\n", net::to_string(web_->local_endpoint()).c_str());
+    for (const auto& w : webs_) {
+      std::fprintf(stderr, "listening on http://%s/\n", net::to_string(w->local_endpoint()).c_str());
       std::fflush(stderr);
-      web_->start();
-      reaper = green::spawn([this] { reap(); });
+      w->start();
     }
-    server_.serve_forever();
+    if (!webs_.empty()) reaper = green::spawn([this] { reap(); });
+    for (std::size_t i = 1; i < servers_.size(); ++i) servers_[i]->start();
+    servers_.front()->serve_forever();  // until shutdown() stops them all
     if (reaper) reaper.kill();
     writers_.kill();
-    diag("{} connection{}, {} joined, {} message{} in {:.1f} s", server_.accepted(), server_.accepted() == 1 ? "" : "s",
-         joins_, messages_, messages_ == 1 ? "" : "s", seconds_since(start));
+    std::size_t accepted = 0;
+    for (const auto& s : servers_) accepted += s->accepted();
+    diag("{} connection{}, {} joined, {} message{} in {:.1f} s", accepted, accepted == 1 ? "" : "s", joins_, messages_,
+         messages_ == 1 ? "" : "s", seconds_since(start));
     return exit_status(stop_signal_);
   }
 
@@ -297,7 +307,7 @@ class ChatRoom {
   void shutdown() {
     if (stopping_) return;
     stopping_ = true;
-    server_.stop_accepting();
+    for (const auto& srv : servers_) srv->stop_accepting();
     auto note = make_msg(std::string(kShutdown));
     for (auto& [seq, c] : conns_) {
       if (c->kind == Kind::poll) {
@@ -308,8 +318,8 @@ class ChatRoom {
       c->out.close();
     }
     // Parked polls answer with the notice; give them a moment to collect it.
-    if (web_) web_->stop(2s);
-    server_.stop(2s);
+    for (const auto& w : webs_) w->stop(2s);
+    for (const auto& srv : servers_) srv->stop(2s);
   }
 
   // Never switches: a slow user is dropped, never waited for.
@@ -474,8 +484,23 @@ class ChatRoom {
     return true;
   }
 
-  // The seed's read_name: prompt until a free, valid name arrives.
+  // The seed's read_name: prompt until a free, valid name arrives. A client
+  // that gives none within --name-timeout is told so and dropped: it would
+  // hold a --max-clients slot without ever joining.
   bool read_name(Conn& c) {
+    std::optional<green::Timeout> limit;
+    if (opt_.name_timeout > Duration::zero()) limit.emplace(opt_.name_timeout);
+    try {
+      return prompt_for_name(c);
+    } catch (const green::Timeout& t) {
+      if (!limit || !(t == *limit)) throw;
+    }
+    deliver(c, name_timeout_);
+    if (opt_.verbose) log_event(c.ip + " gave no name within --name-timeout: dropped");
+    return false;
+  }
+
+  bool prompt_for_name(Conn& c) {
     std::string line;
     for (;;) {
       deliver(c, prompt_);
@@ -484,6 +509,10 @@ class ChatRoom {
       if (name.empty()) continue;
       if (!valid_name(name)) {
         deliver(c, bad_name_);
+        continue;
+      }
+      if (reserved_name(name)) {
+        deliver(c, reserved_name_);
         continue;
       }
       if (names_.count(std::string(name))) {
@@ -553,6 +582,7 @@ class ChatRoom {
   std::string admit(const std::string& name, const std::string& room, Room** out) {
     if (stopping_) return std::string(kShutdown);
     if (!valid_name(name)) return std::string(kBadName);
+    if (reserved_name(name)) return std::string(kReservedName);
     if (names_.count(name)) return std::string(kTaken);
     if (!valid_name(room)) return std::string(kBadRoom);
     auto it = rooms_.find(room);
@@ -776,10 +806,10 @@ class ChatRoom {
   }
 
   const ChatOptions& opt_;
-  std::optional<web::Server> web_;
+  std::vector<std::unique_ptr<web::Server>> webs_;        // --http, on each address of servers_
   std::map<std::string, std::shared_ptr<Conn>> pollers_;  // long-polling users by name
   std::map<std::string, Room, std::less<>> rooms_;  // by name: /rooms lists them sorted
-  StreamServer server_;
+  std::vector<std::unique_ptr<StreamServer>> servers_;  // one per --host address
   green::Group writers_;
   std::map<std::uint64_t, std::shared_ptr<Conn>> conns_;  // every connection
   std::unordered_map<std::string, Conn*> names_;
@@ -791,13 +821,15 @@ class ChatRoom {
   const Msg prompt_ = make_msg(std::string(kPrompt));
   const Msg taken_ = make_msg(std::string(kTaken));
   const Msg bad_name_ = make_msg(std::string(kBadName));
+  const Msg reserved_name_ = make_msg(std::string(kReservedName));
+  const Msg name_timeout_ = make_msg("## no name given within " + format_duration(opt_.name_timeout) + ", bye\n");
 };
 
 }  // namespace
 
 int run_chat(const ChatOptions& opt) {
-  return serve_on_hub(opt, [&](const net::address& addr) {
-    ChatRoom room(opt, net::Tcp::endpoint(addr, opt.port));
+  return serve_on_hub(opt, [&](const std::vector<net::address>& addrs) {
+    ChatRoom room(opt, addrs);
     return room.run();
   });
 }

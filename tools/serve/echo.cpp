@@ -165,9 +165,9 @@ class EchoServer final : public HubServer {
 int run_echo(const EchoOptions& opt) {
   EchoStats stats;
   const auto start = Clock::now();
-  return serve_on_hub(opt, [&](const net::address& addr) {
+  return serve_on_hub(opt, [&](const std::vector<net::address>& addrs) {
     const int status =
-        run_hubs(opt.threads, net::Tcp::endpoint(addr, opt.port), [&](const net::Tcp::endpoint& ep, bool reuse_port) {
+        run_hubs(opt.threads, addrs, opt.port, [&](const net::Tcp::endpoint& ep, bool reuse_port) {
           return std::make_unique<EchoServer>(opt, stats, opt.idle_timeout, ep, reuse_port);
         });
     if (status != kExitOk) return status;

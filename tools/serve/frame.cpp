@@ -16,12 +16,16 @@
 
 namespace green::tools::serve {
 
-net::address host_or_usage_error(const std::string& host) {
+std::vector<net::address> hosts_or_usage_error(const std::string& host) {
+  // A client may look localhost up as either family (curl tries ::1 first).
+  if (host == "localhost") return {boost::asio::ip::address_v4::loopback(), boost::asio::ip::address_v6::loopback()};
   std::error_code ec;
   auto a = net::parse_address(host, ec);
   if (ec) throw UsageError("--host: cannot use '" + host + "': give a numeric IPv4/IPv6 address or localhost");
-  return a;
+  return {a};
 }
+
+void report_unbound(const std::string& why) { diag_line(why + "; serving on the other address", Severity::warning); }
 
 void announce(const net::Tcp::endpoint& ep) {
   std::fprintf(stderr, "listening on %s\n", net::to_string(ep).c_str());
@@ -38,13 +42,25 @@ StopSignals::StopSignals(std::atomic<int>& first, bool log, std::function<void(i
         on_stop(sig);
       }) {}
 
-int run_hubs(unsigned threads, const net::Tcp::endpoint& ep, const MakeHubServer& make) {
+namespace {
+// A hub's servers, one per address, until each has stopped.
+void run_all(const std::vector<std::unique_ptr<HubServer>>& servers) {
+  green::Group others;
+  for (std::size_t i = 1; i < servers.size(); ++i) others.spawn([s = servers[i].get()] { s->run(); });
+  servers.front()->run();
+  others.join();
+}
+}  // namespace
+
+int run_hubs(unsigned threads, const std::vector<net::address>& addrs, std::uint16_t port, const MakeHubServer& make) {
   const bool reuse_port = threads > 1;
-  std::unique_ptr<HubServer> first = make(ep, reuse_port);
-  const auto bound = first->local_endpoint();
+  std::vector<std::unique_ptr<HubServer>> first =
+      listen_on_each(addrs, port, [&](const net::Tcp::endpoint& ep) { return make(ep, reuse_port); });
+  std::vector<net::Tcp::endpoint> bound;
+  for (const auto& s : first) bound.push_back(s->local_endpoint());
   struct Started {
     boost::asio::io_context* io;
-    HubServer* server;
+    std::vector<HubServer*> servers;
   };
   std::vector<std::thread> extra;
   std::vector<std::future<Started>> ready;
@@ -54,9 +70,14 @@ int run_hubs(unsigned threads, const net::Tcp::endpoint& ep, const MakeHubServer
     extra.emplace_back([&make, bound, promise] {
       try {
         green::run([&] {
-          std::unique_ptr<HubServer> server = make(bound, true);
-          promise->set_value(Started{&green::io_context(), server.get()});
-          server->run();
+          std::vector<std::unique_ptr<HubServer>> servers;
+          Started started{&green::io_context(), {}};
+          for (const auto& ep : bound) {
+            servers.push_back(make(ep, true));
+            started.servers.push_back(servers.back().get());
+          }
+          promise->set_value(std::move(started));
+          run_all(servers);
         });
       } catch (...) {
         try {
@@ -80,23 +101,27 @@ int run_hubs(unsigned threads, const net::Tcp::endpoint& ep, const MakeHubServer
     diag_line("cannot start a server thread: " + failure, Severity::error);
     for (const Started& s : started) {
       // Runs on that hub; a posted callback may spawn but not switch.
-      boost::asio::post(*s.io, [srv = s.server] { green::spawn([srv] { srv->stop(); }); });
+      boost::asio::post(*s.io, [servers = s.servers] {
+        green::spawn([servers] {
+          for (HubServer* srv : servers) srv->stop();
+        });
+      });
     }
     for (auto& t : extra) t.join();
     return kExitFailure;
   }
-  announce(bound);
-  first->run();
+  for (const auto& ep : bound) announce(ep);
+  run_all(first);
   for (auto& t : extra) t.join();
   return kExitOk;
 }
 
-int serve_on_hub(const ServerCommon& opt, const std::function<int(const net::address&)>& body) {
+int serve_on_hub(const ServerCommon& opt, const std::function<int(const std::vector<net::address>&)>& body) {
   net::raise_open_files_limit();
   net::ignore_sigpipe();
-  const auto addr = host_or_usage_error(opt.host);
+  const auto addrs = hosts_or_usage_error(opt.host);
   try {
-    return green::run([&] { return body(addr); });
+    return green::run([&] { return body(addrs); });
   } catch (const std::system_error& e) {
     diag_line(e.what(), Severity::error);
     return kExitFailure;

@@ -14,9 +14,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
+#include <vector>
 
 namespace green::tools::serve {
 
@@ -27,10 +30,40 @@ struct ServerCommon {
   bool verbose = false;
 };
 
-/// --host as an address, or a UsageError naming it.
-net::address host_or_usage_error(const std::string& host);
+/// --host as the addresses to listen on ("localhost": 127.0.0.1 and ::1),
+/// or a UsageError naming it.
+std::vector<net::address> hosts_or_usage_error(const std::string& host);
 
-/// Prints "listening on HOST:PORT" on stderr (tests and users wait for it).
+/// A listener that could not be made (`why`: the error, which names the
+/// address) while another one was, as a warning on stderr.
+void report_unbound(const std::string& why);
+
+/// Makes one listener per address with `make(endpoint)`, all on `port` (0:
+/// the port the first one got). An address that cannot be bound (no IPv6 on
+/// this machine, the port taken in one family only) is reported on stderr
+/// and skipped while another one binds; when none does, the first error is
+/// thrown (std::system_error). Never switches.
+template <class Make>
+auto listen_on_each(const std::vector<net::address>& addrs, std::uint16_t port, Make&& make) {
+  std::vector<decltype(make(net::Tcp::endpoint{}))> servers;
+  std::vector<std::string> failed;
+  std::exception_ptr first_error;
+  for (const auto& a : addrs) {
+    try {
+      servers.push_back(make(net::Tcp::endpoint(a, port)));
+      if (port == 0) port = servers.back()->local_endpoint().port();
+    } catch (const std::system_error& e) {
+      if (!first_error) first_error = std::current_exception();
+      failed.emplace_back(e.what());
+    }
+  }
+  if (servers.empty()) std::rethrow_exception(first_error);
+  for (const auto& why : failed) report_unbound(why);
+  return servers;
+}
+
+/// Prints "listening on HOST:PORT" on stderr (tests and users wait for it;
+/// one line per address).
 void announce(const net::Tcp::endpoint& ep);
 
 /// How a server's life ended: SIGTERM (or none) is the normal stop of a
@@ -50,10 +83,10 @@ class StopSignals {
 };
 
 /// The frame of a server's life: raises the open-files limit, ignores
-/// SIGPIPE, reads --host, then runs `body(address)` in green::run and returns
-/// its exit status; a server that cannot start (cannot bind) prints the error
-/// and returns 1.
-int serve_on_hub(const ServerCommon& opt, const std::function<int(const net::address&)>& body);
+/// SIGPIPE, reads --host, then runs `body(addresses)` in green::run and
+/// returns its exit status; a server that cannot start (cannot bind) prints
+/// the error and returns 1.
+int serve_on_hub(const ServerCommon& opt, const std::function<int(const std::vector<net::address>&)>& body);
 
 /// One hub's server, as run_hubs drives it.
 class HubServer {
@@ -70,14 +103,15 @@ class HubServer {
 /// when `reuse_port`: other hubs listen on the same port).
 using MakeHubServer = std::function<std::unique_ptr<HubServer>(const net::Tcp::endpoint& ep, bool reuse_port)>;
 
-/// Runs `threads` hubs: the calling one, whose server binds `ep` (port 0:
-/// the one picked is the others' too), and threads-1 more, one thread each
-/// with its own listener on that port; the kernel spreads connections over
-/// them. Announces the address once every hub listens and returns when
-/// every server has stopped (each hub's signal handler sees SIGINT/SIGTERM).
-/// Returns kExitOk, or kExitFailure after stopping the rest when a hub
-/// cannot start. Runs on a hub (inside serve_on_hub). Switch point.
-int run_hubs(unsigned threads, const net::Tcp::endpoint& ep, const MakeHubServer& make);
+/// Runs `threads` hubs: the calling one, whose servers bind `port` on each
+/// of `addrs` (see listen_on_each; port 0: the one picked is the others'
+/// too), and threads-1 more, one thread each with its own listeners on the
+/// addresses bound; the kernel spreads connections over them. Announces the
+/// addresses once every hub listens and returns when every server has
+/// stopped (each server's signal handler sees SIGINT/SIGTERM). Returns
+/// kExitOk, or kExitFailure after stopping the rest when a hub cannot
+/// start. Runs on a hub (inside serve_on_hub). Switch point.
+int run_hubs(unsigned threads, const std::vector<net::address>& addrs, std::uint16_t port, const MakeHubServer& make);
 
 struct EchoOptions : ServerCommon {
   Duration idle_timeout = Duration::zero();
@@ -87,8 +121,9 @@ int run_echo(const EchoOptions& opt);
 
 struct ChatOptions : ServerCommon {
   std::size_t queue_limit = 1024 * 1024;
-  std::size_t backlog = 25;  // messages of a room sent to whoever joins it
-  int http_port = -1;        // the web page, WebSocket and long polling (-1: none)
+  std::size_t backlog = 25;                          // messages of a room sent to whoever joins it
+  int http_port = -1;                                // the web page, WebSocket and long polling (-1: none)
+  Duration name_timeout = std::chrono::seconds(60);  // a TCP client that gives no name is dropped (0: never)
 };
 int run_chat(const ChatOptions& opt);
 

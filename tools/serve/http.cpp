@@ -265,9 +265,9 @@ int run_http(const HttpOptions& opt) {
   }
   HttpStats stats;
   const auto start = Clock::now();
-  return serve_on_hub(opt, [&](const net::address& addr) {
+  return serve_on_hub(opt, [&](const std::vector<net::address>& addrs) {
     const int status =
-        run_hubs(opt.threads, net::Tcp::endpoint(addr, opt.port), [&](const net::Tcp::endpoint& ep, bool reuse_port) {
+        run_hubs(opt.threads, addrs, opt.port, [&](const net::Tcp::endpoint& ep, bool reuse_port) {
           return std::make_unique<HttpServer>(opt, *root, stats, ep, reuse_port);
         });
     if (status != kExitOk) return status;

@@ -34,6 +34,7 @@ struct ServeOptions {
   std::size_t queue_limit = 1024 * 1024;
   std::size_t backlog = 25;
   int http_port = -1;
+  Duration name_timeout = std::chrono::seconds(60);
   bool json = false;
   bool follow_symlinks = false;
   bool dotfiles = false;
@@ -44,7 +45,7 @@ struct ServeOptions {
 bool applies(const std::string& mode, const std::string& option) {
   static const std::map<std::string, std::set<std::string>> takes = {
       {"echo", {"--idle-timeout", "--threads"}},
-      {"chat", {"--queue-limit", "--backlog", "--http"}},
+      {"chat", {"--queue-limit", "--backlog", "--http", "--name-timeout"}},
       {"http", {"DIR", "--threads", "--json", "--follow-symlinks", "--dotfiles"}},
   };
   return takes.at(mode).count(option) != 0;
@@ -90,6 +91,7 @@ int run_serve(const ServeOptions& o) {
   c.queue_limit = o.queue_limit;
   c.backlog = o.backlog;
   c.http_port = o.http_port;
+  c.name_timeout = o.name_timeout;
   return serve::run_chat(c);
 }
 
@@ -106,7 +108,9 @@ void setup_serve(CLI::App& app, int& status) {
                           ->check(CLI::IsMember({"echo", "chat", "http"}));
   completion_values(mode, {"echo", "chat", "http"});
   sub->add_option("DIR", o->dir, "http: the directory to serve (default: the current one)")->each(given("DIR"));
-  sub->add_option("--host", o->host, "Address to listen on: numeric IPv4/IPv6 or localhost (0.0.0.0 or :: for all)")
+  sub->add_option("--host", o->host,
+                  "Address to listen on: numeric IPv4/IPv6, or localhost for both 127.0.0.1 and ::1 (0.0.0.0 or :: "
+                  "for all)")
       ->type_name("ADDR")
       ->capture_default_str();
   sub->add_option("-p,--port", o->port,
@@ -139,6 +143,9 @@ void setup_serve(CLI::App& app, int& status) {
                   "(0 picks a free port)")
       ->check(CLI::Range(0, 65535))
       ->each(given("--http"));
+  add_duration_option(sub, "--name-timeout", o->name_timeout,
+                      "chat: drop a TCP client that has not given a valid name after DUR (default 1m; 0: never)")
+      ->each(given("--name-timeout"));
   sub->add_flag("--json", o->json, "http: the access log as JSON Lines on stdout, one object per request")
       ->each(given("--json"));
   sub->add_flag("--follow-symlinks", o->follow_symlinks,
@@ -148,7 +155,9 @@ void setup_serve(CLI::App& app, int& status) {
                 "http: serve and list hidden files and directories (names starting with '.'); by default they are 404")
       ->each(given("--dotfiles"));
   sub->footer(
-      "The server prints 'listening on HOST:PORT' on stderr once bound. SIGTERM or SIGINT stops it\n"
+      "The server prints 'listening on HOST:PORT' on stderr once bound (--host localhost: one line for\n"
+      "127.0.0.1, one for [::1], on one port; an address that cannot be bound while the other can is a\n"
+      "warning, not an error). SIGTERM or SIGINT stops it\n"
       "cleanly and prints a summary on stderr. Exit status: 0 after SIGTERM (a service's normal stop),\n"
       "130 after SIGINT (an interrupted run, as for every green tool), 1 if it cannot listen, 2 on\n"
       "usage errors.\n"
@@ -157,6 +166,9 @@ void setup_serve(CLI::App& app, int& status) {
       "\n"
       "chat speaks the gevent seed's protocol byte for byte: the server sends 'Please enter your name: ';\n"
       "an empty name asks again, a taken one gets 'That username is already taken.' and asks again.\n"
+      "Names starting with '/', '#' or '~' and 'server' are reserved (they would read as commands, server\n"
+      "notices or backlog lines): refused with a line saying so, then asked again. A TCP client that has\n"
+      "not given a name after --name-timeout gets '## no name given within DUR, bye' and is disconnected.\n"
       "Everyone already in gets '## NAME joined from IP.'; each line a user sends reaches every user,\n"
       "the sender too, as 'NAME> line'; '## NAME left the chat.' when a user leaves.\n"
       "Names are 1-32 printable characters without spaces and unique across the server. Users start in\n"
