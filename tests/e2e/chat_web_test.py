@@ -255,6 +255,8 @@ def test_long_polling_with_curl():
         check(s == 409 and body == b"That username is already taken.\n", "taken: %d %r" % (s, body))
         s, _, body = curl("-X", "POST", chat.base + "/join?name=a%20b")
         check(s == 400, "bad name: %d %r" % (s, body))
+        s, _, body = curl("-X", "POST", chat.base + "/join?name=%2Fwho")
+        check(s == 400 and b"reserved" in body, "reserved name: %d %r" % (s, body))
         s, _, body = curl("-X", "POST", chat.base + "/join?name=pat")
         check(s == 200 and len(body.strip()) == 32, "join: %d %r" % (s, body))
         auth = "name=pat&token=" + body.strip().decode()
