@@ -14,6 +14,8 @@
 #include <green/yield.hpp>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -107,9 +110,136 @@ std::string to_string(const Udp::endpoint& ep) { return to_string(Tcp::endpoint(
 
 // ---- TcpStream ---------------------------------------------------------------
 
+// Read readiness without a system call per wait.
+//
+// An Asio async_wait(wait_read) re-arms the descriptor with epoll_ctl on every
+// call (Asio cannot know whether readiness was missed since the last one), so
+// a request/response round trip cost three system calls (epoll_ctl, recv,
+// send), as many as plain Asio's (a speculative recv that finds nothing, recv,
+// send). Instead, the first wait_readable() puts two watches into the queues
+// of Asio's epoll reactor for the socket and leaves them there: the socket is
+// registered edge-triggered once, and the reactor calls a watch's perform() on
+// every event for its queue; perform() marks the stream and wakes its waiter
+// but reports "not done", so the watch stays queued. The read watch sees data
+// and end of stream; the error watch sees EPOLLERR/EPOLLHUP (a reset).
+//
+// The stream clears its readable mark only when a recv proves the socket
+// empty: EAGAIN, or a read whose TCP_INQ hint says no byte and no FIN is left
+// (the kernel reports a FIN as one byte), with no reset seen. Any byte that
+// arrives later raises a new edge. A round trip is then recv + send.
+//
+// The watches must leave the queues before any Asio read operation on the
+// socket (they would sit in front of it forever): read_some() and socket()
+// drop them. They point at the stream's ReadState, never at a greenlet's
+// stack, so a Timeout or kill during the wait has nothing to cancel.
+namespace {
+
+struct Watch;
+
+struct ReadState {
+  Watch* read_watch = nullptr;  // queued in the reactor, or null
+  Watch* error_watch = nullptr;
+  green::detail::GreenletBase* waiter = nullptr;  // parked in wait_readable()
+  bool readable = false;                          // not proven empty since the last event
+  bool reset = false;                             // EPOLLERR/EPOLLHUP seen: never trust a hint again
+  bool inq = false;                               // TCP_INQ is on: reads report what is left
+};
+
+struct Watch : boost::asio::detail::reactor_op {
+  Watch(ReadState* s, bool error)
+      : reactor_op(boost::system::error_code(), &Watch::perform_fn, &Watch::complete_fn), state(s), for_errors(error) {
+    cancellation_key_ = this;
+  }
+  static void notify(ReadState* s) noexcept {
+    s->readable = true;
+    if (green::detail::GreenletBase* g = std::exchange(s->waiter, nullptr)) green::detail::wake(g);
+  }
+  // Called by the reactor on each event for this queue, and once from inside
+  // start_op (a speculative try, before `armed`), which says nothing.
+  static status perform_fn(reactor_op* base) {
+    auto* w = static_cast<Watch*>(base);
+    if (ReadState* s = w->state; s && w->armed) {
+      if (w->for_errors) s->reset = true;
+      notify(s);
+    }
+    return not_done;
+  }
+  // Runs only when the watch leaves its queue: cancelled, socket closed or
+  // not registered (owner set), or the io_context destroyed (owner null).
+  static void complete_fn(void* owner, boost::asio::detail::operation* base, const boost::system::error_code&,
+                          std::size_t) {
+    auto* w = static_cast<Watch*>(base);
+    if (ReadState* s = w->state) {
+      (w->for_errors ? s->error_watch : s->read_watch) = nullptr;
+      if (owner) notify(s);  // the waiter tries to read and sees what happened
+    }
+    delete w;
+  }
+  ReadState* state;  // null once the stream let go of the watch
+  bool for_errors;
+  bool armed = false;
+};
+
+// The reactor registration of an Asio socket (a protected member of
+// basic_socket, reached through a derived class).
+struct SocketAccess : Tcp::socket {
+  static auto& impl(Tcp::socket& s) { return (s.*(&SocketAccess::impl_)).get_implementation(); }
+};
+
+}  // namespace
+
 struct TcpStream::Impl {
   explicit Impl(Tcp::socket s) : sock(std::move(s)) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() { release_watches(false); }
+
+  using Reactor = boost::asio::detail::reactor;
+
+  // Lets go of the watches; with `cancel`, also takes them out of the
+  // reactor's queues (closing the socket does that by itself).
+  void release_watches(bool cancel) noexcept {
+    for (auto [slot, queue] :
+         {std::pair{&rs.read_watch, int(Reactor::read_op)}, {&rs.error_watch, int(Reactor::except_op)}}) {
+      Watch* w = std::exchange(*slot, nullptr);
+      if (!w) continue;
+      w->state = nullptr;
+      if (cancel && sock.is_open()) {
+        auto& si = SocketAccess::impl(sock);
+        reactor().cancel_ops_by_key(si.socket_, si.reactor_data_, queue, w);
+      }
+    }
+  }
+
+  // Queues the watches. Readiness that came before them was missed, so one
+  // peek says whether there is something to read now; whatever arrives after
+  // it raises a new edge, which the watches see.
+  void start_watches() {
+    auto& si = SocketAccess::impl(sock);
+    if (!rs.inq) {
+      const int on = 1;
+      rs.inq = ::setsockopt(si.socket_, SOL_TCP, TCP_INQ, &on, sizeof on) == 0;
+    }
+    auto start = [&](Watch*& slot, int queue, bool for_errors) {
+      auto* w = new Watch(&rs, for_errors);
+      slot = w;
+      reactor().start_op(queue, si.socket_, si.reactor_data_, w, false, true);
+      w->armed = true;
+    };
+    if (!rs.read_watch) start(rs.read_watch, Reactor::read_op, false);
+    if (!rs.error_watch) start(rs.error_watch, Reactor::except_op, true);
+    char c;
+    ssize_t n;
+    do {
+      n = ::recv(si.socket_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    rs.readable = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  }
+
+  Reactor& reactor() { return boost::asio::use_service<Reactor>(sock.get_executor().context()); }
+
   Tcp::socket sock;
+  ReadState rs;
 };
 
 TcpStream::TcpStream() = default;
@@ -125,11 +255,14 @@ int TcpStream::native_handle() noexcept { return is_open() ? impl_->sock.native_
 
 Tcp::socket& TcpStream::socket() {
   if (!impl_) throw std::logic_error("green::net::TcpStream::socket() on a stream that was never opened");
+  impl_->release_watches(true);  // Asio reads through it now
   return impl_->sock;
 }
 
 void TcpStream::close() noexcept {
   if (!impl_) return;
+  impl_->release_watches(false);
+  if (green::detail::GreenletBase* g = std::exchange(impl_->rs.waiter, nullptr)) green::detail::wake(g);
   boost::system::error_code ignored;
   impl_->sock.close(ignored);
 }
@@ -255,6 +388,7 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
     ec.clear();
   }
   streak_ = 0;
+  impl_->release_watches(true);
   boost::system::error_code bec;
   const std::size_t n = sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), green::yield[bec]);
   async_mode_ = n < buf.size();
@@ -282,12 +416,35 @@ std::size_t TcpStream::try_read(std::span<char> buf, std::error_code& ec) noexce
     return 0;
   }
   if (eof_) return 0;
+  ReadState& rs = impl_->rs;
   for (;;) {
-    const ssize_t n = ::recv(impl_->sock.native_handle(), buf.data(), buf.size(), 0);
+    ssize_t n;
+    int left = -1;  // bytes still queued after this read (a FIN counts as one), when known
+    if (rs.inq) {
+      iovec iov{buf.data(), buf.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      n = ::recvmsg(impl_->sock.native_handle(), &msg, 0);
+      if (n > 0) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&left, CMSG_DATA(c), sizeof left);
+        }
+      }
+    } else {
+      n = ::recv(impl_->sock.native_handle(), buf.data(), buf.size(), 0);
+    }
     if (n == 0) eof_ = true;
-    if (n >= 0) return static_cast<std::size_t>(n);
+    if (n >= 0) {
+      if (left == 0 && !rs.reset) rs.readable = false;
+      return static_cast<std::size_t>(n);
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      rs.readable = false;
       ec = std::make_error_code(std::errc::operation_would_block);
     } else {
       ec = sys_error(errno);
@@ -306,10 +463,18 @@ void TcpStream::wait_readable(std::error_code& ec) {
   green::detail::check_interrupt();
   if (eof_) return;
   streak_ = 0;
-  // async_wait rather than a 1-byte MSG_PEEK receive: it makes no system
-  // call of its own when the data is not there yet (the peek would try a
-  // speculative recv first), only the epoll_ctl that re-arms the socket.
-  if (auto bec = await_ready(impl_->sock, Tcp::socket::wait_read)) ec = to_std(bec);
+  ReadState& rs = impl_->rs;
+  if (!rs.read_watch || !rs.error_watch) impl_->start_watches();
+  if (rs.readable) return;
+  green::detail::GreenletBase* self = green::detail::current();
+  green::detail::IoRef io;
+  while (!rs.readable && is_open()) {
+    rs.waiter = self;
+    green::detail::park();
+    if (rs.waiter == self) rs.waiter = nullptr;  // woken by an interrupt
+    green::detail::check_interrupt();
+  }
+  if (!is_open()) ec = to_std(boost::asio::error::operation_aborted);
 }
 
 void TcpStream::wait_readable() {

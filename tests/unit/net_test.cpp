@@ -327,6 +327,54 @@ GREEN_TEST(Net, TimeoutOrKillWhileInWaitReadableCancelsTheWait) {
   server.stop(1s);
 }
 
+// wait_readable() keeps one readiness watch per socket instead of re-arming
+// epoll per wait; bytes whose readiness event came while nobody waited, and
+// reads through Asio (read_line) in between, must not make it miss data.
+GREEN_TEST(Net, WaitReadableSeesBytesThatArrivedWhileNobodyWaitedAndMixesWithReadLine) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  green::Timeout guard(30s);  // a missed wake-up fails here instead of hanging
+  bool timed_out = false;
+  try {
+    green::Timeout t(10ms);
+    c.wait_readable();  // nothing was sent: it waits
+  } catch (const green::Timeout&) {
+    timed_out = true;
+  }
+  EXPECT_TRUE(timed_out);
+  auto read_now = [&] {
+    char buf[64];
+    std::error_code ec;
+    std::string got;
+    while (got.empty() || got.back() != '\n') {
+      c.wait_readable();
+      const std::size_t n = c.try_read(buf, ec);
+      if (ec == std::errc::operation_would_block) continue;
+      EXPECT_FALSE(ec) << ec.message();
+      if (ec || n == 0) break;
+      got.append(buf, n);
+    }
+    return got;
+  };
+  c.write_all("one\n");
+  green::sleep(50ms);  // the echo (and its epoll event) normally arrives while nobody waits
+  EXPECT_EQ(read_now(), "one\n");
+  auto reader = green::spawn([&] { return c.read_line(); });
+  green::sleep(0s);  // parked in Asio's async_read_some
+  c.write_all("two\n");
+  EXPECT_EQ(reader.get(), "two\n");
+  c.write_all("three\n");
+  EXPECT_EQ(read_now(), "three\n");
+  c.write_all("four\n");
+  EXPECT_EQ(c.read_line(), "four\n");
+  c.write_all("five\n");
+  green::sleep(50ms);
+  EXPECT_EQ(read_now(), "five\n");
+  c.close();
+  server.stop(1s);
+}
+
 GREEN_TEST(Net, ParseAddressTakesNumericAddressesAndLocalhost) {
   EXPECT_EQ(green::net::parse_address("[::1]").to_string(), "::1");
   EXPECT_EQ(green::net::parse_address("localhost").to_string(), "127.0.0.1");
