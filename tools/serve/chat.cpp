@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 namespace green::tools::serve {
 
@@ -55,12 +56,43 @@ constexpr std::string_view kLobby = "lobby";
 // Rooms live on while they hold a backlog; this bounds what users can make
 // the server keep.
 constexpr std::size_t kMaxRooms = 1000;
+// Lines a user's reader says before it lets the others (writers too) run.
+constexpr unsigned kLinesPerTurn = 4;
 // Backlog lines start with this (a name has no space, so no live line does).
 constexpr std::string_view kBacklogMark = "~ ";
 
-using Msg = std::shared_ptr<const std::string>;
+// A line shared by every queue it waits on. A queue holds one Msg per
+// delivery, so with users behind on their queues the queues are most of the
+// server's memory (500 users each sent 10,000 lines can hold millions):
+// one pointer wide with a plain count (a shared_ptr is two pointers with
+// atomic counts; the chat runs on one hub, one thread).
+class Msg {
+ public:
+  Msg() = default;
+  explicit Msg(std::string text) : body_(new Body{1, std::move(text)}) {}
+  Msg(const Msg& o) noexcept : body_(o.body_) {
+    if (body_) ++body_->refs;
+  }
+  Msg(Msg&& o) noexcept : body_(std::exchange(o.body_, nullptr)) {}
+  Msg& operator=(Msg o) noexcept {
+    std::swap(body_, o.body_);
+    return *this;
+  }
+  ~Msg() {
+    if (body_ && --body_->refs == 0) delete body_;
+  }
+  const std::string& operator*() const noexcept { return body_->text; }
+  const std::string* operator->() const noexcept { return &body_->text; }
 
-Msg make_msg(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+ private:
+  struct Body {
+    std::size_t refs;
+    const std::string text;
+  };
+  Body* body_ = nullptr;
+};
+
+Msg make_msg(std::string s) { return Msg(std::move(s)); }
 
 // How a user is connected: a TCP line stream, a WebSocket (one frame per
 // line) or long polling (the lines wait in `pending` until a poll takes them).
@@ -444,24 +476,33 @@ class ChatRoom {
   }
 
   void writer(const std::shared_ptr<Conn>& c) {
-    std::string batch;
+    // A batch is gathered in one buffer per hub (thread) that every writer
+    // shares: a writer uses it only from the first copy to the try_write()
+    // after it, with no switch in between. Only what the peer does not take
+    // at once is copied to a string of the connection's own, held while it
+    // waits. (A batch string per writer kept its 64-128 KiB capacity for the
+    // connection's life: 30-60 MiB with 500 users behind on their queues.)
+    static thread_local std::string shared;
     bool stalled = false;
     while (auto m = c->out.next()) {
-      batch.assign(**m);
-      while (!c->out.empty() && batch.size() < 64 * 1024) batch += *c->out.get_nowait();
+      shared.assign(**m);
+      while (!c->out.empty() && shared.size() < 64 * 1024) shared += *c->out.get_nowait();
+      const std::size_t size = shared.size();
       std::error_code ec;
-      c->writing = true;
-      {
+      const std::size_t sent = c->stream->try_write(shared, ec);
+      if (!ec && sent < size) {
+        const std::string rest(shared, sent);
+        c->writing = true;          // a line may be cut: drop() must not write into it
         green::Timeout limit(60s);  // a peer that takes nothing for a minute is gone
         try {
-          c->stream->write_all(batch, ec);
+          c->stream->write_all(rest, ec);
         } catch (const green::Timeout& t) {
           if (!(t == limit)) throw;
           stalled = true;
         }
+        c->writing = false;
       }
-      c->writing = false;
-      c->queued_bytes -= std::min(c->queued_bytes, batch.size());
+      c->queued_bytes -= std::min(c->queued_bytes, size);
       if (ec || stalled) break;
     }
     std::error_code ignored;
@@ -570,8 +611,19 @@ class ChatRoom {
     if (opt_.verbose) log_event(c->name + " joined from " + c->ip);
 
     std::string line;
+    unsigned said = 0;
     while (read_message(*c, line)) {
       if (!handle_text(*c, strip(line))) break;
+      // Lines that came in one read are said a few per turn, so the writers
+      // drain between them: a user's queue then holds a few lines per talker
+      // instead of everything every reader had buffered (500 users sending
+      // 20 lines at once queued all 5 million deliveries, 40 MiB).
+      if (c->stream->buffered() == 0) {
+        said = 0;
+      } else if (++said == kLinesPerTurn) {
+        said = 0;
+        green::sleep(Duration::zero());
+      }
     }
   }
 
