@@ -62,7 +62,12 @@ port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/serve.err")
 if [ -n "$port" ] && exec 3<>"/dev/tcp/127.0.0.1/$port"; then
   for _ in $(seq 100); do grep -q "connect " "$tmp/serve.err" && break; sleep 0.05; done
   grep -q "^green serve echo: connect 127\.0\.0\.1:[0-9]* (1 client)$" "$tmp/serve.err" || fail "serve -v: $(cat "$tmp/serve.err")"
+  printf x >&3
+  read -r -n 1 -t 10 echoed <&3
   exec 3>&-
+  for _ in $(seq 100); do grep -q "disconnect " "$tmp/serve.err" && break; sleep 0.05; done
+  grep -q "^green serve echo: disconnect 127\.0\.0\.1:[0-9]*: .*, 1 byte echoed$" "$tmp/serve.err" ||
+    fail "serve -v, echoed '${echoed:-}': $(cat "$tmp/serve.err")"
 else
   fail "serve echo did not listen: $(cat "$tmp/serve.err")"
 fi

@@ -150,7 +150,7 @@ class EchoServer final : public HubServer {
     }
     if (opt_.verbose) {
       diag_line("disconnect " + who + ": " + why + (ec ? " (" + ec.message() + ")" : std::string()) + ", " +
-                std::to_string(bytes) + " bytes echoed");
+                count_of(bytes, "byte") + " echoed");
     }
   }
 
