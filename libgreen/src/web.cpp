@@ -15,8 +15,11 @@
 #include <green/web.hpp>
 #include <green/yield.hpp>
 
+#include <boost/asio/associator.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/buffered_read_stream.hpp>
+#include <boost/beast/core/buffers_cat.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -30,6 +33,7 @@
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/websocket/teardown.hpp>
 
 #include <array>
 #include <cerrno>
@@ -103,7 +107,7 @@ struct Server::State {
   void serve(net::TcpStream& s);
   // The server's own error answer (400, 408, 413, 431), logged like any other
   // response; `req` is null when no request header was parsed.
-  void refuse(Reply::Conn& c, http::status status, const Request* req, Clock::time_point since);
+  void refuse(Reply::Conn& c, http::status status, const Request::Message* req, Clock::time_point since);
 };
 
 namespace {
@@ -167,7 +171,7 @@ struct IdleMark {
 
 }  // namespace
 
-void Server::State::refuse(Reply::Conn& c, http::status status, const Request* req, Clock::time_point since) {
+void Server::State::refuse(Reply::Conn& c, http::status status, const Request::Message* req, Clock::time_point since) {
   const auto sent = error_reply(c, status);
   if (log) {
     AccessRecord r;
@@ -240,7 +244,7 @@ void Server::State::serve(net::TcpStream& s) {
         return;
       }
     }
-    Request req = parser.release();
+    Request req(parser.release(), s.remote_endpoint());
     Reply reply(conn, req.version(), req.method() == http::verb::head, req.keep_alive() && !stopping);
     conn.status = 0;
     bool failed = false;
@@ -256,7 +260,7 @@ void Server::State::serve(net::TcpStream& s) {
     ++requests;
     if (log) {
       AccessRecord r;
-      r.peer = s.remote_endpoint();
+      r.peer = req.peer;
       r.method = req.method_string();
       r.target = req.target();
       r.version = req.version();
@@ -393,13 +397,42 @@ bool is_websocket_upgrade(const Request& req) { return websocket::is_upgrade(req
 
 namespace {
 
-// The connection's socket with the bytes read past the upgrade request put
-// back in front: a client may send its first frames right behind the
-// request, before it reads the 101, and the HTTP reader took them along.
-// Once they are used up, reads go straight to the socket.
+// Completes Beast's write with the bytes it asked to write once a write of
+// more (a batch in front of them) is done; forwards the handler's executor,
+// allocator and cancellation slot (asio::associator below).
+template <class Handler>
+struct ReportOwnBytes {
+  Handler handler;
+  std::size_t n;
+  void operator()(boost::system::error_code ec, std::size_t) { std::move(handler)(ec, ec ? 0 : n); }
+};
+
+// The WebSocket's next layer, the connection's socket with two changes.
+// Reading: the bytes read past the upgrade request are put back in front: a
+// client may send its first frames right behind the request, before it reads
+// the 101, and the HTTP reader took them along. Once they are used up, reads
+// go straight to the socket. Writing: the first write Beast makes after
+// send_many() set `prefix` carries those bytes (whole frames) in front of its
+// own, in one write. That write is made under Beast's write lock, so a pong
+// Beast answers meanwhile comes before or after the batch, never inside it,
+// and the batch's messages stay in order.
 class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::flat_buffer> {
  public:
   using buffered_read_stream::buffered_read_stream;
+
+  const std::string* prefix = nullptr;
+
+  template <class Buffers, class Token>
+  auto async_write_some(const Buffers& b, Token&& token) {
+    return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const Buffers& bufs) {
+          if (prefix == nullptr) return next_layer().async_write_some(bufs, std::move(handler));
+          const std::string* front = std::exchange(prefix, nullptr);
+          asio::async_write(next_layer(), beast::buffers_cat(asio::buffer(*front), bufs),
+                            ReportOwnBytes<decltype(handler)>{std::move(handler), beast::buffer_bytes(bufs)});
+        },
+        token, b);
+  }
 };
 
 // Beast closes a WebSocket's transport through these (found by ADL).
@@ -412,7 +445,34 @@ void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& h) {
   websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(h));
 }
 
+// A server's frame (never masked), whole (FIN).
+void append_frame(std::string& out, std::string_view m, bool binary) {
+  out += static_cast<char>(0x80 | (binary ? 0x2 : 0x1));
+  const std::uint64_t n = m.size();
+  if (n < 126) {
+    out += static_cast<char>(n);
+  } else if (n <= 0xffff) {
+    out += static_cast<char>(126);
+    for (int shift = 8; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+  } else {
+    out += static_cast<char>(127);
+    for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+  }
+  out += m;
+}
+
 }  // namespace
+}  // namespace green::web
+
+template <template <class, class> class Associator, class Handler, class Default>
+struct boost::asio::associator<Associator, green::web::ReportOwnBytes<Handler>, Default> {
+  static typename Associator<Handler, Default>::type get(const green::web::ReportOwnBytes<Handler>& h,
+                                                         const Default& d = Default()) noexcept {
+    return Associator<Handler, Default>::get(h.handler, d);
+  }
+};
+
+namespace green::web {
 
 struct WebSocket::Impl {
   Impl(Tcp::socket& s, const Options& o) : ws(s), opt(o) {}
@@ -420,6 +480,7 @@ struct WebSocket::Impl {
   const Options& opt;
   green::Lock send_lock;
   beast::flat_buffer rbuf;
+  std::string batch;  // send_many's frames before its last message
   std::uint16_t code = 0;
 };
 
@@ -492,6 +553,44 @@ void WebSocket::send(std::string_view data, bool binary) {
   if (ec) throw_io(ec, "WebSocket send");
 }
 
+void WebSocket::send_many(std::span<const std::string_view> messages, bool binary) {
+  if (messages.empty()) return;
+  if (messages.size() == 1) return send(messages[0], binary);
+  auto& im = *impl_;
+  std::lock_guard<green::Lock> hold(im.send_lock);
+  im.ws.binary(binary);
+  im.batch.clear();
+  for (std::string_view m : messages.first(messages.size() - 1)) append_frame(im.batch, m, binary);
+  im.ws.next_layer().prefix = &im.batch;
+  // A batch as big as a chat's 64 KiB is not kept for each idle connection.
+  struct Done {
+    Impl& im;
+    ~Done() {
+      im.ws.next_layer().prefix = nullptr;
+      if (im.batch.capacity() > 16 * 1024) {
+        std::string().swap(im.batch);
+      } else {
+        im.batch.clear();
+      }
+    }
+  } done{im};
+  const std::string_view last = messages.back();
+  boost::system::error_code ec;
+  bool in_time = false;
+  try {
+    in_time = within(im.opt.write_timeout,
+                     [&] { im.ws.async_write(asio::buffer(last.data(), last.size()), green::yield[ec]); });
+  } catch (...) {
+    // Killed in the middle: how much of the batch went out is unknown, so
+    // the connection cannot go on.
+    abort();
+    throw;
+  }
+  if (!in_time || ec) abort();
+  if (!in_time) throw std::system_error(std::make_error_code(std::errc::timed_out), "WebSocket send");
+  if (ec) throw_io(ec, "WebSocket send");
+}
+
 void WebSocket::close(std::uint16_t code, std::string_view reason) {
   auto& im = *impl_;
   if (!im.ws.is_open()) return;
@@ -502,6 +601,13 @@ void WebSocket::close(std::uint16_t code, std::string_view reason) {
   im.ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(code),
                                             beast::string_view(reason.data(), reason.size())),
                     green::yield[ec]);
+}
+
+void WebSocket::abort() noexcept {
+  if (!impl_) return;
+  if (impl_->code == 0) impl_->code = websocket::close_code::abnormal;
+  boost::system::error_code ignored;
+  impl_->ws.next_layer().next_layer().close(ignored);
 }
 
 bool WebSocket::is_open() const noexcept { return impl_ && impl_->ws.is_open(); }

@@ -128,7 +128,7 @@ def test_websocket_protocol():
             await asyncio.wait_for(ws.wait_closed(), IO_TIMEOUT)
             check(ws.close_code == 1008, "close code %s" % ws.close_code)
         async with websockets.connect(chat.ws_url("ann")) as ws:  # no room: lobby
-            expect(tcp, b"## ann joined from the web.\n")
+            expect(tcp, b"## ann joined from 127.0.0.1.\n")
             await ws.send("  x" + "y" * 5000)      # cut to 4096 bytes, then stripped
             await recv(ws, "ann> x" + "y" * 4093)
             await ws.send("tab\there, esc \x1b[1m, new\nline")
@@ -160,11 +160,11 @@ def test_mixed_room():
         expect(lobby, b"## tom went to topic1.\n")
         a = await websockets.connect(chat.ws_url("ann", "topic1"))
         await recv(a, "~ tom> first")
-        expect(tom, b"## ann joined from the web.\n")
+        expect(tom, b"## ann joined from 127.0.0.1.\n")
         b = await websockets.connect(chat.ws_url("bea", "topic1"))
         await recv(b, "~ tom> first")
-        await recv(a, "## bea joined from the web.")
-        expect(tom, b"## bea joined from the web.\n")
+        await recv(a, "## bea joined from 127.0.0.1.")
+        expect(tom, b"## bea joined from 127.0.0.1.\n")
         for i in range(50):
             await a.send("a%d" % i)
             await b.send("b%d" % i)
@@ -204,30 +204,35 @@ def test_mixed_room():
 
 def test_slow_websocket_client_is_dropped():
     """A WebSocket client that never reads is dropped once --queue-limit bytes
-    wait for it; the others get every line, in order."""
+    wait for it, and the room hears it leave at once (not after the 60 s
+    write timeout: before the talker's rounds end); the others get every
+    line, in order."""
     async def main(chat):
         talker = chat.tcp_join("talker")
         fast = await websockets.connect(chat.ws_url("fast"), max_size=None)
-        expect(talker, b"## fast joined from the web.\n")
+        expect(talker, b"## fast joined from 127.0.0.1.\n")
         # A raw client: handshake, then it never reads again.
         slow = socket.create_connection(("127.0.0.1", chat.http), timeout=IO_TIMEOUT)
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.sendall(b"GET /ws?name=slow HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        expect(talker, b"## slow joined from the web.\n")
-        await recv(fast, "## slow joined from the web.")
+        expect(talker, b"## slow joined from 127.0.0.1.\n")
+        await recv(fast, "## slow joined from 127.0.0.1.")
         # 10 MiB in rounds of 10 lines (under the fast ones' queue bound);
         # both fast clients read each round before the next.
         lines, per, payload = 2500, 10, b"z" * 4000
         got = []
         heard = 0
         tbuf = bytearray()
+        fast_heard_left = None
         for r in range(lines // per):
             talker.sendall(b"".join(b"%04d %s\n" % (i, payload) for i in range(r * per, r * per + per)))
             while len(got) < (r + 1) * per:
                 m = await asyncio.wait_for(fast.recv(), IO_TIMEOUT)
                 if m.startswith("talker> "):
                     got.append(m)
+                elif m == "## slow left the chat." and fast_heard_left is None:
+                    fast_heard_left = r
             while heard < (r + 1) * per:
                 chunk = talker.recv(1 << 20)
                 check(chunk, "the talker was disconnected")
@@ -235,6 +240,10 @@ def test_slow_websocket_client_is_dropped():
                 heard = tbuf.count(b"talker> ")
         check(got == ["talker> %04d %s" % (i, payload.decode()) for i in range(lines)],
               "the fast client lost or reordered lines")
+        # The drop comes early (64 KiB of 10 MiB), its notice right after it.
+        check(fast_heard_left is not None and fast_heard_left < lines // per - 1,
+              "the fast client did not hear slow leave during the rounds")
+        check(b"## slow left the chat.\n" in tbuf, "the talker did not hear slow leave during the rounds")
         check(any("slow disconnected" in l for l in chat.log), "the drop was not logged: %r" % chat.log[-5:])
         slow.close()
         await fast.close()
@@ -260,7 +269,7 @@ def test_long_polling_with_curl():
         s, _, body = curl("-X", "POST", chat.base + "/join?name=pat")
         check(s == 200 and len(body.strip()) == 32, "join: %d %r" % (s, body))
         auth = "name=pat&token=" + body.strip().decode()
-        expect(tcp, b"## pat joined from the web.\n")
+        expect(tcp, b"## pat joined from 127.0.0.1.\n")
         s, h, body = curl(chat.base + "/poll?%s&cursor=0" % auth)
         check(s == 200 and body == b"~ tom> newer\n" and h["x-cursor"] == "1", "backlog: %d %r %r" % (s, h, body))
         # The same cursor again: the line was not acknowledged, it comes again.
@@ -302,7 +311,7 @@ def test_poller_that_falls_behind_is_dropped():
         s, _, body = curl("-X", "POST", chat.base + "/join?name=pat")
         check(s == 200, "join: %d %r" % (s, body))
         auth = "name=pat&token=" + body.strip().decode()
-        expect(tom, b"## pat joined from the web.\n")
+        expect(tom, b"## pat joined from 127.0.0.1.\n")
         for c in b"ab":  # one at a time: tom's own queue has the same bound
             tom.sendall(bytes([c]) * 3000 + b"\n")
             expect(tom, b"tom> " + bytes([c]) * 3000 + b"\n")
@@ -381,11 +390,11 @@ def test_chromium_two_browser_users_and_a_tcp_user():
             await dt.wait_for(ann, log + ".includes('~ tom> first')", "ann's backlog")
             check(await dt.js(ann, "document.querySelector('#log div').className") == "backlog",
                   "the backlog line is not marked")
-            expect(tom, b"## ann joined from the web.\n")
+            expect(tom, b"## ann joined from 127.0.0.1.\n")
             bea = await dt.open(chat.base + "/?name=bea&room=topic1&transport=poll")
             await dt.wait_for(bea, log + ".includes('~ tom> first')", "bea's backlog")
-            expect(tom, b"## bea joined from the web.\n")
-            await dt.wait_for(ann, log + ".includes('## bea joined from the web.')", "ann seeing bea join")
+            expect(tom, b"## bea joined from 127.0.0.1.\n")
+            await dt.wait_for(ann, log + ".includes('## bea joined from 127.0.0.1.')", "ann seeing bea join")
             say = "document.getElementById('say').value = %s; document.getElementById('send').requestSubmit()"
             await dt.js(ann, say % json.dumps("hello from ann"))
             expect(tom, b"ann> hello from ann\n")

@@ -3,6 +3,7 @@
 // requests are easy) and Beast's WebSocket client.
 #include <green/web.hpp>
 
+#include <green/event.hpp>
 #include <green/queue.hpp>
 #include <green/yield.hpp>
 
@@ -260,6 +261,40 @@ GREEN_TEST(Web, WebSocketEchoesTextAndBinaryAndClosesCleanly) {
   EXPECT_EQ(code, 1000);
 }
 
+GREEN_TEST(Web, SendManyWritesEachMessageWholeAndInOrderWhileTheClientPings) {
+  const std::string big(100 * 1024, 'b');  // past one write_some of 64 KiB
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    auto ws = reply.accept_websocket(req);
+    // Receiving answers the client's pings while the batches go out.
+    auto reader = green::spawn([&] {
+      while (ws.receive()) {
+      }
+    });
+    for (int round = 0; round < 50; ++round) {
+      const std::string n = std::to_string(round);
+      const std::vector<std::string_view> batch{n, "", big, "last"};
+      ws.send_many(batch);
+    }
+    reader.join();  // the client's close
+  });
+  server.start();
+  TcpStream c = dial(server);
+  websocket::stream<green::net::Tcp::socket&> ws(c.socket());
+  ws.async_handshake("x", "/", green::yield);
+  boost::beast::flat_buffer buf;
+  for (int round = 0; round < 50; ++round) {
+    if (round % 5 == 0) ws.async_ping({}, green::yield);  // its pong lands between messages
+    for (const std::string& want : {std::to_string(round), std::string(), big, std::string("last")}) {
+      buf.clear();
+      ws.async_read(buf, green::yield);
+      ASSERT_TRUE(ws.got_text());
+      ASSERT_EQ(boost::beast::buffers_to_string(buf.data()), want) << "round " << round;
+    }
+  }
+  ws.async_close(websocket::close_code::normal, green::yield);
+  server.stop(5s);
+}
+
 GREEN_TEST(Web, KillAndTimeoutInterruptAParkedWebSocketReceive) {
   bool timed_out = false;
   Server server(loopback(), [&](Request& req, Reply& reply) {
@@ -280,6 +315,87 @@ GREEN_TEST(Web, KillAndTimeoutInterruptAParkedWebSocketReceive) {
   server.stop();  // no grace: kills the handler parked in receive()
   EXPECT_TRUE(timed_out);
   EXPECT_EQ(server.connections(), 0u);
+}
+
+GREEN_TEST(Web, TheRequestCarriesThePeerAddressAndNotXForwardedFor) {
+  std::vector<green::net::Tcp::endpoint> peers;
+  Server server(loopback(), [&](Request& req) {
+    peers.push_back(req.peer);
+    return hello(req);
+  });
+  server.start();
+  TcpStream c = dial(server);
+  c.write_all("GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.7\r\nConnection: close\r\n\r\n");
+  read_all(c);
+  server.stop();
+  std::error_code ec;
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0], c.local_endpoint(ec));
+}
+
+// A client that finished the handshake and then reads nothing, so the
+// server's sends fill the socket buffers and park.
+struct StalledClient {
+  explicit StalledClient(const Server& s) : c(dial(s)) {
+    c.socket().set_option(boost::asio::socket_base::receive_buffer_size(4096));
+    c.write_all(
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  }
+  TcpStream c;
+};
+
+GREEN_TEST(Web, AbortEndsASendParkedOnAClientThatStoppedReading) {
+  std::string send_error;
+  std::uint16_t code = 0;
+  green::Event parked;
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    auto ws = reply.accept_websocket(req);
+    auto sender = green::spawn([&] {
+      const std::string big(256 * 1024, 'x');
+      try {
+        for (;;) ws.send(big);
+      } catch (const std::system_error& e) {
+        send_error = e.what();
+      }
+    });
+    green::sleep(100ms);  // long enough for the sends to fill the buffers
+    parked.set();
+    ws.abort();
+    green::Timeout limit(10s);  // the write_timeout is 60 s: only abort ends the send in time
+    sender.join();
+    EXPECT_FALSE(ws.receive());
+    code = ws.close_code();
+  });
+  server.start();
+  StalledClient client(server);
+  parked.wait();
+  server.stop(10s);
+  EXPECT_NE(send_error, "");
+  EXPECT_EQ(send_error.find("timed out"), std::string::npos) << send_error;
+  EXPECT_EQ(code, 1006);
+}
+
+GREEN_TEST(Web, AWebSocketPeerThatAnswersNoPingIsClosedAfterTheIdleTimeout) {
+  green::web::Options opt;
+  opt.websocket_idle_timeout = 200ms;  // a ping after 100 ms of silence
+  bool ended = false;
+  std::uint16_t code = 0;
+  Server server(
+      loopback(),
+      [&](Request& req, Reply& reply) {
+        auto ws = reply.accept_websocket(req);
+        green::Timeout limit(10s);
+        ended = !ws.receive();
+        code = ws.close_code();
+      },
+      opt);
+  server.start();
+  StalledClient client(server);
+  green::sleep(50ms);
+  server.stop(15s);
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(code, 1006);
 }
 
 }  // namespace

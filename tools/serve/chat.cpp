@@ -28,6 +28,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace green::tools::serve {
 
@@ -104,6 +105,7 @@ struct Conn {
   Conn(Kind k, std::string from) : kind(k), ip(std::move(from)) {}
   Kind kind;
   std::optional<TcpStream> stream;
+  web::WebSocket* ws = nullptr;  // while its handler runs
   std::string ip;
   std::string name;  // empty until it joined
   struct Room* room = nullptr;
@@ -293,6 +295,10 @@ class ChatRoom {
       wo.max_message_bytes = 64 * 1024;
       wo.max_body_bytes = 64 * 1024;
       wo.idle_timeout = 65s;  // above the longest poll
+      // A WebSocket user silent for 15 s is pinged; one that has not
+      // answered by 30 s is gone (and the room hears it leave), even when
+      // its queue is too short to overflow.
+      wo.websocket_idle_timeout = 30s;
       std::vector<net::address> bound;
       for (const auto& s : servers_) bound.push_back(s->local_endpoint().address());
       webs_ = listen_on_each(bound, static_cast<std::uint16_t>(opt.http_port), [&](const net::Tcp::endpoint& ep) {
@@ -377,7 +383,14 @@ class ChatRoom {
               Severity::warning);
     c.out.close();
     c.ready.set();  // a parked poll answers 410
-    if (c.kind != Kind::tcp) return;  // a WebSocket's writer sees `dropped`
+    if (c.kind == Kind::ws) {
+      // Its writer is likely parked in a send the client does not take: the
+      // connection ends now, so the send fails and the room hears it leave
+      // (not after write_timeout). No close frame: it would queue behind.
+      if (c.ws) c.ws->abort();
+      return;
+    }
+    if (c.kind != Kind::tcp) return;
     // The notice only goes out if it cannot land inside a half-written line.
     if (!c.writing) {
       std::error_code ec;
@@ -646,8 +659,8 @@ class ChatRoom {
     return {};
   }
 
-  std::shared_ptr<Conn> web_join(Kind kind, const std::string& name, Room& r) {
-    auto c = std::make_shared<Conn>(kind, "the web");
+  std::shared_ptr<Conn> web_join(Kind kind, const std::string& name, Room& r, const web::Request& req) {
+    auto c = std::make_shared<Conn>(kind, req.peer.address().to_string());
     c->seq = ++next_seq_;
     c->name = name;
     c->seen = Clock::now();
@@ -655,7 +668,7 @@ class ChatRoom {
     names_.emplace(name, c.get());
     ++joins_;
     enter(*c, r);
-    if (opt_.verbose) log_event(name + " joined from the web");
+    if (opt_.verbose) log_event(name + " joined from " + c->ip + (kind == Kind::ws ? " (WebSocket)" : " (polling)"));
     return c;
   }
 
@@ -686,13 +699,15 @@ class ChatRoom {
       ws.close(1008, "refused");
       return;
     }
-    auto c = web_join(Kind::ws, name, *r);
+    auto c = web_join(Kind::ws, name, *r, req);
+    c->ws = &ws;
     // A kill unwinding this handler must not leave the reader using `ws`.
     struct Guard {
       ChatRoom& self;
       std::shared_ptr<Conn> c;
       green::GreenletRef reader;
       ~Guard() {
+        c->ws = nullptr;
         if (reader && !reader.dead()) reader.kill(green::GreenletExit{}, false);
         self.web_leave(*c);
       }
@@ -704,18 +719,37 @@ class ChatRoom {
       }
       c->out.close();  // the writer sends what is queued, then ends
     });
+    // What waits goes out in one write (a frame per line), as the TCP
+    // writer's batches do: one system call for many lines, not one each.
+    std::vector<Msg> batch;
+    std::vector<std::string_view> lines;
     while (auto m = c->out.next()) {
       if (c->dropped) break;
-      std::string_view line = **m;
-      if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+      batch.assign(1, std::move(*m));
+      std::size_t bytes = batch[0]->size();
+      while (!c->out.empty() && bytes < 64 * 1024) {
+        batch.push_back(c->out.get_nowait());
+        bytes += batch.back()->size();
+      }
+      lines.clear();
+      for (const Msg& b : batch) {
+        std::string_view line = *b;
+        if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+        lines.push_back(line);
+      }
       c->writing = true;
       try {
-        ws.send(line);
+        ws.send_many(lines);
       } catch (const std::system_error&) {
         break;
       }
       c->writing = false;
-      c->queued_bytes -= std::min(c->queued_bytes, (*m)->size());
+      c->queued_bytes -= std::min(c->queued_bytes, bytes);
+      batch.clear();                 // the lines are freed as soon as they are sent
+      if (lines.capacity() > 256) {  // a big batch is not kept for the connection's life
+        std::vector<Msg>().swap(batch);
+        std::vector<std::string_view>().swap(lines);
+      }
     }
     c->writing = false;
     if (!guard.reader.dead()) guard.reader.kill();
@@ -789,7 +823,7 @@ class ChatRoom {
       if (!refused.empty()) {
         fail(refused == kTaken ? http::status::conflict : http::status::bad_request, refused);
       } else {
-        auto c = web_join(Kind::poll, param("name"), *r);
+        auto c = web_join(Kind::poll, param("name"), *r, req);
         c->token = token();
         pollers_.emplace(c->name, c);
         res.body() = c->token + "\n";
@@ -853,15 +887,13 @@ class ChatRoom {
     res.set("X-Cursor", std::to_string(last));
   }
 
-  void log_event(const std::string& what) {
-    diag_line(what + " (" + std::to_string(names_.size()) + " in the chat)");
-  }
+  void log_event(const std::string& what) { diag_line(what + " (" + std::to_string(names_.size()) + " in the chat)"); }
 
   const ChatOptions& opt_;
   std::vector<std::unique_ptr<web::Server>> webs_;        // --http, on each address of servers_
   std::map<std::string, std::shared_ptr<Conn>> pollers_;  // long-polling users by name
-  std::map<std::string, Room, std::less<>> rooms_;  // by name: /rooms lists them sorted
-  std::vector<std::unique_ptr<StreamServer>> servers_;  // one per --host address
+  std::map<std::string, Room, std::less<>> rooms_;        // by name: /rooms lists them sorted
+  std::vector<std::unique_ptr<StreamServer>> servers_;    // one per --host address
   green::Group writers_;
   std::map<std::uint64_t, std::shared_ptr<Conn>> conns_;  // every connection
   std::unordered_map<std::string, Conn*> names_;

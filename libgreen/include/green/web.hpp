@@ -45,6 +45,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -53,7 +54,19 @@ namespace green::web {
 
 namespace http = boost::beast::http;
 
-using Request = http::request<http::string_body>;
+/// A request as a handler gets it: Beast's message (method, target, fields,
+/// body) plus the address it came from.
+struct Request : http::request<http::string_body> {
+  using Message = http::request<http::string_body>;
+  using Message::Message;
+  Request() = default;
+  Request(Message&& m, const net::Tcp::endpoint& from) : Message(std::move(m)), peer(from) {}
+  /// The client's address and port: the TCP peer (gevent's REMOTE_ADDR).
+  /// Behind a reverse proxy that is the proxy; the server never reads
+  /// X-Forwarded-For, since any client can send one: whether to trust it
+  /// is for a handler that knows its proxy.
+  net::Tcp::endpoint peer;
+};
 using Response = http::response<http::string_body>;
 
 /// Limits and timeouts of a Server. Durations of zero mean "no limit".
@@ -190,9 +203,24 @@ class WebSocket {
   /// std::system_error when the connection is gone. Switch point.
   void send(std::string_view data, bool binary = false);
 
+  /// Sends each of `messages` as a message of its own, in order, as send()
+  /// one after another would, but in one write: a chat's fan-out of many
+  /// short lines costs one system call, not one each. The write timeout
+  /// covers the whole call; a send_many that fails or is interrupted ends
+  /// the connection (how much of it went out is unknown). Throws like send().
+  /// Switch point.
+  void send_many(std::span<const std::string_view> messages, bool binary = false);
+
   /// Starts the close handshake with `code` and waits for the peer's answer
   /// (up to the idle timeout). Never throws an I/O error. Switch point.
   void close(std::uint16_t code = 1000, std::string_view reason = {});
+
+  /// Ends the connection at once, without the close handshake: for a peer
+  /// that stopped reading, whose close frame would wait behind everything
+  /// it does not take. A receive parked in another greenlet returns nullopt
+  /// (close code 1006), a parked send throws. Never switches, so it may be
+  /// called from any greenlet of the hub (even while another one sends).
+  void abort() noexcept;
 
   bool is_open() const noexcept;
   /// The close code received or sent (1000 normal, 1006 when the connection
