@@ -368,14 +368,16 @@ GREEN_TEST(RLock, TheOwnerReentersOthersWait) {
     std::lock_guard<green::RLock> again(lock);  // reentrant
     EXPECT_TRUE(lock.owned());
   }
+  green::Event timed_out;  // the owner holds on until the other has timed out, whatever the clock does
   auto other = green::spawn([&] {
     EXPECT_THROW(lock.release(), std::logic_error) << "only the owner releases";
     EXPECT_FALSE(lock.acquire(1ms));
+    timed_out.set();
     lock.acquire();
     order.push_back("other");
     lock.release();
   });
-  green::sleep(5ms);
+  timed_out.wait();
   order.push_back("owner");
   lock.release();
   other.join();
