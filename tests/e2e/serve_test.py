@@ -289,13 +289,15 @@ def test_chat_reserved_names():
 def test_localhost_both_families():
     # --host localhost listens on 127.0.0.1 and ::1 (one port), says so, and
     # both kinds of client reach the same server.
-    with Server("echo", host="localhost", lines=2) as srv:
+    with Server("echo", "-v", host="localhost", lines=2) as srv:
         check(srv.head[1] == "listening on [::1]:%d\n" % srv.port, "second line: %r" % srv.head)
         for addr in ("127.0.0.1", "::1"):
             c = srv.connect(addr=addr)
             c.sendall(b"ping\n")
             expect(c, b"ping\n", "echo over " + addr)
             c.close()
+        check(srv.stop() == 0, "did not stop cleanly")
+        check("".join(srv.log).count("caught SIGTERM") == 1, "the stop logged once per listener: %r" % srv.log)
     with Server("chat", host="localhost", lines=2) as srv:
         a = join(srv, "a")
         b = srv.connect(addr="::1")

@@ -36,9 +36,11 @@ int exit_status(int stop_signal) { return stop_signal == SIGINT ? kExitInterrupt
 
 StopSignals::StopSignals(std::atomic<int>& first, bool log, std::function<void(int)> on_stop)
     : handler_({SIGINT, SIGTERM}, [&first, log, on_stop = std::move(on_stop)](int sig) {
-        if (log) diag_line(std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+        // Every server of the process (a hub per thread, a listener per
+        // address) sees the signal; the one that records it first logs it.
         int none = 0;
-        first.compare_exchange_strong(none, sig);
+        if (first.compare_exchange_strong(none, sig) && log)
+          diag_line(std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
         on_stop(sig);
       }) {}
 

@@ -72,8 +72,9 @@ int exit_status(int stop_signal);
 
 /// SIGINT and SIGTERM stop a server: `on_stop(sig)` runs in a new greenlet of
 /// this hub for each one, and the first is kept in `first` (for exit_status;
-/// shared by every hub of a multi-threaded server). With `log`, each is
-/// logged as "caught SIGINT, stopping".
+/// shared by every hub of a multi-threaded server). With `log`, the first is
+/// logged as "caught SIGINT, stopping", once for all the servers sharing
+/// `first`.
 class StopSignals {
  public:
   StopSignals(std::atomic<int>& first, bool log, std::function<void(int)> on_stop);
