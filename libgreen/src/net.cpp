@@ -484,7 +484,9 @@ void TcpStream::wait_readable() {
 }
 
 std::size_t TcpStream::fill(std::error_code& ec) {
-  if (!rbuf_) rbuf_ = std::make_unique<char[]>(kReadBuffer);
+  // Not zeroed: only the pages reads reach become resident (a line-reading
+  // connection that gets short lines keeps one of the four).
+  if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<char[]>(kReadBuffer);
   rbegin_ = rend_ = 0;
   const std::size_t n = read_some(std::span<char>(rbuf_.get(), kReadBuffer), ec);
   rend_ = n;
