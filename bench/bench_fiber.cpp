@@ -8,8 +8,13 @@
 //                                        (pooled_fixedsize_stack), both of the default size
 //   bench_fiber rss N                    N fibers parked on one condition variable
 //                                        (default stack allocator): RSS delta / N
+//   bench_fiber jump N                   the floor under any switch: N raw Boost.Context
+//                                        jump_fcontext calls between two contexts, made
+//                                        directly and from two calls deep (as a scheduler
+//                                        makes them: see libgreen/src/context_switch.hpp)
 #include "bench_util.hpp"
 
+#include <boost/context/detail/fcontext.hpp>
 #include <boost/context/stack_traits.hpp>
 #include <boost/fiber/all.hpp>
 
@@ -157,8 +162,43 @@ int bench_rss(long n) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench_fiber switch N | spawn N [ALIVE [default|pooled]] | rss N\n");
+  std::fprintf(stderr, "usage: bench_fiber switch N | spawn N [ALIVE [default|pooled]] | rss N | jump N\n");
   return 2;
+}
+
+namespace bctx = boost::context::detail;
+
+[[gnu::noinline]] bctx::transfer_t jump_in(bctx::fcontext_t to) {
+  bctx::transfer_t t = bctx::jump_fcontext(to, nullptr);
+  asm volatile("");  // keep the call a call, not a tail jump
+  return t;
+}
+[[gnu::noinline]] bctx::transfer_t jump_nested(bctx::fcontext_t to) {
+  bctx::transfer_t t = jump_in(to);
+  asm volatile("");
+  return t;
+}
+void bounce_direct(bctx::transfer_t t) {
+  for (;;) t = bctx::jump_fcontext(t.fctx, nullptr);
+}
+void bounce_nested(bctx::transfer_t t) {
+  for (;;) t = jump_nested(t.fctx);
+}
+
+int bench_jump(long n) {
+  alignas(64) static char stacks[2][64 * 1024];
+  double ns[2];
+  for (int nested = 0; nested < 2; ++nested) {
+    char* top = stacks[nested] + sizeof stacks[nested];
+    bctx::transfer_t t = bctx::jump_fcontext(
+        bctx::make_fcontext(top, sizeof stacks[nested], nested ? &bounce_nested : &bounce_direct), nullptr);
+    const double c0 = bench::cpu_ns();
+    for (long i = 0; i < n; ++i) t = nested ? jump_nested(t.fctx) : bctx::jump_fcontext(t.fctx, nullptr);
+    ns[nested] = (bench::cpu_ns() - c0) / (2.0 * static_cast<double>(n));
+  }
+  std::printf("jump_direct_cpu_ns %.2f\n", ns[0]);
+  std::printf("jump_nested_cpu_ns %.2f\n", ns[1]);
+  return 0;
 }
 
 }  // namespace
@@ -178,5 +218,6 @@ int main(int argc, char** argv) {
     return usage();
   }
   if (std::strcmp(argv[1], "rss") == 0) return bench_rss(n);
+  if (std::strcmp(argv[1], "jump") == 0) return bench_jump(n);
   return usage();
 }

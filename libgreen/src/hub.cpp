@@ -1,8 +1,8 @@
 // The scheduler. Greenlets switch directly to the next ready greenlet
-// (symmetric transfer with Boost.Context's fcontext), so a sleep(0) hand-off
-// is one context jump; the hub's own context runs only to poll I/O and
-// timers, which it does when nothing is ready or after kPollInterval
-// consecutive hand-offs (so a busy greenlet cannot starve I/O).
+// (symmetric transfer, context_switch.hpp), so a sleep(0) hand-off is one
+// stack switch; the hub's own context runs only to poll I/O and timers,
+// which it does when nothing is ready or after kPollInterval consecutive
+// hand-offs (so a busy greenlet cannot starve I/O).
 #include "hub_impl.hpp"
 
 #include "sanitizers.hpp"
@@ -15,16 +15,12 @@
 #include <cstdlib>
 #include <stdexcept>
 
-namespace bctx = boost::context::detail;
-
 namespace green::detail {
 
 namespace {
 
-constexpr unsigned kPollInterval = 64;
 constexpr std::size_t kDefaultStackSize = kAsan ? 256 * 1024 : 64 * 1024;
 
-thread_local Hub* t_hub = nullptr;
 std::uint64_t g_next_id = 0;  // shared by every thread's hub
 
 std::uint64_t next_id() noexcept { return __atomic_add_fetch(&g_next_id, 1, __ATOMIC_RELAXED); }
@@ -35,6 +31,8 @@ std::uint64_t next_id() noexcept { return __atomic_add_fetch(&g_next_id, 1, __AT
 }
 
 }  // namespace
+
+constinit thread_local Hub* t_hub = nullptr;
 
 // ---- ReadyQueue / TimerHeap -----------------------------------------------
 
@@ -101,12 +99,7 @@ Hub::Hub()
 
 Hub::~Hub() = default;
 
-Hub* Hub::get() noexcept { return t_hub; }
-
-Hub& Hub::get_or_throw() {
-  if (!t_hub) throw std::logic_error("green: not inside green::run on this thread");
-  return *t_hub;
-}
+void Hub::throw_no_hub() { throw std::logic_error("green: not inside green::run on this thread"); }
 
 void Hub::link_live(GreenletBase* g) noexcept {
   g->hub_prev_ = live_tail_;
@@ -158,7 +151,7 @@ bool Hub::prepare(GreenletBase* g) noexcept {
   }
   char* top = g->stack_.hi - kStackHeader;
   const std::size_t size = static_cast<std::size_t>(top - g->stack_.lo);
-  g->ctx_.fctx = bctx::make_fcontext(top, size, &Hub::entry);
+  g->ctx_.sp = make_context(top, size, &Hub::entry);
   g->ctx_.asan_bottom = g->stack_.lo;
   g->ctx_.asan_size = size;
   return true;
@@ -212,44 +205,16 @@ Context* Hub::pick_next() {
   return &hub_ctx_;
 }
 
-void Hub::switch_out() {
-  Context* from = current_;
-  Context* to = pick_next();
-  if (to == from) return;
-  jump(from, to);
-}
-
-void Hub::jump(Context* from, Context* to) {
-  GreenletBase* g = from->greenlet;
-  const bool dying = g && g->state_ == GreenletBase::State::dead;
-  if (g) check_stack(g->stack_, __builtin_frame_address(0), g->id_);
-  from->eh_caught = eh_->caught;
-  from->eh_uncaught = eh_->uncaught;
-  current_ = to;
-  asan_start_switch(dying ? nullptr : &from->asan_fake, to->asan_bottom, to->asan_size);
-  after_switch(bctx::jump_fcontext(to->fctx, from));
-}
-
-void Hub::after_switch(bctx::transfer_t t) noexcept {
-  auto* prev = static_cast<Context*>(t.data);
-  prev->fctx = t.fctx;
-  Context* self = current_;
-  asan_finish_switch(self->asan_fake, &prev->asan_bottom, &prev->asan_size);
-  eh_->caught = self->eh_caught;
-  eh_->uncaught = self->eh_uncaught;
-  if (prev->greenlet && prev->greenlet->state_ == GreenletBase::State::dead) reclaim(prev->greenlet);
-}
-
 void Hub::reclaim(GreenletBase* g) noexcept {
   stacks_.deallocate(g->stack_);
   g->stack_ = {};
-  g->ctx_.fctx = nullptr;
+  g->ctx_.sp = nullptr;
   g->release();
 }
 
-void Hub::entry(bctx::transfer_t t) noexcept {
+void Hub::entry(Context* prev) noexcept {
   Hub* hub = t_hub;
-  hub->after_switch(t);
+  hub->after_switch(prev);
   GreenletBase* g = hub->current_->greenlet;
   try {
     g->run_body();
@@ -410,10 +375,33 @@ std::uint64_t running_greenlet_id() noexcept {
   return hub && hub->current_->greenlet ? hub->current_->greenlet->id_ : 0;
 }
 
+namespace {
+
+// The running greenlet, or null when there is none (outside green::run, or
+// in the hub's own context).
+inline GreenletBase* running() noexcept {
+  const Hub* hub = t_hub;
+  return hub ? hub->current_->greenlet : nullptr;
+}
+
+[[noreturn, gnu::cold]] void throw_no_greenlet() {
+  Hub::get_or_throw();
+  throw std::logic_error("green: no greenlet is running");
+}
+
+[[noreturn, gnu::cold]] void raise_pending(GreenletBase* g) {
+  std::exception_ptr e = std::move(g->pending_);
+  g->pending_ = nullptr;
+  g->pending_source_ = nullptr;
+  std::rethrow_exception(e);
+}
+
+}  // namespace
+
 GreenletBase* current() {
-  Hub& hub = Hub::get_or_throw();
-  GreenletBase* g = hub.current_->greenlet;
-  if (!g) throw std::logic_error("green: no greenlet is running");
+  GreenletBase* g = running();
+  if (!g) [[unlikely]]
+    throw_no_greenlet();
   return g;
 }
 
@@ -466,12 +454,8 @@ void wake(GreenletBase* g) noexcept {
 
 void check_interrupt() {
   GreenletBase* g = current();
-  if (g->pending_) {
-    std::exception_ptr e = std::move(g->pending_);
-    g->pending_ = nullptr;
-    g->pending_source_ = nullptr;
-    std::rethrow_exception(e);
-  }
+  if (g->pending_) [[unlikely]]
+    raise_pending(g);
 }
 
 bool wait_on(WaitList& list, WaitNode& node, Clock::time_point deadline) {
@@ -553,17 +537,21 @@ void set_default_stack_size(std::size_t bytes) {
 bool in_hub() noexcept { return detail::Hub::get() != nullptr; }
 
 void sleep(Duration d) {
+  // The hot path of every busy-loop hand-off: one TLS read, no calls but
+  // the switch itself.
   detail::GreenletBase* g = detail::current();
-  detail::check_interrupt();
+  if (g->pending_) [[unlikely]]
+    detail::raise_pending(g);
   if (d <= Duration::zero()) {
-    detail::Hub& hub = *detail::Hub::get();
+    detail::Hub& hub = *detail::t_hub;
     g->state_ = detail::GreenletBase::State::ready;
     hub.schedule(g);
     hub.switch_out();
   } else {
     detail::park_until(detail::deadline_after(d));
   }
-  detail::check_interrupt();
+  if (g->pending_) [[unlikely]]
+    detail::raise_pending(g);
 }
 
 void idle() {

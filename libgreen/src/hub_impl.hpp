@@ -1,6 +1,8 @@
 // The hub: one per thread inside green::run. Private to libgreen.
 #pragma once
 
+#include "context_switch.hpp"
+#include "sanitizers.hpp"
 #include "stack.hpp"
 
 #include <green/detail/greenlet_base.hpp>
@@ -8,7 +10,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/context/detail/fcontext.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -24,9 +25,11 @@ class ReadyQueue {
   bool empty() const noexcept { return head_ == tail_; }
   std::size_t size() const noexcept { return tail_ - head_; }
   void push(Runnable* r) {
-    if (size() == buf_.size()) grow();
+    if (size() > mask_) [[unlikely]]
+      grow();
     buf_[tail_++ & mask_] = r;
   }
+  Runnable* front() const noexcept { return buf_[head_ & mask_]; }
   Runnable* pop() noexcept { return buf_[head_++ & mask_]; }
 
  private:
@@ -63,6 +66,15 @@ class TimerHeap {
 /// Hands a failure nobody observed to the failure handler (greenlet.cpp).
 void report_unobserved(std::uint64_t id, const std::exception_ptr& e) noexcept;
 
+class Hub;
+/// The calling thread's hub, null outside green::run. constinit: no TLS
+/// wrapper call; initial-exec: no __tls_get_addr call in libgreen.so.
+extern constinit thread_local Hub* t_hub [[gnu::tls_model("initial-exec")]];
+
+/// Greenlets switched to in a row before the hub's own context runs to poll
+/// I/O and timers (so a busy greenlet cannot starve I/O).
+inline constexpr unsigned kPollInterval = 64;
+
 class Hub {
  public:
   Hub();
@@ -70,12 +82,34 @@ class Hub {
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
-  static Hub* get() noexcept;
-  static Hub& get_or_throw();
+  static Hub* get() noexcept { return t_hub; }
+  static Hub& get_or_throw() {
+    if (!t_hub) [[unlikely]]
+      throw_no_hub();
+    return *t_hub;
+  }
+  [[noreturn]] static void throw_no_hub();
 
   void schedule(Runnable* r) { ready_.push(r); }
   /// The running greenlet gives up the CPU (it is parked, queued or dead).
-  void switch_out();
+  /// The common case, the next ready entry is a greenlet that ran before, is
+  /// inlined into every caller; anything else goes through pick_next().
+  void switch_out() {
+    Context* from = current_;
+    Context* to;
+    Runnable* r;
+    if (since_poll_ < kPollInterval && !ready_.empty() && (r = ready_.front())->kind == Runnable::Kind::greenlet &&
+        static_cast<GreenletBase*>(r)->state_ == GreenletBase::State::ready) [[likely]] {
+      ready_.pop();
+      ++since_poll_;
+      auto* g = static_cast<GreenletBase*>(r);
+      g->state_ = GreenletBase::State::running;
+      to = &g->ctx_;
+    } else {
+      to = pick_next();
+    }
+    if (to != from) jump(from, to);
+  }
   void start(GreenletBase* g, std::size_t stack_size);
   void run_main(GreenletBase* main);
   void finish_unstarted(GreenletBase* g) noexcept;
@@ -107,8 +141,24 @@ class Hub {
   };
 
   Context* pick_next();
-  void jump(Context* from, Context* to);
-  void after_switch(boost::context::detail::transfer_t t) noexcept;
+  void jump(Context* from, Context* to) {
+    GreenletBase* g = from->greenlet;
+    if (g) check_stack(g->stack_, __builtin_frame_address(0), g->id_);
+    from->eh_caught = eh_->caught;
+    from->eh_uncaught = eh_->uncaught;
+    current_ = to;
+    asan_start_switch(g && g->state_ == GreenletBase::State::dead ? nullptr : &from->asan_fake, to->asan_bottom,
+                      to->asan_size);
+    after_switch(switch_context(&from->sp, to->sp, from));
+  }
+  void after_switch(Context* prev) noexcept {
+    Context* self = current_;
+    asan_finish_switch(self->asan_fake, &prev->asan_bottom, &prev->asan_size);
+    eh_->caught = self->eh_caught;
+    eh_->uncaught = self->eh_uncaught;
+    if (prev->greenlet && prev->greenlet->state_ == GreenletBase::State::dead) [[unlikely]]
+      reclaim(prev->greenlet);
+  }
   bool prepare(GreenletBase* g) noexcept;
   [[noreturn]] void finish(GreenletBase* g) noexcept;
   void reclaim(GreenletBase* g) noexcept;
@@ -118,7 +168,7 @@ class Hub {
   void fire_timers();
   void drive(GreenletBase* main);
   void teardown();
-  static void entry(boost::context::detail::transfer_t t) noexcept;
+  static void entry(Context* prev) noexcept;
 
   AltSignalStack alt_stack_;
   Context hub_ctx_;

@@ -280,11 +280,7 @@ void StackPool::trim(SizeClass& sc) noexcept {
   sc.cold = end;
 }
 
-void check_stack(const StackRef& s, const void* sp, std::uint64_t id) noexcept {
-  const bool canary_ok = s.canary == nullptr || *s.canary == kStackCanary;
-  const bool sp_ok = sp >= static_cast<const void*>(s.lo);
-  if (canary_ok && sp_ok) [[likely]]
-    return;
+void stack_overflowed(const StackRef& s, std::uint64_t id) noexcept {
   std::fprintf(stderr, "green: greenlet %llu overflowed its stack of %zu bytes. %s\n",
                static_cast<unsigned long long>(id), static_cast<std::size_t>(s.hi - s.lo), kStackAdvice);
   std::abort();

@@ -98,8 +98,16 @@ class AltSignalStack {
   std::size_t size_ = 0;
 };
 
-/// Aborts with a clear message if greenlet `id` (on `s`) overflowed.
-void check_stack(const StackRef& s, const void* sp, std::uint64_t id) noexcept;
+[[noreturn, gnu::cold]] void stack_overflowed(const StackRef& s, std::uint64_t id) noexcept;
+
+/// Aborts with a clear message if greenlet `id` (on `s`) overflowed. Runs at
+/// every switch, so only the check is inline.
+inline void check_stack(const StackRef& s, const void* sp, std::uint64_t id) noexcept {
+  const bool canary_ok = s.canary == nullptr || *s.canary == kStackCanary;
+  const bool sp_ok = sp >= static_cast<const void*>(s.lo);
+  if (!canary_ok || !sp_ok) [[unlikely]]
+    stack_overflowed(s, id);
+}
 
 /// The id of the greenlet running on this thread, 0 for none; called from
 /// the SIGSEGV handler, so async-signal-safe (hub.cpp).

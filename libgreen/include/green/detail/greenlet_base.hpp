@@ -13,7 +13,7 @@ namespace green::detail {
 /// One execution context the hub can switch to: a greenlet, or the hub's own
 /// (the thread's original stack).
 struct Context {
-  void* fctx = nullptr;              // boost::context fcontext_t while suspended
+  void* sp = nullptr;                // the stack pointer while suspended
   GreenletBase* greenlet = nullptr;  // null for the hub
   // libstdc++ keeps the caught-exception stack per thread; every context keeps
   // its own copy so switching inside a catch block or during unwinding is safe
