@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -158,70 +157,102 @@ bool GreenletRef::unlink(LinkId id) const noexcept {
   return false;
 }
 
+void GreenletRef::start() const { detail::start(p_, 0); }
+
+void GreenletRef::start_later(Duration delay) const { detail::start_later(p_, delay); }
+
 // ---- iwait / wait ----------------------------------------------------------
 
-struct WaitIterator::State {
-  struct Slot : detail::Link {
-    Slot() noexcept : Link(&Slot::fire) {}
-    static void fire(detail::Link* l, GreenletBase&) {
-      auto* slot = static_cast<Slot*>(l);
-      State* st = slot->state;
-      st->done.push_back(slot->index);
-      if (st->waiter) detail::wake(st->waiter);
-    }
-    State* state = nullptr;
-    std::size_t index = 0;
-  };
+// One WaitNode per object, in its waiter list (a greenlet's joiners, an
+// Event's or AsyncResult's waiters) until it fires. A granted node records
+// its position at once, so the order is the order things happened, and wakes
+// the iterator's greenlet only while it waits in next(): a grant while it is
+// parked elsewhere must not wake it there.
+struct ObjectWaitIterator::State {
+  static void granted(detail::WaitNode& n) {
+    auto* st = static_cast<State*>(n.slot);
+    st->done.push_back(static_cast<std::size_t>(&n - st->nodes.data()));
+    if (st->waiter) detail::wake(st->waiter);
+  }
 
-  std::vector<GreenletRef> greenlets;
-  std::vector<Slot> slots;
-  std::deque<std::size_t> done;  // indexes finished and not returned yet
+  std::vector<Waitable> objects;
+  std::vector<detail::WaitNode> nodes;
+  std::vector<std::size_t> done;  // positions ready, in order; reserved, so granted() never allocates
+  std::size_t taken = 0;          // done[0, taken) were returned
   GreenletBase* waiter = nullptr;
   Clock::time_point deadline;
   std::size_t wanted;
-  std::size_t returned = 0;
 };
 
-WaitIterator::WaitIterator(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count)
+ObjectWaitIterator::ObjectWaitIterator(std::vector<Waitable> objects, Duration timeout, std::size_t count)
     : st_(std::make_unique<State>()) {
   State& st = *st_;
+  GreenletBase* self = detail::current();
   st.deadline = detail::deadline_after(timeout);
-  st.wanted = count == 0 ? greenlets.size() : std::min(count, greenlets.size());
-  st.greenlets = std::move(greenlets);
-  st.slots.resize(st.greenlets.size());
-  for (std::size_t i = 0; i < st.greenlets.size(); ++i) {
-    st.slots[i].state = &st;
-    st.slots[i].index = i;
-    GreenletBase* g = st.greenlets[i].base();
-    if (g->dead())
+  st.wanted = count == 0 ? objects.size() : std::min(count, objects.size());
+  st.objects = std::move(objects);
+  st.nodes.assign(st.objects.size(), detail::WaitNode(self));
+  st.done.reserve(st.objects.size());
+  for (std::size_t i = 0; i < st.objects.size(); ++i) {
+    if (st.objects[i].ready()) {
       st.done.push_back(i);
-    else
-      g->add_link(st.slots[i]);
+      continue;
+    }
+    st.nodes[i].slot = &st;
+    st.nodes[i].on_grant = &State::granted;
+    st.objects[i].waiters().push_back(st.nodes[i]);
   }
 }
 
-WaitIterator::WaitIterator(WaitIterator&&) noexcept = default;
+ObjectWaitIterator::ObjectWaitIterator(ObjectWaitIterator&&) noexcept = default;
 
-WaitIterator::~WaitIterator() {
+ObjectWaitIterator::~ObjectWaitIterator() {
   if (!st_) return;
-  for (std::size_t i = 0; i < st_->slots.size(); ++i) st_->greenlets[i].base()->remove_link(st_->slots[i]);
+  // erase() is a no-op for a node already granted, or detached by a
+  // primitive destroyed meanwhile.
+  for (std::size_t i = 0; i < st_->nodes.size(); ++i)
+    if (st_->nodes[i].linked) st_->objects[i].waiters().erase(st_->nodes[i]);
 }
 
-std::optional<GreenletRef> WaitIterator::next() {
+const Waitable& ObjectWaitIterator::operator[](std::size_t i) const { return st_->objects.at(i); }
+
+std::optional<std::size_t> ObjectWaitIterator::next() {
   State& st = *st_;
-  if (st.returned >= st.wanted) return std::nullopt;
-  while (st.done.empty()) {
+  if (st.taken >= st.wanted) return std::nullopt;
+  while (st.taken == st.done.size()) {
     if (st.deadline != detail::no_deadline && Clock::now() >= st.deadline) return std::nullopt;
     st.waiter = detail::current();
     const bool in_time = detail::park_until(st.deadline);
     st.waiter = nullptr;
     detail::check_interrupt();
-    if (!in_time && st.done.empty()) return std::nullopt;
+    if (!in_time && st.taken == st.done.size()) return std::nullopt;
   }
-  const std::size_t i = st.done.front();
-  st.done.pop_front();
-  ++st.returned;
-  return st.greenlets[i];
+  return st.done[st.taken++];
+}
+
+ObjectWaitIterator iwait_objects(std::vector<Waitable> objects, Duration timeout, std::size_t count) {
+  return ObjectWaitIterator(std::move(objects), timeout, count);
+}
+
+std::vector<std::size_t> wait_objects(std::vector<Waitable> objects, Duration timeout, std::size_t count) {
+  std::vector<std::size_t> out;
+  ObjectWaitIterator it(std::move(objects), timeout, count);
+  while (auto i = it.next()) out.push_back(*i);
+  return out;
+}
+
+namespace {
+std::vector<Waitable> as_waitables(std::vector<GreenletRef> greenlets) {
+  return std::vector<Waitable>(std::make_move_iterator(greenlets.begin()), std::make_move_iterator(greenlets.end()));
+}
+}  // namespace
+
+WaitIterator::WaitIterator(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count)
+    : it_(as_waitables(std::move(greenlets)), timeout, count) {}
+
+std::optional<GreenletRef> WaitIterator::next() {
+  if (auto i = it_.next()) return it_[*i].greenlet();
+  return std::nullopt;
 }
 
 WaitIterator iwait(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count) {

@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <stdexcept>
 
 namespace green::detail {
@@ -33,6 +34,14 @@ std::uint64_t next_id() noexcept { return __atomic_add_fetch(&g_next_id, 1, __AT
 }  // namespace
 
 constinit thread_local Hub* t_hub = nullptr;
+
+void grant(WaitNode* n) noexcept {
+  n->granted = true;
+  if (n->on_grant)
+    n->on_grant(*n);
+  else
+    wake(n->g);
+}
 
 // ---- ReadyQueue / TimerHeap -----------------------------------------------
 
@@ -125,14 +134,49 @@ void Hub::unlink_live(GreenletBase* g) noexcept {
   --live_;
 }
 
-void Hub::start(GreenletBase* g, std::size_t stack_size) {
-  g->id_ = next_id();
-  g->stack_size_ = stack_size ? stack_size : default_stack_size_;
+void Hub::adopt(GreenletBase* g, std::size_t stack_size) {
+  if (!g->id_) g->id_ = next_id();
+  if (stack_size) g->stack_size_ = stack_size;
+  if (!g->stack_size_) g->stack_size_ = default_stack_size_;
   g->ctx_.greenlet = g;
   g->state_ = GreenletBase::State::created;
-  schedule(g);
   g->add_ref();  // the hub's reference, dropped once the greenlet's stack is reclaimed
   link_live(g);
+}
+
+void Hub::start(GreenletBase* g, std::size_t stack_size) {
+  ready_.reserve_one();  // so nothing below can fail half way
+  adopt(g, stack_size);
+  schedule(g);
+}
+
+namespace {
+// The timer of a start_later() greenlet. The greenlet is live (the hub kills
+// it at teardown, which cancels this) but not queued until it fires.
+struct StartTimer : TimerNode {
+  StartTimer(Hub* h, GreenletBase* greenlet) noexcept : TimerNode(&StartTimer::on_fire), hub(h), g(greenlet) {}
+  static void on_fire(TimerNode* t) {
+    std::unique_ptr<StartTimer> self(static_cast<StartTimer*>(t));
+    self->hub->delayed_.erase(self->g);
+    try {
+      self->hub->schedule(self->g);
+    } catch (...) {
+      fatal("out of memory growing the ready queue");
+    }
+  }
+  Hub* hub;
+  GreenletBase* g;
+};
+}  // namespace
+
+void Hub::start_later(GreenletBase* g, Clock::time_point when) {
+  auto timer = std::make_unique<StartTimer>(this, g);
+  delayed_.reserve(delayed_.size() + 1);
+  ready_.reserve_one();
+  adopt(g, 0);
+  delayed_.emplace(g, timer.get());
+  arm(*timer, when);
+  timer.release();
 }
 
 void Hub::arm(TimerNode& t, Clock::time_point deadline) {
@@ -160,6 +204,17 @@ bool Hub::prepare(GreenletBase* g) noexcept {
 void Hub::finish_unstarted(GreenletBase* g) noexcept {
   // Killed (or failed to get a stack) before it ever ran: it never will. The
   // queue entry stays; pick_next() drops the hub's reference when it pops it.
+  // One made by make_greenlet() and never started has neither (nor is it
+  // live); one waiting for start_later() gets its queue entry now.
+  const bool adopted = g->state_ != GreenletBase::State::unstarted;
+  if (!delayed_.empty()) {
+    if (auto it = delayed_.find(g); it != delayed_.end()) {
+      std::unique_ptr<StartTimer> timer(static_cast<StartTimer*>(it->second));
+      cancel(*timer);
+      delayed_.erase(it);
+      schedule(g);  // room reserved by start_later()
+    }
+  }
   if (g->pending_) {
     try {
       std::rethrow_exception(g->pending_);
@@ -173,9 +228,13 @@ void Hub::finish_unstarted(GreenletBase* g) noexcept {
   }
   g->state_ = GreenletBase::State::dead;
   g->drop_callable();
-  unlink_live(g);
+  if (adopted) unlink_live(g);
   g->add_ref();
-  schedule(&g->notifier_);
+  try {
+    schedule(&g->notifier_);
+  } catch (...) {
+    fatal("out of memory growing the ready queue");
+  }
 }
 
 Context* Hub::pick_next() {
@@ -357,10 +416,7 @@ GreenletBase::~GreenletBase() {
 
 void GreenletBase::notify(Callback* cb) {
   GreenletBase* g = static_cast<Notifier*>(cb)->owner;
-  while (WaitNode* n = g->joiners_.pop_front()) {
-    n->granted = true;
-    wake(n->g);
-  }
+  while (WaitNode* n = g->joiners_.pop_front()) grant(n);
   while (Link* l = g->links_head_) {
     g->remove_link(*l);
     l->fn(l, *g);
@@ -405,7 +461,25 @@ GreenletBase* current() {
   return g;
 }
 
-void start(GreenletBase* g, std::size_t stack_size) { Hub::get_or_throw().start(g, stack_size); }
+void start(GreenletBase* g, std::size_t stack_size) {
+  Hub& hub = Hub::get_or_throw();
+  if (g->state_ == GreenletBase::State::unstarted || !g->id_) hub.start(g, stack_size);
+}
+
+void make_unstarted(GreenletBase* g, std::size_t stack_size) noexcept {
+  g->id_ = next_id();
+  g->stack_size_ = stack_size;
+  g->state_ = GreenletBase::State::unstarted;
+}
+
+void start_later(GreenletBase* g, Duration delay) {
+  Hub& hub = Hub::get_or_throw();
+  if (g->state_ != GreenletBase::State::unstarted) return;
+  if (delay <= Duration::zero())
+    hub.start(g, 0);
+  else
+    hub.start_later(g, deadline_after(delay));
+}
 
 void park() {
   Hub& hub = *t_hub;
@@ -469,10 +543,7 @@ bool wait_on(WaitList& list, WaitNode& node, Clock::time_point deadline) {
 
 WaitNode* grant_front(WaitList& list) noexcept {
   WaitNode* n = list.pop_front();
-  if (n) {
-    n->granted = true;
-    wake(n->g);
-  }
+  if (n) grant(n);
   return n;
 }
 
@@ -495,7 +566,7 @@ void interrupt(GreenletBase* g, std::exception_ptr e, const void* source) noexce
   if (g->dead() || g->pending_) return;
   g->pending_ = std::move(e);
   g->pending_source_ = source;
-  if (g->state_ == GreenletBase::State::created) {
+  if (g->state_ == GreenletBase::State::created || g->state_ == GreenletBase::State::unstarted) {
     t_hub->finish_unstarted(g);
     return;
   }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <unordered_map>
 #include <vector>
 
 namespace green::detail {
@@ -28,6 +29,10 @@ class ReadyQueue {
     if (size() > mask_) [[unlikely]]
       grow();
     buf_[tail_++ & mask_] = r;
+  }
+  /// Room for one more push() that then cannot throw.
+  void reserve_one() {
+    if (size() > mask_) grow();
   }
   Runnable* front() const noexcept { return buf_[head_ & mask_]; }
   Runnable* pop() noexcept { return buf_[head_++ & mask_]; }
@@ -62,6 +67,9 @@ class TimerHeap {
   void sift_down(std::size_t i) noexcept;
   std::vector<TimerNode*> heap_;
 };
+
+/// Marks a waiter granted and wakes it (or runs its on_grant).
+void grant(WaitNode* n) noexcept;
 
 /// Hands a failure nobody observed to the failure handler (greenlet.cpp).
 void report_unobserved(std::uint64_t id, const std::exception_ptr& e) noexcept;
@@ -111,6 +119,7 @@ class Hub {
     if (to != from) jump(from, to);
   }
   void start(GreenletBase* g, std::size_t stack_size);
+  void start_later(GreenletBase* g, Clock::time_point when);
   void run_main(GreenletBase* main);
   void finish_unstarted(GreenletBase* g) noexcept;
 
@@ -129,6 +138,7 @@ class Hub {
   ReadyQueue ready_;
   WaitList idle_;  // greenlets in green::idle()
   TimerHeap timers_;
+  std::unordered_map<GreenletBase*, TimerNode*> delayed_;  // start_later() greenlets and their start timers
   StackPool stacks_;
   // Run by one thread only (the hub's): Asio then keeps completions posted
   // from that thread in a private queue. Other threads may still post.
@@ -140,6 +150,7 @@ class Hub {
     unsigned int uncaught;
   };
 
+  void adopt(GreenletBase* g, std::size_t stack_size);
   Context* pick_next();
   void jump(Context* from, Context* to) {
     GreenletBase* g = from->greenlet;

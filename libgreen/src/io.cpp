@@ -9,8 +9,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <map>
+#include <system_error>
 
 namespace green {
 
@@ -64,6 +68,22 @@ void SignalHandler::cancel() noexcept {
   if (detail::Hub* hub = detail::Hub::get()) --hub->io_passive_;
 }
 
+// ---- fork ------------------------------------------------------------------
+
+int fork() {
+  using boost::asio::execution_context;
+  detail::Hub& hub = detail::Hub::get_or_throw();
+  hub.io_.notify_fork(execution_context::fork_prepare);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int e = errno;
+    hub.io_.notify_fork(execution_context::fork_parent);
+    throw std::system_error(e, std::generic_category(), "green::fork");
+  }
+  hub.io_.notify_fork(pid == 0 ? execution_context::fork_child : execution_context::fork_parent);
+  return pid;
+}
+
 // ---- wait_read / wait_write / select ----------------------------------------
 
 namespace {
@@ -79,10 +99,10 @@ struct Watch {
   Descriptor d;
 };
 
-// One wait of select(): a direction on a watched descriptor.
+// One wait of select(): a condition on a watched descriptor.
 struct FdWait {
   int fd;
-  bool write;
+  Descriptor::wait_type what;
   bool done = false;
   boost::system::error_code ec;
 };
@@ -90,12 +110,18 @@ struct FdWait {
 }  // namespace
 
 SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& write_fds, Duration timeout) {
+  return select(read_fds, write_fds, {}, timeout);
+}
+
+SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& write_fds,
+                    const std::vector<int>& except_fds, Duration timeout) {
   detail::check_interrupt();
   std::map<int, std::unique_ptr<Watch>> watches;  // one per descriptor: epoll takes each once
   std::vector<FdWait> waits;
-  waits.reserve(read_fds.size() + write_fds.size());
-  for (int fd : read_fds) waits.push_back({fd, false, false, {}});
-  for (int fd : write_fds) waits.push_back({fd, true, false, {}});
+  waits.reserve(read_fds.size() + write_fds.size() + except_fds.size());
+  for (int fd : read_fds) waits.push_back({fd, Descriptor::wait_read, false, {}});
+  for (int fd : write_fds) waits.push_back({fd, Descriptor::wait_write, false, {}});
+  for (int fd : except_fds) waits.push_back({fd, Descriptor::wait_error, false, {}});
   for (const FdWait& w : waits)
     if (!watches.count(w.fd)) watches.emplace(w.fd, std::make_unique<Watch>(w.fd));
 
@@ -104,7 +130,7 @@ SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& wr
   std::size_t completed = 0;
   auto ready = [&] { return std::any_of(waits.begin(), waits.end(), [](const FdWait& w) { return w.done && !w.ec; }); };
   for (FdWait& w : waits) {
-    watches[w.fd]->d.async_wait(w.write ? Descriptor::wait_write : Descriptor::wait_read,
+    watches[w.fd]->d.async_wait(w.what,
                                 [&completed, self, wp = &w](const boost::system::error_code& ec) {
                                   wp->done = true;
                                   wp->ec = ec;
@@ -141,7 +167,9 @@ SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& wr
   for (const FdWait& w : waits) {
     if (w.done && w.ec && w.ec != boost::asio::error::operation_aborted)
       throw boost::system::system_error(w.ec, "green: waiting on descriptor " + std::to_string(w.fd));
-    if (w.done && !w.ec) (w.write ? out.writable : out.readable).push_back(w.fd);
+    if (!w.done || w.ec) continue;
+    (w.what == Descriptor::wait_read ? out.readable : w.what == Descriptor::wait_write ? out.writable : out.exceptional)
+        .push_back(w.fd);
   }
   return out;
 }

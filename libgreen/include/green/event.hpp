@@ -39,6 +39,7 @@ class Event {
   }
 
  private:
+  friend struct detail::WaitAccess;
   detail::WaitList waiters_;
   bool flag_ = false;
 };
@@ -101,6 +102,7 @@ class AsyncResult {
   }
 
  private:
+  friend struct detail::WaitAccess;
   void wake_all() noexcept {
     while (detail::grant_front(waiters_)) {
     }

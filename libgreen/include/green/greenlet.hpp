@@ -9,6 +9,7 @@
 #include <green/detail/greenlet_base.hpp>
 #include <green/timeout.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -85,8 +86,18 @@ class GreenletRef {
 
   /// A number unique among this process's greenlets.
   std::uint64_t id() const noexcept { return p_->id(); }
-  /// True once spawned (gevent's `started`): scheduled, running or finished.
-  bool started() const noexcept { return p_ != nullptr; }
+  /// True once spawned or start()ed (gevent's `started`): scheduled, running
+  /// or finished. False for a greenlet from make_greenlet() not started yet.
+  bool started() const noexcept { return p_ != nullptr && p_->state() != detail::GreenletBase::State::unstarted; }
+
+  /// Schedules a greenlet from make_greenlet() to run (gevent's
+  /// Greenlet.start()); nothing if it was started or killed already. Never
+  /// switches.
+  void start() const;
+  /// start() once `delay` has passed (gevent's start_later). It is started()
+  /// at once (join, kill and links work; a kill before the delay ends means
+  /// it never runs) but holds no stack until it runs. Never switches.
+  void start_later(Duration delay) const;
   /// Finished, by returning, throwing or being killed.
   bool ready() const noexcept { return p_->dead(); }
   bool dead() const noexcept { return p_->dead(); }
@@ -232,6 +243,25 @@ auto spawn(F&& f, A&&... args) -> Greenlet<detail::spawn_result_t<F, A...>> {
   return spawn(SpawnOptions{}, std::forward<F>(f), std::forward<A>(args)...);
 }
 
+/// Makes a greenlet for `f(args...)` without starting it (gevent's
+/// `Greenlet(f, *args)`): start() or start_later() schedules it. Until then
+/// it is not started() and not ready(); join() waits for it to be started
+/// and finish; kill() marks it killed and it never runs. Needs no hub.
+template <class F, class... A>
+auto make_greenlet(const SpawnOptions& opts, F&& f, A&&... args) -> Greenlet<detail::spawn_result_t<F, A...>> {
+  using R = detail::spawn_result_t<F, A...>;
+  auto* g =
+      new detail::GreenletImpl<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f), std::forward<A>(args)...);
+  Greenlet<R> handle(g);
+  detail::make_unstarted(g, opts.stack_size);
+  return handle;
+}
+
+template <class F, class... A, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, SpawnOptions>>>
+auto make_greenlet(F&& f, A&&... args) -> Greenlet<detail::spawn_result_t<F, A...>> {
+  return make_greenlet(SpawnOptions{}, std::forward<F>(f), std::forward<A>(args)...);
+}
+
 /// The running greenlet.
 GreenletRef current();
 
@@ -265,6 +295,71 @@ requires(!std::is_convertible_v<E, bool>) void killall(const std::vector<Greenle
 /// (gevent's joinall(count=)); returns whether they did. count 0 means all.
 bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool raise_error, std::size_t count);
 
+/// Something wait_objects() and iwait_objects() can wait for: a greenlet
+/// (until it finishes), an Event (until it is set) or an AsyncResult (until
+/// it holds a value or an exception). An Event or AsyncResult must outlive
+/// the wait.
+class Waitable {
+ public:
+  Waitable(GreenletRef g) noexcept : greenlet_(std::move(g)) {}
+  template <class W>
+  requires requires(W& w) {
+    detail::WaitAccess::list(w);
+    { w.ready() } -> std::convertible_to<bool>;
+  }
+  Waitable(W& w) noexcept
+      : list_(&detail::WaitAccess::list(w)), object_(&w), ready_(&ready_of<W>) {}
+
+  /// Finished, set, or holding a result.
+  bool ready() const { return object_ ? ready_(object_) : greenlet_.ready(); }
+  /// The greenlet, or a null handle for an Event or AsyncResult.
+  const GreenletRef& greenlet() const noexcept { return greenlet_; }
+  detail::WaitList& waiters() const noexcept { return object_ ? *list_ : greenlet_.base()->joiners_; }
+
+ private:
+  template <class W>
+  static bool ready_of(const void* w) {
+    return static_cast<const W*>(w)->ready();
+  }
+  GreenletRef greenlet_;
+  detail::WaitList* list_ = nullptr;
+  const void* object_ = nullptr;
+  bool (*ready_)(const void*) = nullptr;
+};
+
+/// The objects as they become ready, in the order they do (gevent.iwait
+/// over any objects):
+///
+///     for (auto it = green::iwait_objects({g, ev, result}); auto i = it.next();) use(*i);
+///
+/// next() waits for the next one and returns its position in the list;
+/// nothing once all (or `count`, when not 0) were returned or `timeout`
+/// (counted from iwait_objects()) passed. Objects ready already come first,
+/// in the order given. An Event set and cleared again before next() looks
+/// still counts. Only the greenlet that made the iterator may call next().
+/// Switch point (next()).
+class ObjectWaitIterator {
+ public:
+  ObjectWaitIterator(std::vector<Waitable> objects, Duration timeout, std::size_t count);
+  ObjectWaitIterator(ObjectWaitIterator&&) noexcept;
+  ObjectWaitIterator& operator=(ObjectWaitIterator&&) = delete;
+  ~ObjectWaitIterator();
+  std::optional<std::size_t> next();
+  const Waitable& operator[](std::size_t i) const;
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> st_;
+};
+ObjectWaitIterator iwait_objects(std::vector<Waitable> objects, Duration timeout = forever, std::size_t count = 0);
+
+/// Waits until all (or `count`) of the objects are ready or `timeout`
+/// passed, and returns the positions of those that are, in the order they
+/// became ready (gevent.wait(objects, timeout, count)). Switch point.
+std::vector<std::size_t> wait_objects(std::vector<Waitable> objects, Duration timeout = forever,
+                                      std::size_t count = 0);
+
 /// The greenlets as they finish, in the order they finish (gevent.iwait):
 ///
 ///     for (auto it = green::iwait(gs); auto g = it.next();) use(*g);
@@ -276,15 +371,10 @@ bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool r
 class WaitIterator {
  public:
   WaitIterator(std::vector<GreenletRef> greenlets, Duration timeout, std::size_t count);
-  WaitIterator(WaitIterator&&) noexcept;
-  WaitIterator& operator=(WaitIterator&&) = delete;
-  ~WaitIterator();
   std::optional<GreenletRef> next();
 
-  struct State;
-
  private:
-  std::unique_ptr<State> st_;
+  ObjectWaitIterator it_;
 };
 WaitIterator iwait(std::vector<GreenletRef> greenlets, Duration timeout = forever, std::size_t count = 0);
 
@@ -294,16 +384,14 @@ WaitIterator iwait(std::vector<GreenletRef> greenlets, Duration timeout = foreve
 std::vector<GreenletRef> wait(std::vector<GreenletRef> greenlets, Duration timeout = forever, std::size_t count = 0);
 
 /// Starts `f(args...)` in a new greenlet after `delay` (gevent's
-/// spawn_later). The greenlet exists at once (join, kill and links work; a
-/// kill before the delay ends means `f` never runs) and sleeps out the delay
-/// on its own stack. Never switches.
+/// spawn_later): make_greenlet() then start_later(). The greenlet exists at
+/// once (join, kill and links work; a kill before the delay ends means `f`
+/// never runs). Never switches.
 template <class F, class... A>
 auto spawn_later(Duration delay, F&& f, A&&... args) -> Greenlet<detail::spawn_result_t<F, A...>> {
-  return spawn([delay, fn = std::decay_t<F>(std::forward<F>(f)),
-                ... a = std::decay_t<A>(std::forward<A>(args))]() mutable -> detail::spawn_result_t<F, A...> {
-    green::sleep(delay);
-    return std::invoke(std::move(fn), std::move(a)...);
-  });
+  auto g = make_greenlet(std::forward<F>(f), std::forward<A>(args)...);
+  g.start_later(delay);
+  return g;
 }
 
 }  // namespace green

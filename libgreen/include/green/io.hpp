@@ -100,12 +100,30 @@ bool wait_write(int fd, Duration timeout = forever);
 struct SelectResult {
   std::vector<int> readable;
   std::vector<int> writable;
+  std::vector<int> exceptional;  // an exceptional condition: out-of-band data (EPOLLPRI)
 };
-/// Waits until at least one of `read_fds` is readable or one of `write_fds`
-/// writable, or `timeout` passes (gevent.select.select); returns every
-/// descriptor ready at that point (both lists empty on timeout). Same
-/// descriptor rules as wait_read(). Switch point.
+/// Waits until at least one of `read_fds` is readable, one of `write_fds`
+/// writable or one of `except_fds` has an exceptional condition pending
+/// (TCP urgent data, as select(2)'s exceptfds), or `timeout` passes
+/// (select.select(rlist, wlist, xlist, timeout); gevent ignores xlist);
+/// returns every descriptor ready at that point (all lists empty on
+/// timeout). Same descriptor rules as wait_read(). Switch point.
+SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& write_fds,
+                    const std::vector<int>& except_fds, Duration timeout = forever);
+/// select() without exceptional conditions.
 SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& write_fds, Duration timeout = forever);
+
+/// Forks the process (gevent.fork) and returns what fork(2) does: 0 in the
+/// child, the child's pid in the parent. The child's hub continues with a new
+/// event loop (Asio's notify_fork: a new epoll instance with every watched
+/// descriptor registered again, new timer and wake-up descriptors; signal
+/// handlers kept) and, as under gevent, with every greenlet: memory is
+/// copied, so they all go on running in both processes. Descriptors are
+/// shared with the parent (sockets, c-ares's and curl's connections): the
+/// child should make its own dns::Resolver and HTTP requests, and not use a
+/// ThreadPool made before (threads do not survive a fork). Throws
+/// std::system_error if fork(2) fails. Never switches.
+int fork();
 
 /// Runs `fn(signal_number)` in a new greenlet each time one of `signals` is
 /// delivered to the process, until the handler is destroyed or cancel()ed

@@ -49,6 +49,9 @@ struct WaitNode {
   bool linked = false;
   bool granted = false;  // the primitive handed this waiter what it waited for
   void* slot = nullptr;  // primitive-specific payload (a Queue's item, ...)
+  // Called instead of waking `g` when granted (iwait_objects: one greenlet
+  // watching many primitives, and woken only while it waits in next()).
+  void (*on_grant)(WaitNode&) = nullptr;
 };
 
 /// Intrusive FIFO of waiters: O(1) push, pop and erase, no allocation.
@@ -108,6 +111,15 @@ class WaitList {
   WaitNode* head_ = nullptr;
   WaitNode* tail_ = nullptr;
   std::size_t size_ = 0;
+};
+
+/// How wait_objects() reaches the waiter list of an Event or AsyncResult
+/// (each names it a friend).
+struct WaitAccess {
+  template <class W>
+  static auto list(W& w) noexcept -> decltype((w.waiters_)) {
+    return w.waiters_;
+  }
 };
 
 /// A hub timer. Lives wherever its owner lives (usually a waiter's stack);

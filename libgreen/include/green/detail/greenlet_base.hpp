@@ -44,7 +44,8 @@ struct LocalSlot {
 
 class GreenletBase : public Runnable {
  public:
-  enum class State : std::uint8_t { created, ready, running, parked, dead };
+  // unstarted: made by make_greenlet() and not start()ed yet (unknown to the hub).
+  enum class State : std::uint8_t { created, ready, running, parked, dead, unstarted };
 
   GreenletBase() noexcept : Runnable(Kind::greenlet), notifier_(this) {}
   GreenletBase(const GreenletBase&) = delete;
@@ -132,8 +133,14 @@ class GreenletBase : public Runnable {
 };
 
 /// Registers a freshly built control block with the current hub and queues it
-/// to start. `stack_size` 0 means the hub's default.
+/// to start. `stack_size` 0 means the one given to make_unstarted(), else the
+/// hub's default.
 void start(GreenletBase* g, std::size_t stack_size);
+/// Gives a freshly built control block an id and leaves it unstarted (needs
+/// no hub).
+void make_unstarted(GreenletBase* g, std::size_t stack_size) noexcept;
+/// start() once `delay` has passed.
+void start_later(GreenletBase* g, Duration delay);
 
 /// Raises `e` inside `g` at its next switch point (or cancels its start).
 /// `source` identifies a Timeout so that it can withdraw the exception.
