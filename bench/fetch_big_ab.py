@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""1 MiB files: green fetch binaries against curl --parallel, interleaved.
+
+    bench/fetch_big_ab.py REPS CONCURRENCY GREEN [GREEN...]
+
+Starts one private nginx on loopback (tests/e2e/lib/httpd.sh, one worker)
+with 200 files of 1 MiB, then runs REPS rounds of: curl --parallel
+--parallel-max C (config file, output /dev/null), then each green fetch -q
+-c C (URLs on stdin, bodies discarded). Wall time and the child's user+sys
+CPU come from wait4 (microseconds, not /usr/bin/time's 10 ms ticks). Prints
+every run, then per green binary the medians of the per-round ratios to curl
+(speed = curl's wall / green's wall; CPU = green's / curl's).
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HTTPD = os.path.join(HERE, "..", "tests", "e2e", "lib", "httpd.sh")
+N = 200
+
+
+def run(cmd, stdin=None):
+    t0 = time.monotonic()
+    with open(stdin) if stdin else open(os.devnull) as f:
+        p = subprocess.Popen(cmd, stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"{cmd[0]} failed: status {status}")
+    return time.monotonic() - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def main():
+    reps, c, greens = int(sys.argv[1]), sys.argv[2], [os.path.abspath(g) for g in sys.argv[3:]]
+    work = tempfile.mkdtemp(prefix="green-fetch-big.")
+    os.chmod(work, 0o755)
+    httpd = os.path.join(work, "httpd")
+    env = dict(os.environ, SMALL_FILES="0", BIG_FILES=str(N))
+    subprocess.run([HTTPD, "start", httpd, "1"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        conf = dict(l.split("=", 1) for l in open(os.path.join(httpd, "env")).read().split())
+        urls = [f"http://127.0.0.1:{conf['HTTP_PORT']}/big/{i}.bin" for i in range(1, N + 1)]
+        lst, cfg = os.path.join(work, "big.txt"), os.path.join(work, "big.curl")
+        open(lst, "w").write("\n".join(urls) + "\n")
+        open(cfg, "w").write("".join(f'url = "{u}"\noutput = "/dev/null"\n' for u in urls))
+        rows = {}
+        for r in range(reps):
+            res = {"curl": run(["curl", "-s", "--parallel", "--parallel-max", c, "-K", cfg])}
+            for i, g in enumerate(greens):
+                res[i] = run([g, "fetch", "-q", "--no-progress", "-c", c], lst)
+            for k, v in res.items():
+                rows.setdefault(k, []).append(v)
+            print(r + 1, " ".join(f"{k}: {v[0]:.3f} s {v[1] * 1000:.0f} ms CPU {v[2]:.1f} MiB" for k, v in res.items()),
+                  flush=True)
+        cw = rows["curl"]
+        for i, g in enumerate(greens):
+            gw = rows[i]
+            speed = [cw[r][0] / gw[r][0] for r in range(reps)]
+            cpu = [gw[r][1] / cw[r][1] for r in range(reps)]
+            print(f"-c {c} {g}: {statistics.median(speed):.2f}x curl's requests/s (rounds {min(speed):.2f}-"
+                  f"{max(speed):.2f}), CPU {statistics.median(cpu):.2f}x curl's; CPU per request "
+                  f"{statistics.median(x[1] for x in gw) / N * 1e6:.0f} vs {statistics.median(x[1] for x in cw) / N * 1e6:.0f}"
+                  f" us; peak {statistics.median(x[2] for x in gw):.1f} vs {statistics.median(x[2] for x in cw):.1f} MiB")
+    finally:
+        subprocess.run([HTTPD, "stop", httpd], check=False)
+
+
+if __name__ == "__main__":
+    main()
