@@ -10,6 +10,9 @@
 # green runs with 1 hub, nginx with 1 worker (sendfile on, access log off),
 # h2o with 1 thread, pywsgi as one process (bench/servers/pywsgi_files.py).
 #
+# GREEN_BEFORE=PATH/TO/green adds "green-before", another build of green (the
+# commit before a change) run the same way, for a before/after in one run.
+#
 # Usage: bench/serve_http_bench.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (build/release, 5, 5)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +23,10 @@ green=$build/tools/green
 big_mib=${BIG_MIB:-1024}
 idle_conns=${IDLE_CONNS:-10000}
 servers=${SERVERS:-"green nginx h2o pywsgi"}
+if [ -n "${GREEN_BEFORE:-}" ]; then
+  [ -x "$GREEN_BEFORE" ] || { echo "GREEN_BEFORE: no $GREEN_BEFORE" >&2; exit 2; }
+  servers="green green-before ${servers#green }"
+fi
 [ -x "$green" ] || { echo "missing $green (build the release preset)" >&2; exit 2; }
 for t in wrk curl nginx h2o taskset; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
 ulimit -n "$(ulimit -Hn)"
@@ -56,6 +63,9 @@ start() {
   case $1 in
     green)
       taskset -c 0 "$green" serve http "$work/www" --port "$p" 2>"$work/green.log" &
+      ;;
+    green-before)
+      taskset -c 0 "$GREEN_BEFORE" serve http "$work/www" --port "$p" 2>"$work/green-before.log" &
       ;;
     nginx)
       cat >"$work/nginx/nginx.conf" <<CONF

@@ -264,7 +264,15 @@ Context* Hub::pick_next() {
   return &hub_ctx_;
 }
 
+void Hub::trim_parked(Context* prev) noexcept {
+  // It is parked now, its deepest point saved in prev->sp: what lies below
+  // is free until it runs again.
+  trim_at_park_ = nullptr;
+  release_below(prev->greenlet->stack_, prev->sp);
+}
+
 void Hub::reclaim(GreenletBase* g) noexcept {
+  if (trim_at_park_ == g) trim_at_park_ = nullptr;
   stacks_.deallocate(g->stack_);
   g->stack_ = {};
   g->ctx_.sp = nullptr;
@@ -606,6 +614,11 @@ void set_default_stack_size(std::size_t bytes) {
 }
 
 bool in_hub() noexcept { return detail::Hub::get() != nullptr; }
+
+void trim_stack_at_next_park() {
+  detail::GreenletBase* g = detail::current();
+  detail::Hub::get()->trim_at_park_ = g;
+}
 
 void sleep(Duration d) {
   // The hot path of every busy-loop hand-off: one TLS read, no calls but

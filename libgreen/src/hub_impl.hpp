@@ -133,6 +133,8 @@ class Hub {
   std::size_t default_stack_size_;
   std::size_t live_ = 0;
   std::size_t abandoned_ = 0;
+  // Parked next: give its unused stack pages back (trim_stack_at_next_park).
+  GreenletBase* trim_at_park_ = nullptr;
   std::size_t io_refs_ = 0;     // pending I/O the hub must wait for (see poll())
   std::size_t io_passive_ = 0;  // watchers (signal handlers) polled but not waited for
   ReadyQueue ready_;
@@ -169,7 +171,10 @@ class Hub {
     eh_->uncaught = self->eh_uncaught;
     if (prev->greenlet && prev->greenlet->state_ == GreenletBase::State::dead) [[unlikely]]
       reclaim(prev->greenlet);
+    else if (trim_at_park_ && prev->greenlet == trim_at_park_) [[unlikely]]
+      trim_parked(prev);
   }
+  void trim_parked(Context* prev) noexcept;
   bool prepare(GreenletBase* g) noexcept;
   [[noreturn]] void finish(GreenletBase* g) noexcept;
   void reclaim(GreenletBase* g) noexcept;

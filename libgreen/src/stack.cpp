@@ -280,6 +280,14 @@ void StackPool::trim(SizeClass& sc) noexcept {
   sc.cold = end;
 }
 
+void release_below(const StackRef& s, const void* sp) noexcept {
+  if (!s.lo || sp <= static_cast<const void*>(s.lo) || sp > static_cast<const void*>(s.hi)) return;
+  const std::size_t page = StackPool::page_size();
+  const auto lo = reinterpret_cast<std::uintptr_t>(s.lo);  // page-aligned (see grow)
+  const auto end = reinterpret_cast<std::uintptr_t>(sp) & ~(page - 1);
+  if (end > lo) ::madvise(s.lo, end - lo, MADV_DONTNEED);
+}
+
 void stack_overflowed(const StackRef& s, std::uint64_t id) noexcept {
   std::fprintf(stderr, "green: greenlet %llu overflowed its stack of %zu bytes. %s\n",
                static_cast<unsigned long long>(id), static_cast<std::size_t>(s.hi - s.lo), kStackAdvice);

@@ -98,6 +98,12 @@ class AltSignalStack {
   std::size_t size_ = 0;
 };
 
+/// Gives the pages of `s` wholly below `sp` (a parked greenlet's saved
+/// stack pointer) back to the kernel; they fault back in, zeroed, when the
+/// greenlet runs that deep again. The top of the stack, which holds the
+/// canary of the stack above, is never below a live stack pointer.
+void release_below(const StackRef& s, const void* sp) noexcept;
+
 [[noreturn, gnu::cold]] void stack_overflowed(const StackRef& s, std::uint64_t id) noexcept;
 
 /// Aborts with a clear message if greenlet `id` (on `s`) overflowed. Runs at

@@ -20,6 +20,7 @@
 #include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/buffered_read_stream.hpp>
 #include <boost/beast/core/buffers_cat.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -51,6 +52,12 @@ using net::Tcp;
 using namespace std::chrono_literals;
 
 namespace {
+
+// Pipelined requests answered in a row before the connection yields.
+constexpr unsigned kYieldEvery = 16;
+// How long a kept-alive connection waits before it gives back the stack
+// pages its requests touched.
+constexpr Duration kTrimAfter = std::chrono::milliseconds(100);
 
 // Runs f() under a Timeout of `d` (none for zero or forever). Returns false
 // if that Timeout fired; an enclosing Timeout or a kill propagates.
@@ -120,6 +127,43 @@ void timed_write(Reply::Conn& c, F&& f) {
     throw std::system_error(std::make_error_code(std::errc::timed_out),
                             "write to " + net::to_string(c.stream.remote_endpoint()));
   }
+}
+
+bool would_block(const boost::system::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+// Writes try the non-blocking socket first: a reply that fits in the socket
+// buffer (nearly every one) goes out in one system call, with no Timeout, no
+// composed operation and no trip through the hub; only what does not fit
+// waits, under the write timeout.
+template <class Buffers>
+void send_buffers(Reply::Conn& c, const Buffers& b, boost::system::error_code& ec) {
+  beast::buffers_suffix<Buffers> rest(b);
+  rest.consume(asio::write(c.sock, rest, ec));
+  if (!would_block(ec)) return;
+  ec = {};
+  timed_write(c, [&] { asio::async_write(c.sock, rest, green::yield[ec]); });
+}
+
+// The same for a message (or only its header) through Beast's serializer,
+// which remembers how far the synchronous write got.
+template <bool HeaderOnly, class Serializer>
+void send_message(Reply::Conn& c, Serializer& sr, boost::system::error_code& ec) {
+  if constexpr (HeaderOnly) {
+    http::write_header(c.sock, sr, ec);
+  } else {
+    http::write(c.sock, sr, ec);
+  }
+  if (!would_block(ec)) return;
+  ec = {};
+  timed_write(c, [&] {
+    if constexpr (HeaderOnly) {
+      http::async_write_header(c.sock, sr, green::yield[ec]);
+    } else {
+      http::async_write(c.sock, sr, green::yield[ec]);
+    }
+  });
 }
 
 // Closes after an error reply: half-close, then read and drop what the
@@ -193,7 +237,11 @@ void Server::State::serve(net::TcpStream& s) {
   Reply::Conn conn(s, *this);
   std::error_code sec;
   s.set_nodelay(true, sec);
+  boost::system::error_code bec;
+  conn.sock.non_blocking(true, bec);  // Beast's synchronous reads and writes then never block the hub
+  if (bec) return;
   bool first = true;
+  unsigned unparked = 0;  // requests in a row read without parking
   for (;;) {
     if (stopping) return;
     if (conn.buf.size() == 0) {
@@ -201,9 +249,24 @@ void Server::State::serve(net::TcpStream& s) {
       conn.buf.shrink_to_fit();
       IdleMark mark(*this, &s);
       boost::system::error_code ec;
-      const bool arrived = within(first ? opt.header_timeout : opt.idle_timeout,
-                                  [&] { conn.sock.async_wait(Tcp::socket::wait_read, green::yield[ec]); });
+      const auto wait = [&] { conn.sock.async_wait(Tcp::socket::wait_read, green::yield[ec]); };
+      const Duration limit = first ? opt.header_timeout : opt.idle_timeout;
+      const bool unlimited = limit <= Duration::zero() || limit == forever;
+      bool arrived;
+      if (unlimited || limit > kTrimAfter) {
+        // A connection still idle after kTrimAfter gives back the stack
+        // pages its last request used (an idle one then costs the few it
+        // parks on); one that is busy never pays for it.
+        arrived = within(kTrimAfter, wait);
+        if (!arrived && !ec && !stopping && s.is_open()) {
+          green::trim_stack_at_next_park();
+          arrived = within(unlimited ? limit : limit - kTrimAfter, wait);
+        }
+      } else {
+        arrived = within(limit, wait);
+      }
       if (!arrived || ec || stopping || !s.is_open()) return;
+      unparked = 0;
     }
     first = false;
     http::request_parser<http::string_body> parser;
@@ -211,9 +274,23 @@ void Server::State::serve(net::TcpStream& s) {
     parser.body_limit(opt.max_body_bytes);
     boost::system::error_code ec;
     const auto arrival = Clock::now();
-    if (!within(opt.header_timeout, [&] { http::async_read_header(conn.sock, conn.buf, parser, green::yield[ec]); })) {
-      refuse(conn, http::status::request_timeout, nullptr, arrival);
-      return;
+    // What has arrived is parsed at once (the socket is non-blocking); only
+    // a header still on its way waits, under the header timeout.
+    http::read_header(conn.sock, conn.buf, parser, ec);
+    if (would_block(ec)) {
+      ec = {};
+      if (!within(opt.header_timeout,
+                  [&] { http::async_read_header(conn.sock, conn.buf, parser, green::yield[ec]); })) {
+        refuse(conn, http::status::request_timeout, nullptr, arrival);
+        return;
+      }
+      unparked = 0;
+    } else if (++unparked >= kYieldEvery) {
+      // Pipelined requests answered without ever parking: let the other
+      // connections run now and then.
+      unparked = 0;
+      green::sleep(Duration::zero());
+      if (stopping || !s.is_open()) return;
     }
     if (ec) {
       if (peer_gone(ec)) return;
@@ -311,7 +388,7 @@ void Reply::start(bool chunked) {
   head_ = msg.base();
   http::response_serializer<http::empty_body> sr(msg);
   boost::system::error_code ec;
-  timed_write(conn_, [&] { http::async_write_header(conn_.sock, sr, green::yield[ec]); });
+  send_message<true>(conn_, sr, ec);
   if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
 }
 
@@ -320,15 +397,12 @@ void Reply::write(std::string_view piece) {
   if (head_only_ || piece.empty()) return;
   boost::system::error_code ec;
   if (chunked_) {
-    timed_write(conn_, [&] {
-      asio::async_write(conn_.sock, http::make_chunk(asio::buffer(piece.data(), piece.size())), green::yield[ec]);
-    });
+    send_buffers(conn_, http::make_chunk(asio::buffer(piece.data(), piece.size())), ec);
   } else {
     if (length_ && sent_ + piece.size() > *length_) {
       throw std::logic_error("green::web::Reply::write: more body than the declared Content-Length");
     }
-    timed_write(conn_,
-                [&] { asio::async_write(conn_.sock, asio::buffer(piece.data(), piece.size()), green::yield[ec]); });
+    send_buffers(conn_, asio::buffer(piece.data(), piece.size()), ec);
   }
   if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
   sent_ += piece.size();
@@ -367,9 +441,9 @@ void Reply::send(Response&& res) {
   http::response_serializer<http::string_body> sr(res);
   boost::system::error_code ec;
   if (head_only_) {
-    timed_write(conn_, [&] { http::async_write_header(conn_.sock, sr, green::yield[ec]); });
+    send_message<true>(conn_, sr, ec);
   } else {
-    timed_write(conn_, [&] { http::async_write(conn_.sock, sr, green::yield[ec]); });
+    send_message<false>(conn_, sr, ec);
     sent_ = res.body().size();
   }
   if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
@@ -384,7 +458,7 @@ void Reply::finish() {
   if (chunked_) {
     if (head_only_) return;
     boost::system::error_code ec;
-    timed_write(conn_, [&] { asio::async_write(conn_.sock, http::make_chunk_last(), green::yield[ec]); });
+    send_buffers(conn_, http::make_chunk_last(), ec);
     if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
   } else if (length_ && sent_ < *length_ && !head_only_) {
     conn_.close_after = true;  // the client would wait for bytes that never come

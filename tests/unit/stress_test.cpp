@@ -89,6 +89,37 @@ GREEN_TEST(Scale, FreeStacksBeyondTheCacheGiveTheirPagesBackAndAreReusedAfterwar
   for (const auto& g : gs) EXPECT_TRUE(g.successful());
 }
 
+// Touches 24 KiB of stack below the caller and notes the deepest byte.
+[[gnu::noinline]] void run_deep(std::uintptr_t* deepest) {
+  volatile char buf[24 * 1024];
+  for (std::size_t i = 0; i < sizeof buf; i += 512) buf[i] = 1;
+  *deepest = reinterpret_cast<std::uintptr_t>(&buf[0]);  // where the pages to check are
+}
+
+GREEN_TEST(Scale, TrimStackAtNextParkGivesTheDeepPagesOfAParkedGreenletBack) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "ASan may keep the frames on its fake stack, not on the greenlet's";
+#endif
+  for (const bool trim : {false, true}) {
+    std::uintptr_t deepest = 0;
+    green::Event go;
+    bool woke = false;
+    auto g = green::spawn([&] {
+      run_deep(&deepest);
+      if (trim) green::trim_stack_at_next_park();
+      go.wait();
+      run_deep(&deepest);  // the pages come back, zeroed, and work as before
+      woke = true;
+    });
+    green::sleep(0s);  // g runs deep, then parks on go
+    ASSERT_NE(deepest, 0u);
+    EXPECT_EQ(resident(reinterpret_cast<const void*>(deepest)), !trim) << (trim ? "trimmed" : "untrimmed") << " stack";
+    go.set();
+    g.join();
+    EXPECT_TRUE(woke);
+  }
+}
+
 GREEN_TEST(Scale, ReturningFreeStacksKeepsTheCanariesOfNeighboursInUse) {
   // Every other greenlet finishes; the free stacks between the parked ones
   // go back to the kernel except the word guarding the stack above each.

@@ -34,6 +34,16 @@ HubStats hub_stats();
 /// Default stack size for new greenlets on this thread's hub (bytes).
 void set_default_stack_size(std::size_t bytes);
 
+/// Asks the hub to give the calling greenlet's stack pages below the depth
+/// at which it next parks back to the kernel (one madvise(2) then), for a
+/// greenlet that ran deep once and now waits long on a shallow stack: an
+/// idle keep-alive connection holds only the pages it parks on. The pages
+/// fault back in, zeroed, when it runs deeper again. One request per hub at
+/// a time: the greenlet that asked last is the one trimmed (call it right
+/// before the wait). Throws std::logic_error outside a greenlet. Never
+/// switches.
+void trim_stack_at_next_park();
+
 /// True inside green::run on this thread.
 bool in_hub() noexcept;
 
