@@ -569,9 +569,12 @@ class Cron {
         rest.remove_prefix(take);
       }
     };
+    const std::span<char> buf = green::scratch_buffer().first(kPiece);
     for (;;) {
-      const std::string chunk = pipe.read_some(kPiece);
-      if (chunk.empty()) break;
+      const std::size_t n = pipe.read_some(buf);
+      if (n == 0) break;
+      // Out of the thread's shared buffer before the next switch point.
+      const std::string chunk(buf.data(), n);
       // While stdout is behind, the pipe is not read further: the job blocks
       // on it. (After the read, so that an end of file is always seen.)
       wait_for_room();

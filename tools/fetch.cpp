@@ -9,6 +9,7 @@
 #include "common/json.hpp"
 #include "common/output.hpp"
 #include "common/progress.hpp"
+#include "common/rate.hpp"
 #include "common/run.hpp"
 #include "common/shard.hpp"
 #include "common/subcommand.hpp"
@@ -16,6 +17,7 @@
 
 #include <green/green.hpp>
 #include <green/http.hpp>
+#include <green/in_order.hpp>
 #include <green/version.hpp>
 
 #include <fmt/format.h>
@@ -50,7 +52,7 @@ struct FetchOptions {
   std::vector<std::string> files;
   std::size_t concurrency = 20;
   std::size_t max_per_host = 0;
-  std::string rate;
+  double rate = 0;  // per second; 0: no limit
   Duration timeout = forever;
   Duration connect_timeout = 30s;
   long speed_limit = 1;
@@ -246,26 +248,6 @@ class Spool {
   std::string error_;
 };
 
-// Requests per second from "N", "N/s", "N/m" or "N/h".
-double parse_rate(const std::string& text) {
-  const auto slash = text.find('/');
-  const std::string num = text.substr(0, slash);
-  const std::string unit = slash == std::string::npos ? "s" : text.substr(slash + 1);
-  double n = 0;
-  const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
-  double per = 0;
-  if (unit == "s" || unit == "sec")
-    per = 1;
-  else if (unit == "m" || unit == "min")
-    per = 60;
-  else if (unit == "h" || unit == "hour")
-    per = 3600;
-  if (num.empty() || ec != std::errc() || end != num.data() + num.size() || !(n > 0) || per == 0) {
-    throw UsageError("--rate: '" + text + "' is not a rate (want N/s, N/m or N/h with N > 0)");
-  }
-  return n / per;
-}
-
 // Log-bucketed latency histogram: constant memory for any number of URLs,
 // percentiles within 1%.
 class Latency {
@@ -342,10 +324,8 @@ class Fetcher {
     base_.ca_file = opt.cacert;
     base_.verify_tls = !opt.insecure;
     base_.user_agent = opt.user_agent;
-    if (!opt.rate.empty())
-      interval_ = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / parse_rate(opt.rate)));
     ordered_ = opt.ordered || opt.cat;
-    if (ordered_) window_.emplace(std::max<std::size_t>(opt.concurrency * 4, 256));
+    if (ordered_) in_order_.emplace(std::max<std::size_t>(opt.concurrency * 4, 256));
   }
 
   int run() {
@@ -357,11 +337,12 @@ class Fetcher {
     bool interrupted = false;
     try {
       while (auto line = input.next()) {
-        std::string why;
-        std::optional<http::Url> url = http::parse_url(line->text, &why);
-        if (!url) {
+        std::optional<http::Url> url;
+        try {
+          url = http::parse_url(line->text);
+        } catch (const http::BadUrl& e) {
           ++bad_lines_;
-          diag_error("{}:{}: {}: {}", line->source, line->lineno, input.overlong() ? "line too long" : why,
+          diag_error("{}:{}: {}: {}", line->source, line->lineno, input.overlong() ? "line too long" : e.what(),
                      printable(redact(line->text)));
           continue;
         }
@@ -370,7 +351,7 @@ class Fetcher {
         // spawned but killed before it starts): reported if interrupted.
         const std::uint64_t seq = next_seq_++;
         unstarted_.emplace(seq, std::move(line->text));
-        if (ordered_) window_->acquire();
+        if (ordered_) in_order_->start();
         pool.spawn([this, seq, u = std::move(*url)]() mutable {
           std::string text = std::move(unstarted_.extract(seq).mapped());
           deliver(fetch_one(seq, std::move(text), u));
@@ -414,13 +395,13 @@ class Fetcher {
       r.interrupted = true;
       ++interrupted_;
       if (ordered_)
-        pending_.emplace(r.seq, std::move(r));
+        in_order_->put(r.seq, std::move(r));
       else
         emit(r);
     }
     killed_.clear();
-    for (auto& [seq, r] : pending_) emit(r);
-    pending_.clear();
+    if (ordered_)
+      for (const Result& r : in_order_->take_all()) emit(r);
   }
 
   void make_output_dir() {
@@ -466,15 +447,6 @@ class Fetcher {
       if (errno != EEXIST) throw std::runtime_error("cannot create " + candidate + ": " + std::strerror(errno));
     }
     throw std::runtime_error("no free file name for " + name);
-  }
-
-  // Waits for this request's turn under --rate. Switch point.
-  void pace() {
-    if (interval_ == Duration::zero()) return;
-    const auto now = Clock::now();
-    const auto at = std::max(now, next_start_);
-    next_start_ = at + interval_;
-    if (at > now) green::sleep(at - now);
   }
 
   struct HostSlot {
@@ -579,7 +551,7 @@ class Fetcher {
       HostGuard host(*this, u);
       const auto first = Clock::now();
       for (;;) {
-        pace();
+        pacer_.wait();
         ++r.attempts;
         if (r.body) r.body->clear();
         std::error_code ec;
@@ -618,7 +590,7 @@ class Fetcher {
       emit(r);
       return;
     }
-    pending_.emplace(r.seq, std::move(r));
+    in_order_->put(r.seq, std::move(r));
     // Writing parks while stdout is behind, and a --cat body is written in
     // pieces: one greenlet writes the results in turn, the others leave
     // theirs to it.
@@ -628,12 +600,7 @@ class Fetcher {
       bool& flag;
       ~Done() { flag = false; }
     } done{emitting_};
-    while (!pending_.empty() && pending_.begin()->first == next_emit_) {
-      auto next = pending_.extract(pending_.begin());
-      ++next_emit_;
-      window_->release();
-      emit(next.mapped());
-    }
+    while (std::optional<Result> next = in_order_->take()) emit(*next);
   }
 
   void emit(const Result& r) {
@@ -727,14 +694,11 @@ class Fetcher {
   const bool color_ = color_stdout();
   Progress progress_;
   http::Request base_;
-  Duration interval_ = Duration::zero();
-  Clock::time_point next_start_{};
+  Pacer pacer_{opt_.rate};  // --rate
   bool ordered_ = false;
-  std::optional<Semaphore> window_;
-  std::uint64_t cat_in_memory_ = 0;  // before pending_: its Spools count down into it
-  std::map<std::uint64_t, Result> pending_;
+  std::uint64_t cat_in_memory_ = 0;          // before in_order_: its Spools count down into it
+  std::optional<InOrder<Result>> in_order_;  // --ordered, --cat
   std::uint64_t next_seq_ = 0;
-  std::uint64_t next_emit_ = 0;
   std::unordered_map<std::string, std::unique_ptr<HostSlot>> hosts_;
   std::unordered_map<std::string, std::size_t> name_counts_;
   std::unordered_map<std::string, std::vector<std::string>> resolve_;  // --resolve by "host:port"
@@ -761,7 +725,6 @@ int run_fetch(const FetchOptions& opt) {
   if (opt.cat && opt.json) throw UsageError("--cat and --json both write to stdout; pick one");
   if (opt.cat && !opt.output_dir.empty()) throw UsageError("--cat and -o both take the bodies; pick one");
   if (opt.http11 && opt.http2) throw UsageError("--http1.1 and --http2 exclude each other");
-  if (!opt.rate.empty()) parse_rate(opt.rate);  // report a bad rate before reading input
   for (const auto& h : opt.headers) check_header(h);
   if (opt.method && !is_token(*opt.method)) {
     throw UsageError("-X: '" + printable(*opt.method) + "' is not an HTTP method (" + kTokenChars + ")");
@@ -795,7 +758,7 @@ void setup_fetch(CLI::App& app, int& status) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
   sub->add_option("--max-per-host", opt->max_per_host, "At most N requests in flight per host:port (0: no cap)")
       ->check(CLI::Range(std::size_t{0}, std::size_t{10000}));
-  sub->add_option("--rate", opt->rate, "Start at most N requests per second (N/s, N/m, N/h)")->type_name("N/s");
+  add_rate_option(sub, opt->rate, "Start at most N requests per second on average (N/s, N/m, N/h)");
   add_duration_option(sub, "--timeout", opt->timeout,
                       "Give up a transfer after DUR (connecting included; default none)");
   add_duration_option(sub, "--connect-timeout", opt->connect_timeout, "Give up connecting after DUR (default 30s)");

@@ -16,12 +16,14 @@
 #include "common/json.hpp"
 #include "common/output.hpp"
 #include "common/progress.hpp"
+#include "common/rate.hpp"
 #include "common/run.hpp"
 #include "common/shard.hpp"
 #include "common/subcommand.hpp"
 
 #include <green/dns.hpp>
 #include <green/green.hpp>
+#include <green/in_order.hpp>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -30,7 +32,6 @@
 
 #include <cctype>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,7 +50,7 @@ struct ResolveOptions {
   std::vector<std::string> servers;
   Duration timeout = 2s;
   int retries = 1;
-  double rate = 0;
+  double rate = 0;  // per second; 0: no limit
   bool ordered = false;
   bool json = false;
   bool addresses = false;
@@ -136,7 +137,7 @@ class Resolve {
         out_(Output::out()),
         progress_("query", "queries", "not NOERROR", "not NOERROR", !opt.no_progress),
         pool_(kPoolFactor * opt.concurrency),
-        window_(opt.ordered ? std::max<std::size_t>(4 * opt.concurrency, 1024) : 0) {}
+        in_order_(opt.ordered ? std::max<std::size_t>(4 * opt.concurrency, 1024) : 0) {}
 
   int run() {
     InputLines in(opt_.files);
@@ -152,7 +153,6 @@ class Resolve {
     } catch (const GreenletExit&) {
       interrupted = true;
     }
-    // Outside the catch block: stopping the pool switches.
     if (interrupted) pool_.kill();
     flush_ordered();
     out_.flush();  // after a stop it gives up on a reader that does not read
@@ -184,9 +184,7 @@ class Resolve {
   }
 
   void feed(InputLines& in) {
-    const Duration interval =
-        opt_.rate > 0 ? std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / opt_.rate)) : 0s;
-    Clock::time_point next_send = Clock::now();
+    Pacer pacer(opt_.rate);
     while (!stop_requested()) {
       std::optional<InputLine> line = in.next();
       if (!line) break;
@@ -215,17 +213,10 @@ class Resolve {
       for (std::size_t i = 0; i < ntypes; ++i) {
         Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i], is_address && opt_.addresses,
                 !is_address && qname != line->text, facts};
-        if (interval > 0s) {
-          // Paced sends; after a stall the schedule restarts instead of
-          // bursting to catch up.
-          const auto now = Clock::now();
-          if (next_send > now) green::sleep(next_send - now);
-          next_send = std::max(next_send, now - 10 * interval) + interval;
-        }
-        if (opt_.ordered) window_.acquire();
+        pacer.wait();
+        if (opt_.ordered) in_order_.start();
         if (!job.literal) resolver_.wait_for_room();
         const std::size_t seq = counts_.queries++;
-        if (opt_.ordered) held_.emplace_back();
         pool_.spawn([this, seq, job = std::move(job)]() mutable { work(seq, std::move(job)); });
       }
     }
@@ -249,7 +240,7 @@ class Resolve {
                       : fmt::format("{} {}: {}", job.input, dns::type_name(job.type), dns::status_name(a.status));
     }
     if (opt_.ordered) {
-      held_[seq - held_base_] = Held{std::move(r), true};
+      in_order_.put(seq, std::move(r));
       flush_ordered();
     } else {
       emit(r);
@@ -280,13 +271,7 @@ class Resolve {
   void flush_ordered() {
     // Taken out before it is written: writing parks while stdout is behind,
     // and another greenlet may flush meanwhile.
-    while (!held_.empty() && held_.front().ready) {
-      Held h = std::move(held_.front());
-      held_.pop_front();
-      ++held_base_;
-      window_.release();
-      emit(h.result);
-    }
+    while (std::optional<Result> r = in_order_.take()) emit(*r);
   }
 
   // An address line under --addresses: its own answer, no query.
@@ -387,11 +372,6 @@ class Resolve {
     diag_line(line);
   }
 
-  struct Held {
-    Result result;
-    bool ready = false;
-  };
-
   static constexpr std::size_t kPoolFactor = 4;
 
   const ResolveOptions& opt_;
@@ -400,9 +380,7 @@ class Resolve {
   Output& out_;
   Progress progress_;
   Pool pool_;
-  Semaphore window_;
-  std::deque<Held> held_;  // --ordered: results from held_base_ on, in input order
-  std::size_t held_base_ = 0;
+  InOrder<Result> in_order_;  // --ordered
   Counts counts_;
 };
 
@@ -443,9 +421,7 @@ void setup_resolve(CLI::App& app, int& status) {
       ->type_name("N")
       ->capture_default_str()
       ->check(CLI::Range(0, 20));
-  sub->add_option("--rate", opt->rate, "At most QPS queries sent per second (default: no limit)")
-      ->type_name("QPS")
-      ->check(CLI::PositiveNumber);
+  add_rate_option(sub, opt->rate, "Send at most N queries per second on average (N/s, N/m, N/h; default: no limit)");
   sub->add_option("--sockets", opt->sockets,
                   "UDP sockets per server, used in turn (a multi-threaded server spreads them over its threads)")
       ->type_name("N")

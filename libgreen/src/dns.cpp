@@ -1,14 +1,14 @@
 // green::dns::Resolver: c-ares 1.18 driven by the hub.
 //
 // c-ares tells us which sockets to watch (ARES_OPT_SOCK_STATE_CB); each one
-// becomes an Asio stream_descriptor whose async_wait calls ares_process_fd.
+// gets a detail::FdWatch (fd_watch.hpp) whose calls run ares_process_fd.
 // c-ares 1.18 has no timer callback, so one hub timer per channel is armed
 // from ares_timeout(). What 1.18 does shapes the rest:
 //  - Callbacks can fire inside ares_query (a send error): a query checks for
 //    its answer before parking.
-//  - (fd, 0, 0) comes before c-ares closes a socket: the descriptor is
-//    release()d then, so Asio never closes or watches a recycled fd.
-//  - Asio's epoll reactor is edge-triggered, but 1.18 reads a TCP reply in
+//  - (fd, 0, 0) comes before c-ares closes a socket: its watch is closed
+//    then, so Asio never closes or watches a recycled fd.
+//  - The watch is edge-triggered, but 1.18 reads a TCP reply in
 //    two calls (length word, then body): after a TCP read we call
 //    ares_process_fd again while the socket still has bytes (FIONREAD).
 //  - ares_timeout() walks every outstanding query, so the timer is only
@@ -40,6 +40,7 @@
 //    makes one try per query (it would double the wait at every retry);
 //    query() makes the tries.
 #include "dns_message.hpp"
+#include "fd_watch.hpp"
 
 #include <green/dns.hpp>
 #include <green/greenlet.hpp>
@@ -56,7 +57,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
@@ -90,21 +90,6 @@ struct Channel;
 struct Flush {
   Channel* ch;  // null once the channel is gone
   bool queued = false;
-};
-
-// A c-ares socket watched by the hub. Shared with the pending Asio handlers,
-// which may run after c-ares has dropped the socket (they then see closed).
-struct Watch {
-  Watch(Channel* owner, boost::asio::io_context& io, int f, bool is_tcp) : ch(owner), fd(f), tcp(is_tcp), sd(io, f) {}
-  Channel* ch;
-  int fd;
-  bool tcp;
-  bool closed = false;
-  bool want_read = false;
-  bool want_write = false;
-  bool reading = false;
-  bool writing = false;
-  boost::asio::posix::stream_descriptor sd;
 };
 
 struct Request {
@@ -202,27 +187,17 @@ std::string normalize_server(const std::string& s) {
 
 // One c-ares channel (one server) on the hub.
 struct Channel {
-  struct Timer : detail::TimerNode {
-    explicit Timer(Channel* c) noexcept : TimerNode(&Channel::on_timer), ch(c) {}
-    Channel* ch;
-  };
-
   const Options& opt;
   std::string server;  // "ADDR:PORT"
   ares_channel channel = nullptr;
   boost::asio::io_context& io;
-  std::unordered_map<int, std::shared_ptr<Watch>> watches;
+  std::unordered_map<int, detail::FdWatch> watches;  // the sockets c-ares asked us to watch
   std::vector<std::unique_ptr<Sock>> socks;  // every socket c-ares has open (one UDP, maybe one TCP)
   std::shared_ptr<Flush> flush_state;        // shared with the posted send, which may outlive us
-  Timer timer{this};
   std::size_t outstanding = 0;
   std::optional<detail::IoRef> io_ref;  // held while queries are outstanding
 
   // ---- flow control (see the top of the file) ----
-  struct LossTimer : detail::TimerNode {
-    explicit LossTimer(Channel* c) noexcept : TimerNode(&Channel::on_loss_timer), ch(c) {}
-    Channel* ch;
-  };
   static constexpr double kInitialWindow = 16;
   static constexpr double kMinWindow = 16;
   // Datagrams per try; each re-send needs a later query answered first, so
@@ -260,7 +235,6 @@ struct Channel {
   };
   std::array<Resent, 32> resent_done{};  // queries we sent again, answered lately
   std::size_t resent_next = 0;
-  LossTimer loss_timer{this};
 
   Channel(const Options& o, std::string srv, double window_cap)
       : opt(o),
@@ -309,10 +283,9 @@ struct Channel {
   ~Channel() {
     closing = true;  // ares_destroy's callbacks free slots: nobody may take them
     if (channel) ares_destroy(channel);
-    for (auto& [fd, w] : watches) close_watch(*w);
-    watches.clear();
-    detail::timer_cancel(timer);
-    detail::timer_cancel(loss_timer);
+    watches.clear();  // c-ares closes the descriptors itself
+    timer.cancel();
+    loss_timer.cancel();
     flush_state->ch = nullptr;
     // Greenlets waiting for a slot wake to a channel that is gone: the mark
     // in their node says so without touching this.
@@ -542,75 +515,44 @@ struct Channel {
   void socket_state(int fd, bool readable, bool writable) {
     auto it = watches.find(fd);
     if (!readable && !writable) {
-      if (it == watches.end()) return;
-      close_watch(*it->second);
-      watches.erase(it);
+      if (it != watches.end()) watches.erase(it);  // released: c-ares closes it next
       return;
     }
     if (it == watches.end()) {
       const Sock* s = find_sock(fd);
-      it = watches.emplace(fd, std::make_shared<Watch>(this, io, fd, s && s->tcp)).first;
+      const bool tcp = s && s->tcp;
+      it =
+          watches
+              .emplace(fd, detail::FdWatch(
+                               fd, [this, fd, tcp](bool read, const bool& closed) { on_ready(fd, tcp, read, closed); }))
+              .first;
     }
-    Watch& w = *it->second;
-    w.want_read = readable;
-    w.want_write = writable;
-    arm(it->second);
+    it->second.want(readable, writable);
   }
 
-  static void close_watch(Watch& w) noexcept {
-    w.closed = true;
-    boost::system::error_code ignored;
-    w.sd.cancel(ignored);
-    w.sd.release();  // c-ares closes the descriptor itself
-  }
-
-  void arm(const std::shared_ptr<Watch>& w) {
-    using boost::asio::posix::descriptor_base;
-    if (w->want_read && !w->reading) {
-      w->reading = true;
-      w->sd.async_wait(descriptor_base::wait_read, [w](const boost::system::error_code& ec) { on_ready(w, true, ec); });
-    }
-    if (w->want_write && !w->writing) {
-      w->writing = true;
-      w->sd.async_wait(descriptor_base::wait_write,
-                       [w](const boost::system::error_code& ec) { on_ready(w, false, ec); });
-    }
-  }
-
-  static void on_ready(const std::shared_ptr<Watch>& w, bool read, const boost::system::error_code& ec) {
-    (read ? w->reading : w->writing) = false;
-    if (ec || w->closed) return;
-    Channel* self = w->ch;
-    const int fd = w->fd;
+  void on_ready(int fd, bool tcp, bool read, const bool& closed) {
     if (read) {
-      ares_process_fd(self->channel, fd, ARES_SOCKET_BAD);
+      ares_process_fd(channel, fd, ARES_SOCKET_BAD);
       // c-ares reads until EAGAIN, so the batch is empty now; should a
       // version stop earlier, what it left would wait for an edge that never
       // comes.
-      for (int rounds = 0; !w->closed && rounds < 64; ++rounds) {
-        const Sock* s = self->find_sock(fd);
+      for (int rounds = 0; !closed && rounds < 64; ++rounds) {
+        const Sock* s = find_sock(fd);
         if (!s || !s->buffered()) break;
-        ares_process_fd(self->channel, fd, ARES_SOCKET_BAD);
+        ares_process_fd(channel, fd, ARES_SOCKET_BAD);
       }
       // A TCP reply may still sit in the socket after 1.18's one-step read;
       // no new edge will come for it.
-      for (int rounds = 0; w->tcp && !w->closed && rounds < 64; ++rounds) {
+      for (int rounds = 0; tcp && !closed && rounds < 64; ++rounds) {
         int pending = 0;
         if (::ioctl(fd, FIONREAD, &pending) != 0 || pending <= 0) break;
-        ares_process_fd(self->channel, fd, ARES_SOCKET_BAD);
+        ares_process_fd(channel, fd, ARES_SOCKET_BAD);
       }
-      self->detect_losses();
+      detect_losses();
     } else {
-      ares_process_fd(self->channel, ARES_SOCKET_BAD, fd);
+      ares_process_fd(channel, ARES_SOCKET_BAD, fd);
     }
-    if (!w->closed) {
-      try {
-        self->arm(w);
-      } catch (...) {
-        // Out of memory: the socket's queries end by timeout.
-      }
-    }
-    self->settle();
+    settle();
   }
 
   static void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
@@ -634,6 +576,7 @@ struct Channel {
   static void fill(Answer& a, int status, const unsigned char* abuf, int alen) {
     a.records.clear();
     a.error.clear();
+    a.code.clear();
     switch (status) {
       case ARES_SUCCESS:
       case ARES_ENODATA:
@@ -650,6 +593,7 @@ struct Channel {
         return;
       case ARES_ECONNREFUSED:
         a.status = Status::error;
+        a.code = std::make_error_code(std::errc::connection_refused);
         a.error = "connection refused";
         return;
       case ARES_EDESTRUCTION:
@@ -681,30 +625,29 @@ struct Channel {
 
   // ---- the timer ---------------------------------------------------------
 
-  static void on_timer(detail::TimerNode* t) {
-    Channel* self = static_cast<Timer*>(t)->ch;
-    ares_process_fd(self->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-    self->rearm_timer();
-    self->settle();
+  void on_timer() {
+    ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    rearm_timer();
+    settle();
   }
 
   void rearm_timer() noexcept {
     timeval tv;
     if (outstanding == 0 || !ares_timeout(channel, nullptr, &tv)) {
-      detail::timer_cancel(timer);
+      timer.cancel();
       return;
     }
     // c-ares compares in milliseconds: one more keeps the timer from firing
     // just before c-ares thinks the query expired (and spinning).
     const auto wait =
         std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec) + std::chrono::milliseconds(1);
-    detail::timer_arm(timer, Clock::now() + std::chrono::duration_cast<Duration>(wait));
+    timer.arm(Clock::now() + std::chrono::duration_cast<Duration>(wait));
   }
 
   // After c-ares ran: drop the hub's I/O reference once nothing is pending.
   void settle() noexcept {
     if (outstanding == 0) {
-      detail::timer_cancel(timer);
+      timer.cancel();
       io_ref.reset();
     } else if (!timer.armed()) {
       rearm_timer();
@@ -1032,7 +975,7 @@ struct Channel {
 
   void arm_loss_timer() noexcept {
     if (!oldest) {
-      detail::timer_cancel(loss_timer);
+      loss_timer.cancel();
       return;
     }
     Clock::time_point at;
@@ -1045,13 +988,11 @@ struct Channel {
                                                 : oldest->first_sent + silent;
     }
     try {
-      detail::timer_arm(loss_timer, at);
+      loss_timer.arm(at);
     } catch (...) {
       // No hub (cannot happen on the hub's own thread): c-ares's timeouts hold.
     }
   }
-
-  static void on_loss_timer(detail::TimerNode* t) { static_cast<LossTimer*>(t)->ch->detect_losses(); }
 
   // Waits for a slot in the window, sends one query and parks until its
   // answer. Switch point.
@@ -1083,7 +1024,7 @@ struct Channel {
     // deadline carries rearm_timer's extra millisecond: without it here, a
     // query sent within a millisecond of the oldest outstanding one would
     // walk every query, and with fast answers that is one query in four.
-    if (!timer.armed() || timer.deadline > Clock::now() + opt.timeout + std::chrono::milliseconds(1)) rearm_timer();
+    if (!timer.armed() || timer.deadline() > Clock::now() + opt.timeout + std::chrono::milliseconds(1)) rearm_timer();
     settle();
     while (!req->done) {
       detail::park();
@@ -1094,6 +1035,10 @@ struct Channel {
     }
     delete req;
   }
+
+  // Declared last: they name member functions.
+  detail::HubTimer<Channel, &Channel::on_timer> timer{this};  // c-ares's timeouts (see rearm_timer)
+  detail::HubTimer<Channel, &Channel::detect_losses> loss_timer{this};
 };
 
 const ares_socket_functions Channel::socket_functions = {
@@ -1180,7 +1125,7 @@ Answer Resolver::query(std::string_view name, Type type) {
     }
     const bool next = answer.status == Status::servfail || answer.status == Status::refused ||
                       answer.status == Status::timeout ||
-                      (answer.status == Status::error && answer.error == "connection refused");
+                      (answer.status == Status::error && answer.code == std::errc::connection_refused);
     if (!next) break;
   }
   return answer;

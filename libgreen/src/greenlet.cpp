@@ -75,7 +75,7 @@ bool GreenletRef::join(Duration timeout) const {
   if (self == p_) throw std::logic_error("green: a greenlet cannot join itself");
   if (timeout <= Duration::zero()) return false;
   detail::WaitNode node(self);
-  detail::wait_on(p_->joiners_, node, detail::deadline_after(timeout));
+  detail::wait_on(p_->joiners(), node, detail::deadline_after(timeout));
   return p_->dead();
 }
 
@@ -103,8 +103,8 @@ struct CallbackLink : detail::Link {
   // callback gets a greenlet of its own.
   static void fire(detail::Link* l, GreenletBase& g) {
     std::unique_ptr<CallbackLink> self(static_cast<CallbackLink*>(l));
-    // exception_, not exception(): deciding whether to fire is not looking.
-    const bool failed = g.exception_ != nullptr;
+    // Deciding whether to fire is not looking at the exception.
+    const bool failed = g.failed();
     if (self->when == LinkWhen::value && failed) return;
     if (self->when == LinkWhen::exception && !failed) return;
     try {
@@ -147,7 +147,7 @@ LinkId GreenletRef::link_exception(std::function<void(GreenletRef)> callback) co
 
 bool GreenletRef::unlink(LinkId id) const noexcept {
   if (!id) return false;
-  for (detail::Link* l = p_->links_head_; l; l = l->next) {
+  for (detail::Link* l = p_->first_link(); l; l = l->next) {
     if (l == id) {
       p_->remove_link(*l);
       delete static_cast<CallbackLink*>(l);
@@ -279,7 +279,7 @@ bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool r
     const std::vector<GreenletRef>& gs;
     std::vector<detail::WaitNode>& ns;
     ~Unlink() {
-      for (std::size_t i = 0; i < ns.size(); ++i) gs[i].base()->joiners_.erase(ns[i]);
+      for (std::size_t i = 0; i < ns.size(); ++i) detail::base_of(gs[i])->joiners().erase(ns[i]);
     }
   } unlink{greenlets, nodes};
   auto finished = [&] {
@@ -290,13 +290,13 @@ bool joinall(const std::vector<GreenletRef>& greenlets, Duration timeout, bool r
   for (;;) {
     std::size_t dead = 0;
     for (std::size_t i = 0; i < greenlets.size(); ++i) {
-      GreenletBase* g = greenlets[i].base();
+      GreenletBase* g = detail::base_of(greenlets[i]);
       if (g->dead()) {
         if (raise_error && g->exception()) std::rethrow_exception(g->exception());
         ++dead;
         continue;
       }
-      if (!nodes[i].linked) g->joiners_.push_back(nodes[i]);
+      if (!nodes[i].linked) g->joiners().push_back(nodes[i]);
     }
     if (dead >= wanted) return true;
     if (timeout <= Duration::zero()) return false;
@@ -317,8 +317,8 @@ void detail::killall_with(const std::vector<GreenletRef>& greenlets, const std::
   std::vector<GreenletRef> others;
   others.reserve(greenlets.size());
   for (const GreenletRef& g : greenlets) {
-    if (g.base() == self) continue;
-    detail::interrupt(g.base(), make(), nullptr);
+    if (detail::base_of(g) == self) continue;
+    detail::interrupt(detail::base_of(g), make(), nullptr);
     others.push_back(g);
   }
   if (block) joinall(others, timeout);

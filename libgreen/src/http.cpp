@@ -10,14 +10,10 @@
 //    touch a descriptor that was closed or reused. Descriptors curl opens
 //    itself (the threaded resolver's socketpair) are watched through a dup()
 //    we own, for the same reason.
-//  - A descriptor is waited on for exactly the directions curl asked for in
-//    its last socket callback, nothing else: a socket curl stopped wanting
-//    (CURL_POLL_REMOVE, an idle keep-alive connection in its cache) has no
-//    wait re-armed, so a peer that closes it (readable EOF, CLOSE-WAIT) costs
-//    at most one wake-up, never a loop. No readiness is lost by this: Asio
-//    starts every wait with EPOLL_CTL_MOD, and the kernel re-checks a
-//    descriptor's state on MOD, so a wait armed on an already readable or
-//    writable descriptor completes at once (level-triggered on arming).
+//  - A descriptor is a detail::FdWatch (fd_watch.hpp), waited on for exactly
+//    the directions curl asked for in its last socket callback: a socket curl
+//    stopped wanting (CURL_POLL_REMOVE, an idle keep-alive connection in its
+//    cache) costs at most one wake-up when its peer closes it, never a loop.
 //  - curl's timer is one hub timer; a 0 timeout is posted as a hub callback
 //    instead of calling back into curl from inside curl.
 //  - Every curl callback runs on the hub (inside socket_action) and never
@@ -27,7 +23,7 @@
 //  - A request waits with await_op, which holds an IoRef for the hub while
 //    the transfer is in flight; a kill or Timeout removes the easy handle
 //    (aborting the transfer) and raises.
-#include "hub_impl.hpp"
+#include "fd_watch.hpp"
 
 #include <green/http.hpp>
 #include <green/io.hpp>
@@ -68,33 +64,10 @@ struct Transfer {
   char errbuf[CURL_ERROR_SIZE] = {0};
 };
 
-class Multi;
-struct Watch;
-
 // One descriptor watched for curl.
 struct Watch {
-  Watch(boost::asio::io_context& io, int curl_fd, bool is_owned) : sd(io), fd(curl_fd), owned(is_owned) {}
-  stream_descriptor sd;
-  int fd;                // curl's descriptor
-  int dup_fd = -1;       // for descriptors curl opened itself: our dup, watched instead
-  bool owned;            // opened by on_open, closed by on_close
-  bool closed = false;   // released: pending waits must do nothing
-  int want = 0;          // CURL_POLL_IN/OUT bits curl asked for
-  bool reading = false;  // a read wait is pending
-  bool writing = false;  // a write wait is pending
-};
-
-struct PostedTimeout : detail::Callback {
-  explicit PostedTimeout(Multi* m) noexcept : detail::Callback(&PostedTimeout::run), multi(m) {}
-  static void run(detail::Callback* cb);
-  Multi* multi;
-  bool queued = false;
-};
-
-struct CurlTimer : detail::TimerNode {
-  explicit CurlTimer(Multi* m) noexcept : detail::TimerNode(&CurlTimer::fire), multi(m) {}
-  static void fire(detail::TimerNode* t);
-  Multi* multi;
+  detail::FdWatch watch;  // on curl's descriptor, or on our dup of one curl opened itself
+  bool owned = false;     // opened by on_open, closed by on_close
 };
 
 void global_init() {
@@ -110,7 +83,6 @@ class Multi : public boost::asio::execution_context::service {
   explicit Multi(boost::asio::execution_context& ctx)
       : boost::asio::execution_context::service(ctx),
         io_(static_cast<boost::asio::io_context&>(ctx)),
-        hub_(detail::Hub::get_or_throw()),
         posted_(this),
         timer_(this) {
     // Register the descriptor service before this one: services shut down
@@ -130,16 +102,13 @@ class Multi : public boost::asio::execution_context::service {
   }
 
   void shutdown() override {
-    hub_.cancel(timer_);
+    timer_.cancel();
     if (multi_) {
       curl_multi_cleanup(multi_);  // closes cached connections through on_close
       multi_ = nullptr;
     }
     for (CURL* e : idle_) curl_easy_cleanup(e);
     idle_.clear();
-    for (auto& w : watches_) {
-      if (w) drop(*w);
-    }
     watches_.clear();
   }
 
@@ -204,15 +173,8 @@ class Multi : public boost::asio::execution_context::service {
     try {
       // A descriptor number curl closed behind our back (a resolver
       // socketpair) may still have a stale watch: it is ours to drop.
-      if (Watch* stale = m->find(fd)) m->erase(*stale);
-      auto w = std::make_shared<Watch>(m->io_, fd, true);
-      boost::system::error_code ec;
-      w->sd.assign(fd, ec);
-      if (ec) {
-        ::close(fd);
-        return CURL_SOCKET_BAD;
-      }
-      m->insert(std::move(w));
+      if (m->find(fd)) m->erase(fd);
+      m->insert(fd, Watch{m->watch(fd, fd, false), true});
     } catch (...) {
       ::close(fd);
       return CURL_SOCKET_BAD;
@@ -225,7 +187,7 @@ class Multi : public boost::asio::execution_context::service {
   static int on_close(void* clientp, curl_socket_t fd) {
     auto* m = static_cast<Multi*>(clientp);
     if (Watch* w = m->find(fd); w && w->owned) {
-      m->erase(*w);
+      m->erase(fd);
       --m->open_sockets_;
     }
     return ::close(fd);
@@ -238,113 +200,73 @@ class Multi : public boost::asio::execution_context::service {
     if (what == CURL_POLL_REMOVE) {
       if (!w) return 0;  // unknown or already closed: nothing to touch
       if (w->owned) {
-        w->want = 0;  // keep the descriptor until on_close
+        w->watch.want(false, false);  // keep the descriptor until on_close
       } else {
-        m->erase(*w);
+        m->erase(fd);
       }
       return 0;
     }
     if (!w) w = m->adopt_foreign(fd);
     if (!w) return 0;  // could not watch it; curl's timer still drives the transfer
-    w->want = what & (CURL_POLL_IN | CURL_POLL_OUT);
-    m->arm(*w);
+    try {
+      w->watch.want((what & CURL_POLL_IN) != 0, (what & CURL_POLL_OUT) != 0);
+    } catch (...) {
+      // Out of memory: curl's timer still drives the transfer.
+    }
     return 0;
   }
 
   static int on_timer(CURLM*, long timeout_ms, void* userp) {
     auto* m = static_cast<Multi*>(userp);
-    m->hub_.cancel(m->timer_);
+    m->timer_.cancel();
     if (timeout_ms < 0 || m->in_flight_ == 0) return 0;
     if (timeout_ms == 0) {
-      m->post_timeout();
+      m->posted_.post();
     } else {
-      m->hub_.arm(m->timer_, Clock::now() + std::chrono::milliseconds(timeout_ms));
+      m->timer_.arm(Clock::now() + std::chrono::milliseconds(timeout_ms));
     }
     return 0;
   }
 
-  void post_timeout() {
-    if (posted_.queued) return;
-    posted_.queued = true;
-    detail::post(posted_);
+  void on_timeout() {
+    if (multi_) action(CURL_SOCKET_TIMEOUT, 0);
   }
-
-  friend struct PostedTimeout;
-  friend struct CurlTimer;
 
   Watch* find(int fd) const noexcept {
     if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size()) return nullptr;
     return watches_[static_cast<std::size_t>(fd)].get();
   }
 
-  void insert(std::shared_ptr<Watch> w) {
-    const auto i = static_cast<std::size_t>(w->fd);
+  // Watches `watched` (curl's `fd` or our dup of it) for curl's descriptor `fd`.
+  detail::FdWatch watch(int watched, curl_socket_t fd, bool own) {
+    return detail::FdWatch(
+        watched, [this, fd](bool read, const bool&) { action(fd, read ? CURL_CSELECT_IN : CURL_CSELECT_OUT); }, own);
+  }
+
+  void insert(int fd, Watch w) {
+    const auto i = static_cast<std::size_t>(fd);
     if (i >= watches_.size()) watches_.resize(std::max<std::size_t>(i + 1, watches_.size() * 2));
-    watches_[i] = std::move(w);
+    watches_[i] = std::make_unique<Watch>(std::move(w));
     ++watched_;
   }
 
+  // A descriptor curl opened itself (the threaded resolver's socketpair) may
+  // be closed by curl without a word: we watch a dup we own instead.
   Watch* adopt_foreign(int fd) {
     const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (copy < 0) return nullptr;
     try {
-      auto w = std::make_shared<Watch>(io_, fd, false);
-      w->dup_fd = copy;
-      boost::system::error_code ec;
-      w->sd.assign(copy, ec);
-      if (ec) {
-        ::close(copy);
-        return nullptr;
-      }
-      Watch* raw = w.get();
-      insert(std::move(w));
-      return raw;
+      insert(fd, Watch{watch(copy, fd, true), false});
     } catch (...) {
-      ::close(copy);
-      return nullptr;
+      return nullptr;  // the watch closed its copy
     }
+    return find(fd);
   }
 
-  // Stops watching: pending waits complete as aborted and find `closed`.
-  void drop(Watch& w) noexcept {
-    if (w.closed) return;
-    w.closed = true;
-    boost::system::error_code ignored;
-    if (w.sd.is_open()) {
-      w.sd.cancel(ignored);
-      w.sd.release();
-    }
-    if (w.dup_fd >= 0) {
-      ::close(w.dup_fd);
-      w.dup_fd = -1;
-    }
-  }
-
-  void erase(Watch& w) noexcept {
-    drop(w);
-    const auto i = static_cast<std::size_t>(w.fd);
+  // Stops watching: pending waits complete and do nothing.
+  void erase(int fd) noexcept {
     --watched_;
-    watches_[i].reset();  // pending handlers keep the Watch alive until they run
-  }
-
-  void arm(Watch& w) {
-    if ((w.want & CURL_POLL_IN) && !w.reading) wait(w, stream_descriptor::wait_read);
-    if ((w.want & CURL_POLL_OUT) && !w.writing) wait(w, stream_descriptor::wait_write);
-  }
-
-  void wait(Watch& w, stream_descriptor::wait_type type) {
-    const bool read = type == stream_descriptor::wait_read;
-    (read ? w.reading : w.writing) = true;
-    std::shared_ptr<Watch> keep = watches_[static_cast<std::size_t>(w.fd)];
-    w.sd.async_wait(type, [this, keep = std::move(keep), read](const boost::system::error_code& ec) {
-      (read ? keep->reading : keep->writing) = false;
-      if (ec || keep->closed) return;
-      const int bit = read ? CURL_POLL_IN : CURL_POLL_OUT;
-      // A wait curl no longer wants ends here and is not re-armed.
-      if (!(keep->want & bit)) return;
-      action(keep->fd, read ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
-      if (!keep->closed) arm(*keep);
-    });
+    watches_[static_cast<std::size_t>(fd)].reset();
   }
 
   void action(curl_socket_t fd, int ev) {
@@ -373,15 +295,14 @@ class Multi : public boost::asio::execution_context::service {
 
   void finished() noexcept {
     if (in_flight_ > 0) --in_flight_;
-    if (in_flight_ == 0) hub_.cancel(timer_);
+    if (in_flight_ == 0) timer_.cancel();
   }
 
   boost::asio::io_context& io_;
-  detail::Hub& hub_;
   CURLM* multi_ = nullptr;
-  PostedTimeout posted_;
-  CurlTimer timer_;
-  std::vector<std::shared_ptr<Watch>> watches_;  // by curl's descriptor number
+  detail::HubCall<Multi, &Multi::on_timeout> posted_;
+  detail::HubTimer<Multi, &Multi::on_timeout> timer_;
+  std::vector<std::unique_ptr<Watch>> watches_;  // by curl's descriptor number
   std::vector<CURL*> idle_;
   std::size_t in_flight_ = 0;
   std::size_t open_sockets_ = 0;
@@ -390,17 +311,6 @@ class Multi : public boost::asio::execution_context::service {
 };
 
 boost::asio::execution_context::id Multi::id;
-
-void PostedTimeout::run(detail::Callback* cb) {
-  auto* p = static_cast<PostedTimeout*>(cb);
-  p->queued = false;
-  if (p->multi->handle()) p->multi->action(CURL_SOCKET_TIMEOUT, 0);
-}
-
-void CurlTimer::fire(detail::TimerNode* t) {
-  auto* c = static_cast<CurlTimer*>(t);
-  if (c->multi->handle()) c->multi->action(CURL_SOCKET_TIMEOUT, 0);
-}
 
 Multi& multi() { return boost::asio::use_service<Multi>(green::io_context()); }
 

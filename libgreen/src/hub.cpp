@@ -436,7 +436,7 @@ void GreenletBase::notify(Callback* cb) {
 
 std::uint64_t running_greenlet_id() noexcept {
   const Hub* hub = t_hub;
-  return hub && hub->current_->greenlet ? hub->current_->greenlet->id_ : 0;
+  return hub && hub->current_->greenlet ? hub->current_->greenlet->id() : 0;
 }
 
 namespace {
@@ -453,14 +453,14 @@ inline GreenletBase* running() noexcept {
   throw std::logic_error("green: no greenlet is running");
 }
 
-[[noreturn, gnu::cold]] void raise_pending(GreenletBase* g) {
+}  // namespace
+
+void Hub::raise_pending(GreenletBase* g) {
   std::exception_ptr e = std::move(g->pending_);
   g->pending_ = nullptr;
   g->pending_source_ = nullptr;
   std::rethrow_exception(e);
 }
-
-}  // namespace
 
 GreenletBase* current() {
   GreenletBase* g = running();
@@ -537,7 +537,7 @@ void wake(GreenletBase* g) noexcept {
 void check_interrupt() {
   GreenletBase* g = current();
   if (g->pending_) [[unlikely]]
-    raise_pending(g);
+    Hub::raise_pending(g);
 }
 
 bool wait_on(WaitList& list, WaitNode& node, Clock::time_point deadline) {
@@ -558,7 +558,9 @@ WaitNode* grant_front(WaitList& list) noexcept {
 void timer_arm(TimerNode& t, Clock::time_point deadline) { Hub::get_or_throw().arm(t, deadline); }
 
 void timer_cancel(TimerNode& t) noexcept {
-  if (t.armed()) t_hub->cancel(t);
+  // No hub: it is being destroyed (its io_context's services shut down after
+  // t_hub is reset), and its heap with it.
+  if (t.armed() && t_hub) t_hub->cancel(t);
 }
 
 void post(Callback& cb) { Hub::get_or_throw().schedule(&cb); }
@@ -606,6 +608,8 @@ HubStats hub_stats() {
   s.stacks_free = hub.stacks_.free_count();
   s.stacks_returned = hub.stacks_.returned();
   s.abandoned = hub.abandoned_;
+  s.pending_io = hub.io_refs_;
+  s.watchers = hub.io_passive_;
   return s;
 }
 
@@ -625,7 +629,7 @@ void sleep(Duration d) {
   // the switch itself.
   detail::GreenletBase* g = detail::current();
   if (g->pending_) [[unlikely]]
-    detail::raise_pending(g);
+    detail::Hub::raise_pending(g);
   if (d <= Duration::zero()) {
     detail::Hub& hub = *detail::t_hub;
     g->state_ = detail::GreenletBase::State::ready;
@@ -635,7 +639,7 @@ void sleep(Duration d) {
     detail::park_until(detail::deadline_after(d));
   }
   if (g->pending_) [[unlikely]]
-    detail::raise_pending(g);
+    detail::Hub::raise_pending(g);
 }
 
 void idle() {

@@ -97,6 +97,8 @@ class Hub {
     return *t_hub;
   }
   [[noreturn]] static void throw_no_hub();
+  /// Raises `g`'s pending kill or Timeout (it has one).
+  [[noreturn, gnu::cold]] static void raise_pending(GreenletBase* g);
 
   void schedule(Runnable* r) { ready_.push(r); }
   /// The running greenlet gives up the CPU (it is parked, queued or dead).

@@ -25,6 +25,13 @@ namespace detail {
 IoRef::IoRef() { ++Hub::get_or_throw().io_refs_; }
 IoRef::~IoRef() { --Hub::get()->io_refs_; }
 
+PassiveRef::PassiveRef() { ++Hub::get_or_throw().io_passive_; }
+// A watcher destroyed with its hub (a pending handler's capture freed by
+// the io_context) has nothing left to count.
+PassiveRef::~PassiveRef() {
+  if (Hub* hub = Hub::get()) --hub->io_passive_;
+}
+
 void park_uninterruptible() noexcept {
   Hub& hub = *Hub::get();
   hub.current_->greenlet->state_ = GreenletBase::State::parked;
@@ -39,7 +46,7 @@ struct SignalHandler::State {
   State(boost::asio::io_context& io, std::function<void(int)> f) : set(io), fn(std::move(f)) {}
   boost::asio::signal_set set;
   std::function<void(int)> fn;
-  bool active = true;
+  std::optional<detail::PassiveRef> active{std::in_place};
 
   static void arm(const std::shared_ptr<State>& st) {
     st->set.async_wait([st](const boost::system::error_code& ec, int sig) {
@@ -53,7 +60,6 @@ struct SignalHandler::State {
 SignalHandler::SignalHandler(std::initializer_list<int> signals, std::function<void(int)> fn)
     : state_(std::make_shared<State>(io_context(), std::move(fn))) {
   for (int s : signals) state_->set.add(s);
-  ++detail::Hub::get()->io_passive_;
   State::arm(state_);
 }
 
@@ -61,11 +67,17 @@ SignalHandler::~SignalHandler() { cancel(); }
 
 void SignalHandler::cancel() noexcept {
   if (!state_ || !state_->active) return;
-  state_->active = false;
+  state_->active.reset();
   boost::system::error_code ignored;
   state_->set.cancel(ignored);
   state_->set.clear(ignored);
-  if (detail::Hub* hub = detail::Hub::get()) --hub->io_passive_;
+}
+
+std::span<char> scratch_buffer() {
+  constexpr std::size_t kSize = 64 * 1024;
+  static thread_local std::unique_ptr<char[]> buf;
+  if (!buf) buf = std::make_unique_for_overwrite<char[]>(kSize);
+  return {buf.get(), kSize};
 }
 
 // ---- fork ------------------------------------------------------------------

@@ -299,16 +299,7 @@ TcpStream TcpStream::connect(const Tcp::endpoint& ep, Duration timeout, std::err
     ec = to_std(bec);
     return {};
   }
-  bool timed_out = false;
-  green::Timeout limit(timeout);
-  try {
-    s.async_connect(ep, green::yield[bec]);
-  } catch (const green::Timeout& t) {
-    if (!(t == limit)) throw;  // an enclosing Timeout, not ours
-    timed_out = true;
-  }
-  limit.cancel();
-  if (timed_out) {
+  if (!green::try_with_timeout(timeout, [&] { s.async_connect(ep, green::yield[bec]); })) {
     ec = std::make_error_code(std::errc::timed_out);
     return {};
   }
@@ -403,6 +394,50 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
 std::size_t TcpStream::read_some(std::span<char> buf) {
   std::error_code ec;
   const std::size_t n = read_some(buf, ec);
+  if (ec) throw_error(ec, "read from " + to_string(peer_));
+  return n;
+}
+
+std::size_t TcpStream::read_shared(std::span<char> buf, std::error_code& ec) {
+  ec.clear();
+  if (buf.empty()) return 0;
+  if (rbegin_ < rend_) return take_buffered(buf);
+  if (!is_open()) {
+    ec = sys_error(EBADF);
+    return 0;
+  }
+  green::detail::check_interrupt();
+  if (eof_) return 0;
+  if (++streak_ >= kYieldEvery) {
+    streak_ = 0;
+    green::sleep(Duration::zero());
+    if (!is_open()) {
+      ec = std::make_error_code(std::errc::operation_canceled);
+      return 0;
+    }
+  }
+  // As read_some: streaming traffic tries recv first; request/response
+  // traffic (the last wait was followed by a short read) waits first, so no
+  // recv is wasted on an empty socket. The wait reads nothing, the recv after
+  // it has no switch point before the return.
+  if (!async_mode_) {
+    const std::size_t n = try_read(buf, ec);
+    if (ec != std::errc::operation_would_block) return n;
+  }
+  for (;;) {
+    streak_ = 0;
+    wait_readable(ec);
+    if (ec) return 0;
+    const std::size_t n = try_read(buf, ec);
+    if (ec == std::errc::operation_would_block) continue;  // woken without data
+    async_mode_ = n < buf.size();
+    return n;
+  }
+}
+
+std::size_t TcpStream::read_shared(std::span<char> buf) {
+  std::error_code ec;
+  const std::size_t n = read_shared(buf, ec);
   if (ec) throw_error(ec, "read from " + to_string(peer_));
   return n;
 }
@@ -587,15 +622,14 @@ std::uint64_t TcpStream::send_file(int file_fd, std::uint64_t offset, std::uint6
       return sent;
     }
     streak = 0;
-    green::Timeout limit(stall > Duration::zero() ? stall : forever);
-    try {
-      if (auto bec = await_ready(impl_->sock, Tcp::socket::wait_write)) {
-        ec = to_std(bec);
-        return sent;
-      }
-    } catch (const green::Timeout& t) {
-      if (!(t == limit)) throw;  // an enclosing Timeout, not ours
+    const auto waited = green::try_with_timeout(stall > Duration::zero() ? stall : forever,
+                                                [&] { return await_ready(impl_->sock, Tcp::socket::wait_write); });
+    if (!waited) {
       ec = std::make_error_code(std::errc::timed_out);
+      return sent;
+    }
+    if (*waited) {
+      ec = to_std(*waited);
       return sent;
     }
   }

@@ -7,7 +7,7 @@ Group::~Group() {
   // Never switches: members are told to exit but not awaited.
   while (Member* m = head_) {
     head_ = m->next;
-    detail::GreenletBase* g = m->ref.base();
+    detail::GreenletBase* g = detail::base_of(m->ref);
     g->remove_link(*m);
     if (!g->dead() && in_hub()) detail::interrupt(g, std::make_exception_ptr(GreenletExit()), nullptr);
     delete m;
@@ -33,7 +33,7 @@ void Group::insert(const GreenletRef& g) {
     head_ = m;
   tail_ = m;
   ++size_;
-  g.base()->add_link(*m);
+  detail::base_of(g)->add_link(*m);
 }
 
 void Group::remove(Member* m) noexcept {
@@ -61,7 +61,7 @@ void Group::on_done(detail::Link* l, detail::GreenletBase&) {
 void Group::discard(const GreenletRef& g) noexcept {
   for (Member* m = head_; m; m = m->next) {
     if (m->ref == g) {
-      g.base()->remove_link(*m);
+      detail::base_of(g)->remove_link(*m);
       remove(m);
       return;
     }

@@ -1,6 +1,6 @@
 // green::proc: posix_spawn, pipes as hub-watched descriptors, exits seen
 // through pidfds. See proc.hpp for the design and why.
-#include "hub_impl.hpp"
+#include "fd_watch.hpp"
 
 #include <green/event.hpp>
 #include <green/greenlet.hpp>
@@ -130,7 +130,7 @@ struct SpawnAttr {
 // Shared by the Process object and the pending exit watch: whichever goes
 // last frees it, so a child whose Process is gone is still reaped.
 struct Process::State {
-  explicit State(asio::io_context& io) : pidfd(io), poll_timer(io) {}
+  explicit State(asio::io_context& io) : poll_timer(io) {}
   ~State() {
     if (!rc && pid > 0) add_orphan(pid);  // the hub ended before the child
   }
@@ -139,9 +139,11 @@ struct Process::State {
   bool group = false;
   std::optional<int> rc;
   Event exited;
-  asio::posix::stream_descriptor pidfd;
+  detail::FdWatch pidfd;
   asio::steady_timer poll_timer;  // only without pidfd support (ENOSYS)
-  detail::Hub* hub = nullptr;
+  // The hub polls the watch but a program does not wait for a child nobody
+  // waits for (wait() holds an IoRef for that).
+  std::optional<detail::PassiveRef> watching;
 
   // Reaps if the child has exited; true when it has.
   bool try_reap() noexcept {
@@ -156,9 +158,8 @@ struct Process::State {
   }
 
   void reaped() noexcept {
-    error_code ignored;
-    pidfd.close(ignored);
-    --hub->io_passive_;
+    pidfd.close();
+    watching.reset();
     exited.set();
   }
 
@@ -171,40 +172,38 @@ struct Process::State {
     }
     st->pid = pid;
     st->group = group;
-    st->hub = detail::Hub::get();
+    st->watching.emplace();
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd >= 0) {
-      error_code ec;
-      st->pidfd.assign(fd, ec);
-      if (ec) ::close(fd);  // falls back to polling
+      // The pending wait holds the state, so a child whose Process is gone
+      // is still reaped.
+      try {
+        State* raw = st.get();
+        st->pidfd = detail::FdWatch(
+            fd,
+            [raw](bool, const bool&) {
+              if (raw->try_reap()) raw->reaped();
+            },
+            true, st);
+        st->pidfd.want(true, false);
+        return st;
+      } catch (const boost::system::system_error&) {
+        // falls back to polling
+      }
     }
-    ++st->hub->io_passive_;
-    watch(st);
+    poll(st);
     return st;
   }
 
-  // The watch holds a reference to the state and counts as passive I/O:
-  // the hub polls it but a program does not wait for a child nobody waits
-  // for (wait() holds an IoRef for that).
-  static void watch(const std::shared_ptr<State>& st) {
-    if (st->pidfd.is_open()) {
-      st->pidfd.async_wait(asio::posix::descriptor_base::wait_read, [st](const error_code& ec) {
-        if (ec == asio::error::operation_aborted) return;
-        if (st->try_reap())
-          st->reaped();
-        else
-          watch(st);
-      });
-    } else {
-      st->poll_timer.expires_after(std::chrono::milliseconds(5));
-      st->poll_timer.async_wait([st](const error_code& ec) {
-        if (ec == asio::error::operation_aborted) return;
-        if (st->try_reap())
-          st->reaped();
-        else
-          watch(st);
-      });
-    }
+  static void poll(const std::shared_ptr<State>& st) {
+    st->poll_timer.expires_after(std::chrono::milliseconds(5));
+    st->poll_timer.async_wait([st](const error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      if (st->try_reap())
+        st->reaped();
+      else
+        poll(st);
+    });
   }
 };
 
@@ -337,85 +336,129 @@ void Pipe::close() noexcept {
   impl_->sd.close(ignored);
 }
 
-std::string Pipe::read_some(std::size_t n) {
+std::size_t Pipe::read_some(std::span<char> buf, std::error_code& ec) {
+  ec.clear();
+  if (buf.empty()) return 0;
   if (!buf_.empty()) {
-    std::string out = buf_.substr(0, std::min(n, buf_.size()));
-    buf_.erase(0, out.size());
-    return out;
+    const std::size_t n = std::min(buf.size(), buf_.size());
+    std::memcpy(buf.data(), buf_.data(), n);
+    buf_.erase(0, n);
+    return n;
   }
-  if (eof_) return {};
-  if (!impl_->sd.is_open()) throw sys_error(EBADF, "read from a closed pipe");
-  // A pipe waits for most of a child's life, so it waits without a buffer
-  // (a 64 KiB one per waiting pipe cost every job run a zero-fill and its page
-  // faults); the read goes into one buffer per thread, never held across a
-  // switch, and only what arrived is copied out.
-  // (Allocated on first use: as a thread_local array it would be 64 KiB
-  // of TLS set up for every thread the process starts, pool threads too.)
-  constexpr std::size_t kScratch = 64 * 1024;
-  static thread_local std::unique_ptr<char[]> scratch;
-  if (!scratch) scratch = std::make_unique_for_overwrite<char[]>(kScratch);
-  const std::size_t want = std::clamp<std::size_t>(n, 1, kScratch);
+  if (eof_) return 0;
+  if (!impl_->sd.is_open()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return 0;
+  }
+  // A pipe waits for most of a child's life: it waits for readiness and
+  // reads after, never while parked, so callers can read into a buffer
+  // shared by the thread's greenlets (scratch_buffer()) instead of holding
+  // one each.
   for (;;) {
-    error_code ec;
-    const std::size_t got = impl_->sd.read_some(asio::buffer(scratch.get(), want), ec);
-    if (!ec) return std::string(scratch.get(), got);
-    if (ec == asio::error::eof) {
+    error_code bec;
+    const std::size_t got = impl_->sd.read_some(asio::buffer(buf.data(), buf.size()), bec);
+    if (!bec) return got;
+    if (bec == asio::error::eof) {
       eof_ = true;
-      return {};
+      return 0;
     }
-    if (ec != asio::error::would_block && ec != asio::error::try_again) {
-      throw std::system_error(ec, "read from child pipe");
+    if (bec != asio::error::would_block && bec != asio::error::try_again) {
+      ec = bec;
+      return 0;
     }
-    error_code wait_ec;
-    impl_->sd.async_wait(asio::posix::descriptor_base::wait_read, green::yield[wait_ec]);
-    if (wait_ec) throw std::system_error(wait_ec, "read from child pipe");
+    impl_->sd.async_wait(asio::posix::descriptor_base::wait_read, green::yield[bec]);
+    if (bec) {
+      ec = bec;
+      return 0;
+    }
   }
 }
 
-std::optional<std::string> Pipe::read_line() {
+std::size_t Pipe::read_some(std::span<char> buf) {
+  std::error_code ec;
+  const std::size_t n = read_some(buf, ec);
+  if (ec) throw std::system_error(ec, is_open() ? "read from child pipe" : "read from a closed pipe");
+  return n;
+}
+
+// Appends what one read_some() gets to buf_; false at end of file.
+bool Pipe::read_more(std::error_code& ec) {
+  const std::span<char> scratch = green::scratch_buffer();
+  // Past the switch in read_some: what it wrote into the shared buffer is
+  // copied out before anything else can run.
+  const std::size_t n = read_some(scratch, ec);
+  buf_.append(scratch.data(), n);
+  return n > 0;
+}
+
+std::string Pipe::read_line(std::size_t max, std::error_code& ec) {
+  ec.clear();
+  if (max == 0) return {};
   std::size_t scanned = 0;
   for (;;) {
+    const std::size_t limit = std::min(max, buf_.size());
     const auto nl = buf_.find('\n', scanned);
-    if (nl != std::string::npos) {
-      std::string line = buf_.substr(0, nl);
+    if (nl != std::string::npos && nl < limit) {
+      std::string line = buf_.substr(0, nl + 1);
       buf_.erase(0, nl + 1);
       return line;
     }
+    if (buf_.size() >= max || eof_) {
+      std::string line = buf_.substr(0, limit);
+      buf_.erase(0, limit);
+      return line;
+    }
     scanned = buf_.size();
-    if (eof_) {
-      if (buf_.empty()) return std::nullopt;
-      return std::exchange(buf_, {});
-    }
-    std::string more;
-    {
-      std::string keep = std::exchange(buf_, {});
-      try {
-        more = read_some();
-      } catch (...) {
-        buf_ = std::move(keep);
-        throw;
-      }
-      buf_ = std::move(keep);
-    }
-    buf_ += more;
+    // buf_ must look empty to read_some, which serves it first.
+    std::string keep = std::exchange(buf_, {});
+    const bool more = read_more(ec);
+    keep += buf_;
+    buf_ = std::move(keep);
+    if (ec) return {};
+    if (!more) eof_ = true;
   }
+}
+
+std::string Pipe::read_line(std::size_t max) {
+  std::error_code ec;
+  std::string line = read_line(max, ec);
+  if (ec) throw std::system_error(ec, is_open() ? "read from child pipe" : "read from a closed pipe");
+  return line;
+}
+
+std::string Pipe::read_all(std::error_code& ec) {
+  ec.clear();
+  std::string all = std::exchange(buf_, {});
+  while (read_more(ec)) {
+    all += buf_;
+    buf_.clear();
+  }
+  return all;
 }
 
 std::string Pipe::read_all() {
-  std::string all = std::exchange(buf_, {});
-  for (;;) {
-    std::string more = read_some();
-    if (more.empty()) return all;
-    all += more;
+  std::error_code ec;
+  std::string all = read_all(ec);
+  if (ec) throw std::system_error(ec, is_open() ? "read from child pipe" : "read from a closed pipe");
+  return all;
+}
+
+void Pipe::write_all(std::string_view data, std::error_code& ec) {
+  ec.clear();
+  if (data.empty()) return;
+  if (!impl_->sd.is_open()) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return;
   }
+  error_code bec;
+  asio::async_write(impl_->sd, asio::buffer(data.data(), data.size()), green::yield[bec]);
+  if (bec) ec = bec;
 }
 
 void Pipe::write_all(std::string_view data) {
-  if (data.empty()) return;
-  if (!impl_->sd.is_open()) throw sys_error(EBADF, "write to a closed pipe");
-  error_code ec;
-  asio::async_write(impl_->sd, asio::buffer(data.data(), data.size()), green::yield[ec]);
-  if (ec) throw std::system_error(ec, "write to child pipe");
+  std::error_code ec;
+  write_all(data, ec);
+  if (ec) throw std::system_error(ec, is_open() ? "write to child pipe" : "write to a closed pipe");
 }
 
 // ---- Process ----------------------------------------------------------------
@@ -624,19 +667,16 @@ Result Process::communicate(std::string_view input, Duration timeout) {
     }));
   }
   if (err_) helpers.push_back(green::spawn([this, &r] { r.err = err_->read_all(); }));
-  std::exception_ptr failure;
   try {
     Timeout limit(timeout, TimeoutExpired("green::proc: communicate timed out"));
     if (out_) r.out = out_->read_all();
     for (auto& h : helpers) h.join();
     wait();
   } catch (...) {
-    failure = std::current_exception();
-  }
-  // Outside the catch block: killing switches.
-  if (failure) {
+    // Killing switches, which is safe inside a catch block: every greenlet
+    // keeps its own exception-handling state (see detail::Context).
     for (auto& h : helpers) h.kill();
-    std::rethrow_exception(failure);
+    throw;
   }
   for (auto& h : helpers) h.get();  // a read error in a helper
   r.returncode = *state_->rc;
@@ -667,13 +707,9 @@ Result run(const std::vector<std::string>& argv, const RunOptions& opt) {
   if (!opt.input.empty() && popt.in == Stdio::inherit) popt.in = Stdio::pipe;
   Process p = Process::spawn(argv, popt);
   Result r;
-  bool timed_out = false;
   try {
     r = p.communicate(opt.input, opt.timeout);
   } catch (const TimeoutExpired&) {
-    timed_out = true;
-  }
-  if (timed_out) {  // outside the catch block: waiting switches
     p.kill();
     p.wait();
     throw TimeoutExpired("green::proc: " + argv.at(0) + " timed out");

@@ -67,14 +67,7 @@ bool within(Duration d, F&& f) {
     f();
     return true;
   }
-  green::Timeout limit(d);
-  try {
-    f();
-  } catch (const green::Timeout& t) {
-    if (!(t == limit)) throw;
-    return false;
-  }
-  return true;
+  return green::try_with_timeout(d, [&] { f(); });
 }
 
 [[noreturn]] void throw_io(const boost::system::error_code& ec, const std::string& what) {

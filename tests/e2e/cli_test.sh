@@ -33,7 +33,8 @@ usage "green: unknown command 'bogus' (the commands: cron, demo, fetch, resolve,
 usage "green: unknown option '--no-such-option' (the commands: cron, demo, fetch, resolve, serve); run 'green --help' for more" --no-such-option
 usage "green fetch: unknown option '--concurency' (did you mean '--concurrency'?)" fetch --concurency 5
 usage "green demo: --tasks: '0' is out of range (want a whole number from 1 to 1000000)" demo --tasks 0
-usage "green resolve: --rate: '0' is out of range (want a number above 0)" resolve --rate 0
+usage "green resolve: --rate: '0' is not a rate (want N, N/s, N/m or N/h with N above 0)" resolve --rate 0
+usage "green fetch: --rate: '5/d' is not a rate (want N, N/s, N/m or N/h with N above 0)" fetch --rate 5/d
 usage "green cron: --every needs DUR CMD after it" cron --every 1s
 usage "green cron: --tab takes one value, got 2 (give it once)" cron --tab a --tab b
 usage "green serve: MODE: 'ech' is not one of echo, chat, http (did you mean 'echo'?)" serve ech

@@ -14,8 +14,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace {
 
@@ -30,10 +32,13 @@ void one_line(std::string_view raw) {
   using namespace green::tools;
   const std::string_view line = trim(raw);
   if (line.empty() || line.front() == '#') return;
-  std::string why;
-  const auto url = http::parse_url(std::string(line), &why);
-  if (!url) {
-    FUZZ_CHECK(!why.empty());
+  std::optional<http::Url> url;
+  try {
+    url = http::parse_url(std::string(line));
+  } catch (const http::BadUrl& e) {
+    FUZZ_CHECK(e.what()[0] != '\0');
+    std::error_code ec;
+    FUZZ_CHECK(!http::parse_url(std::string(line), ec) && ec && ec == e.code());
     return;
   }
   FUZZ_CHECK(url->scheme == "http" || url->scheme == "https");

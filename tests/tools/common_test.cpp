@@ -5,6 +5,7 @@
 #include "common/input.hpp"
 #include "common/json.hpp"
 #include "common/output.hpp"
+#include "common/rate.hpp"
 #include "common/shard.hpp"
 #include "common/subcommand.hpp"
 
@@ -59,6 +60,27 @@ TEST(Duration, RejectsGarbageNamingTheText) {
       EXPECT_NE(std::string(e.what()).find(std::string("'") + bad + "'"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Rate, OneMeaningForEveryTool) {
+  using green::tools::parse_rate;
+  EXPECT_DOUBLE_EQ(parse_rate("1000"), 1000);
+  EXPECT_DOUBLE_EQ(parse_rate("5/s"), 5);
+  EXPECT_DOUBLE_EQ(parse_rate("30/m"), 0.5);
+  EXPECT_DOUBLE_EQ(parse_rate("36/h"), 0.01);
+  EXPECT_DOUBLE_EQ(parse_rate("0.5"), 0.5);
+  for (const char* bad : {"", "0", "-1", "fast", "5/d", "/s", "1e999"}) {
+    EXPECT_THROW(parse_rate(bad), green::tools::UsageError) << bad;
+  }
+}
+
+// A late schedule makes up at most kRateCatchUp intervals, then paces again.
+GREEN_TEST(Rate, APacerCatchesUpBoundedlyAfterAStall) {
+  green::tools::Pacer pacer(1000);  // 1 ms apart
+  green::sleep(50ms);               // the hub was busy for 50 intervals
+  const auto start = green::Clock::now();
+  for (int i = 0; i < green::tools::kRateCatchUp + 5; ++i) pacer.wait();
+  EXPECT_GE(green::Clock::now() - start, 4ms) << "after catching up, starts are spaced again";
 }
 
 TEST(Duration, FormatsTheShortestSpelling) {

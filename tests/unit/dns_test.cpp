@@ -400,7 +400,7 @@ DNS_TEST(BurstOfAnswersWaitingInTheSocketIsReadInBatchesEachToItsQuery) {
   };
   std::vector<Query> queries;
   std::set<std::vector<unsigned char>> seen;
-  for (int rounds = 0; queries.size() < n && rounds < 4000; ++rounds) {
+  for (int rounds = 0; queries.size() < n && rounds < green::testing::scaled(4000); ++rounds) {
     green::sleep(1ms);  // the hub sends; the queries arrive
     for (;;) {
       Query q{std::vector<unsigned char>(512), {}};
@@ -472,7 +472,7 @@ DNS_TEST(DroppedQueryIsSentAgainUnderTheSameIdWithinTheTry) {
   // Answer everything but the first copy of h0's query; count h0's copies.
   std::vector<std::vector<unsigned char>> h0_copies;
   int answered = 0;
-  for (int rounds = 0; answered < n && rounds < 20000; ++rounds) {
+  for (int rounds = 0; answered < n && rounds < green::testing::scaled(20000); ++rounds) {
     green::sleep(1ms);
     for (;;) {
       std::vector<unsigned char> q(512);
@@ -571,6 +571,7 @@ DNS_TEST(ClosedPortIsConnectionRefusedAndTheNextServerAnswers) {
     for (Answer got : {first.get(), second.get()}) {
       EXPECT_EQ(got.status, Status::error);
       EXPECT_EQ(got.error, "connection refused");
+      EXPECT_EQ(got.code, std::errc::connection_refused);
     }
     EXPECT_EQ(r.outstanding(), 0u);
   }

@@ -424,6 +424,23 @@ GREEN_TEST(Timeout, WithTimeoutReturnsTheDefaultWhenItsOwnTimeoutExpires) {
       << "an outer Timeout is not swallowed";
 }
 
+GREEN_TEST(Timeout, TryWithTimeoutGivesNulloptOnlyForItsOwnTimeout) {
+  EXPECT_EQ(green::try_with_timeout(1ms,
+                                    [] {
+                                      green::sleep(10s);
+                                      return 1;
+                                    }),
+            std::nullopt);
+  EXPECT_EQ(green::try_with_timeout(
+                1s, [](int x) { return x; }, 7),
+            std::optional<int>(7));
+  EXPECT_FALSE(green::try_with_timeout(1ms, [] { green::sleep(10s); }));
+  EXPECT_TRUE(green::try_with_timeout(1s, [] {}));
+  green::Timeout outer(1ms);
+  EXPECT_THROW(green::try_with_timeout(10s, [] { green::sleep(10s); }), green::Timeout)
+      << "an outer Timeout is not swallowed";
+}
+
 GREEN_TEST(Idle, ReturnsOnceNothingElseIsReady) {
   Lines order;
   auto busy = green::spawn([&] {

@@ -78,6 +78,25 @@ int refused_port() {
 
 http::Response get(const std::string& url) { return http::fetch(http::Request{.url = url}); }
 
+// One error style: BadUrl with the detail, or an error code.
+TEST(Url, RefusalsThrowBadUrlOrFillAnErrorCode) {
+  namespace http = green::http;
+  EXPECT_EQ(http::parse_url("http://[::1]:8080/a?b").host, "::1");
+  try {
+    http::parse_url("ftp://host/x");
+    FAIL() << "ftp accepted";
+  } catch (const http::BadUrl& e) {
+    EXPECT_STREQ(e.what(), "unsupported scheme ftp (want http or https)");
+    EXPECT_EQ(e.code(), http::UrlErrc::unsupported_scheme);
+  }
+  std::error_code ec;
+  EXPECT_EQ(http::parse_url("http:///path", ec), std::nullopt);
+  EXPECT_EQ(ec, http::UrlErrc::no_host);
+  EXPECT_EQ(ec.message(), "no host");
+  EXPECT_TRUE(http::parse_url("https://h/", ec));
+  EXPECT_FALSE(ec);
+}
+
 GREEN_TEST(Http, GetReturnsStatusHeadersAndTheExactBody) {
   Server& s = server();
   http::Response r = get(s.http + "/files/size-65536.bin");
@@ -281,7 +300,7 @@ GREEN_TEST(Http, KillWhileFetchingUnwindsTheGreenlet) {
     } guard{unwound};
     get(s.http + "/slow/size-65536.bin");
   });
-  green::sleep(50ms);
+  green::sleep(green::testing::scaled(50ms));
   g.kill();
   EXPECT_TRUE(unwound);
   EXPECT_TRUE(g.successful());

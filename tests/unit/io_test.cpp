@@ -34,6 +34,22 @@ GREEN_TEST(Io, AwaitOpParksOnlyItsOwnGreenlet) {
   EXPECT_EQ(out, (Lines{"waiting", "other 0", "other 1", "other 2", "timer done"}));
 }
 
+// What GREEN_TEST's clean-hub check reads: it could not fail if these
+// stayed zero.
+GREEN_TEST(Io, HubStatsCountPendingIoAndWatchersUntilTheyEnd) {
+  {
+    green::SignalHandler h({SIGUSR2}, [](int) {});
+    EXPECT_EQ(green::hub_stats().watchers, 1u);
+  }
+  EXPECT_EQ(green::hub_stats().watchers, 0u);
+  boost::asio::steady_timer t(green::io_context(), 1h);
+  auto waiter = green::spawn([&] { await_timer(t); });
+  green::sleep(0s);
+  EXPECT_EQ(green::hub_stats().pending_io, 1u);
+  waiter.kill();
+  EXPECT_EQ(green::hub_stats().pending_io, 0u);
+}
+
 GREEN_TEST(Io, TimeoutCancelsThePendingOperation) {
   boost::asio::steady_timer t(green::io_context(), 10s);
   bool timed_out = false;

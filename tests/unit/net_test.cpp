@@ -3,6 +3,8 @@
 
 #include "green_test.hpp"
 
+#include <sys/resource.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -108,7 +110,7 @@ GREEN_TEST(Net, KillWhileBlockedInReadUnwindsTheReader) {
     } guard{unwound};
     c.read_line();
   });
-  green::sleep(5ms);
+  green::sleep(green::testing::scaled(5ms));
   EXPECT_FALSE(reader.ready());
   reader.kill();
   EXPECT_TRUE(reader.killed());
@@ -123,7 +125,7 @@ GREEN_TEST(Net, ClosingAStreamWakesItsParkedReaderWithAnError) {
   TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
   std::error_code ec;
   auto reader = green::spawn([&] { c.read_line(1024, ec); });
-  green::sleep(5ms);
+  green::sleep(green::testing::scaled(5ms));
   c.close();
   reader.join();
   EXPECT_TRUE(ec) << "a read cut off by close() reports an error";
@@ -437,8 +439,8 @@ GREEN_TEST(Net, GracefulStopLetsHandlersFinishThenKillsTheRest) {
   TcpStream s = TcpStream::connect("127.0.0.1", port);
   q.write_all("quick\n");
   s.write_all("slow\n");
-  green::sleep(2ms);
-  server.stop(50ms);
+  green::sleep(green::testing::scaled(2ms));  // both handlers read their names
+  server.stop(green::testing::scaled(50ms));
   EXPECT_EQ(log, (Lines{"finished quick", "killed slow"}));
   EXPECT_EQ(server.connections(), 0u);
   // The listener is closed: new connections are refused.
@@ -505,9 +507,22 @@ GREEN_TEST(Net, UdpRoundTripThroughADatagramServer) {
 }
 
 GREEN_TEST(Net, RaiseOpenFilesLimitReachesTheHardLimit) {
-  const std::size_t now = green::net::raise_open_files_limit();
-  EXPECT_GT(now, 0u);
-  EXPECT_EQ(green::net::raise_open_files_limit(), now);
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &before), 0);
+  struct Restore {
+    rlimit r;
+    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &r); }
+  } restore{before};
+  if (before.rlim_max == RLIM_INFINITY) GTEST_SKIP() << "no finite hard limit to reach";
+  // Start below the hard limit, as a shell's default soft limit does.
+  rlimit low = before;
+  low.rlim_cur = before.rlim_max / 2;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  EXPECT_EQ(green::net::raise_open_files_limit(), before.rlim_max);
+  rlimit after{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &after), 0);
+  EXPECT_EQ(after.rlim_cur, before.rlim_max);
+  EXPECT_EQ(green::net::raise_open_files_limit(), before.rlim_max) << "raising again changes nothing";
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // primitive, nesting, close, bounds, and the hub's own rules.
 #include "green_test.hpp"
 
+#include <green/in_order.hpp>
+
 #include <stdexcept>
 #include <string>
 
@@ -430,6 +432,26 @@ GREEN_TEST(Joinall, TimeoutReturnsFalseAndRaiseErrorRethrows) {
   });
   EXPECT_THROW(green::joinall({slow, bad}, green::forever, /*raise_error=*/true), std::runtime_error);
   slow.kill();
+}
+
+GREEN_TEST(InOrder, TakesResultsInStartOrderAndBoundsTheWindow) {
+  green::InOrder<int> results(2);
+  results.start();
+  results.start();
+  auto third = green::spawn([&] { results.start(); });
+  green::sleep(0s);
+  EXPECT_FALSE(third.ready()) << "a third start waits while two are held";
+  results.put(1, 11);
+  EXPECT_EQ(results.take(), std::nullopt) << "0 has not come yet";
+  results.put(0, 10);
+  EXPECT_EQ(results.take(), std::optional<int>(10));
+  EXPECT_EQ(results.take(), std::optional<int>(11));
+  third.join();
+  EXPECT_TRUE(third.ready());
+  results.put(3, 13);
+  EXPECT_EQ(results.take(), std::nullopt);
+  EXPECT_EQ(results.take_all(), (std::vector<int>{13})) << "after a stop the gaps are skipped";
+  EXPECT_EQ(results.held(), 0u);
 }
 
 GREEN_TEST(Pool, SpawnBlocksWhileFullAndNeverExceedsItsSize) {

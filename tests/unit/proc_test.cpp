@@ -145,18 +145,44 @@ GREEN_TEST(Proc, LinesAreReadFromAnotherGreenlet) {
   auto p = Process::shell("for i in 1 2 3; do echo line $i; sleep 0.01; done; printf tail", {.out = Stdio::pipe});
   Lines lines;
   auto reader = green::spawn([&] {
-    while (auto line = p.stdout_pipe().read_line()) lines.push_back(*line);
+    for (std::string line; !(line = p.stdout_pipe().read_line()).empty();) lines.push_back(line);
   });
   EXPECT_EQ(p.wait(), 0);
   reader.join();
-  EXPECT_EQ(lines, (Lines{"line 1", "line 2", "line 3", "tail"}));
+  EXPECT_EQ(lines, (Lines{"line 1\n", "line 2\n", "line 3\n", "tail"}));
+}
+
+// The shape net::TcpStream has: lines keep '\n' and come in pieces of at
+// most `max`, "" and 0 mean end of file, error codes instead of throws.
+GREEN_TEST(Proc, PipeReadsInTcpStreamsShape) {
+  auto p = Process::shell("printf 'abcdef\\nxy\\nlast'", {.out = Stdio::pipe});
+  green::proc::Pipe& out = p.stdout_pipe();
+  EXPECT_EQ(out.read_line(4), "abcd");
+  EXPECT_EQ(out.read_line(), "ef\n");
+  char buf[2];
+  EXPECT_EQ(out.read_some(buf), 2u);
+  EXPECT_EQ(std::string(buf, 2), "xy");
+  EXPECT_EQ(out.read_line(), "\n");
+  EXPECT_EQ(out.read_all(), "last");
+  EXPECT_EQ(out.read_line(), "");
+  EXPECT_EQ(out.read_some(buf), 0u);
+  EXPECT_EQ(p.wait(), 0);
+
+  auto cat = Process::spawn({"cat"}, {.in = Stdio::pipe, .out = Stdio::pipe});
+  cat.stdout_pipe().close();
+  std::error_code ec;
+  EXPECT_EQ(cat.stdout_pipe().read_line(64, ec), "");
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+  EXPECT_THROW(cat.stdout_pipe().read_all(), std::system_error);
+  cat.stdin_pipe().close();
+  cat.wait();
 }
 
 GREEN_TEST(Proc, TerminateReachesTheWholeProcessGroup) {
   auto p = Process::shell("sleep 30 & echo $!; wait", {.out = Stdio::pipe});
-  auto line = p.stdout_pipe().read_line();
-  ASSERT_TRUE(line);
-  const pid_t grandchild = std::stoi(*line);
+  const std::string line = p.stdout_pipe().read_line();
+  ASSERT_FALSE(line.empty());
+  const pid_t grandchild = std::stoi(line);
   p.terminate();
   EXPECT_EQ(p.wait(), -SIGTERM);
   // Reparented, the grandchild is reaped by init (or lingers as a zombie
@@ -179,10 +205,10 @@ GREEN_TEST(ProcTree, SubreaperAdoptsKillsAndReapsWhatAChildLeftBehind) {
   } undo;
   auto p = Process::shell("sleep 30 >/dev/null & a=$!; setsid sleep 31 >/dev/null & echo $a $!",
                           {.out = Stdio::pipe});
-  const auto line = p.stdout_pipe().read_line();
-  ASSERT_TRUE(line);
+  const std::string line = p.stdout_pipe().read_line();
+  ASSERT_FALSE(line.empty());
   EXPECT_EQ(p.wait(), 0);
-  std::istringstream pids(*line);
+  std::istringstream pids(line);
   pid_t in_group = 0, escaped = 0;
   pids >> in_group >> escaped;
   ASSERT_GT(in_group, 0);

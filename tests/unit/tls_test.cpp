@@ -361,9 +361,9 @@ GREEN_TEST(Tls, GreenClientTalksToOpensslSServer) {
   std::uint16_t port = 0;
   {
     green::Timeout t(20s);
-    while (auto line = p.stdout_pipe().read_line()) {
-      if (line->rfind("ACCEPT ", 0) == 0) {
-        port = static_cast<std::uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
+    for (std::string line; !(line = p.stdout_pipe().read_line()).empty();) {
+      if (line.rfind("ACCEPT ", 0) == 0) {
+        port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
         break;
       }
     }

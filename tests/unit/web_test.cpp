@@ -311,7 +311,7 @@ GREEN_TEST(Web, KillAndTimeoutInterruptAParkedWebSocketReceive) {
   TcpStream c = dial(server);
   websocket::stream<green::net::Tcp::socket&> ws(c.socket());
   ws.async_handshake("x", "/", green::yield);
-  green::sleep(100ms);
+  green::sleep(green::testing::scaled(100ms));  // the handler's 30 ms Timeout fires
   server.stop();  // no grace: kills the handler parked in receive()
   EXPECT_TRUE(timed_out);
   EXPECT_EQ(server.connections(), 0u);

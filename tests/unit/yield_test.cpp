@@ -66,7 +66,7 @@ GREEN_TEST(Yield, KillCancelsAParkedReadThroughItsSlotAndRaisesGreenletExit) {
     p.a.async_read_some(asio::buffer(buf), green::yield);
     returned = true;
   });
-  green::sleep(10ms);
+  green::sleep(green::testing::scaled(10ms));
   reader.kill();
   EXPECT_TRUE(reader.dead());
   EXPECT_FALSE(returned);

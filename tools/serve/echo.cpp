@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,62 +82,26 @@ class EchoServer final : public HubServer {
       ~Tally() { total += n; }
     } tally{stats_.bytes, bytes};
     const char* why = "closed by peer";
-    // Reads go into one buffer per hub (thread) shared by every connection:
-    // a connection uses it only from try_read() to the try_write() after it,
-    // with no switch in between. A connection waiting for its peer holds no
-    // buffer (wait_readable() reads nothing), so an idle one costs little more
-    // than its greenlet's top stack page. Bytes the peer does not take at once
-    // go to a buffer of the connection's own, freed once written.
-    // (Allocated on first use: as a thread_local array it would be 64 KiB
-    // of TLS set up for every thread the process starts, pool threads too.)
-    constexpr std::size_t kShared = 64 * 1024;
-    static thread_local std::unique_ptr<char[]> shared_buf;
-    if (!shared_buf) shared_buf = std::make_unique_for_overwrite<char[]>(kShared);
-    const std::span<char> shared(shared_buf.get(), kShared);
-    // Whether to wait before reading. Request/response traffic (a read after a
-    // wait came back short) waits first, so no recv is wasted on an empty
-    // socket; streaming traffic (a read filled the buffer) reads until the
-    // socket is empty, yielding now and then so one peer cannot starve the rest.
-    bool wait_first = true;
-    unsigned streak = 0;
+    // Reads go into one buffer per hub (thread) shared by every connection
+    // (read_shared() writes it only after its wait), used up to the
+    // try_write() after it with no switch in between: an idle connection
+    // costs little more than its greenlet's top stack page. Bytes the peer
+    // does not take at once go to a buffer of the connection's own, freed
+    // once written.
+    const std::span<char> shared = green::scratch_buffer();
+    const Duration idle = idle_ > Duration::zero() ? idle_ : forever;
     for (;;) {
-      if (wait_first) {
-        streak = 0;
-        if (idle_ > Duration::zero()) {
-          bool idle = false;
-          green::Timeout limit(idle_);
-          try {
-            s.wait_readable(ec);
-          } catch (const green::Timeout& t) {
-            if (!(t == limit)) throw;
-            idle = true;
-          }
-          if (idle) {
-            why = "idle timeout";
-            break;
-          }
-        } else {
-          s.wait_readable(ec);
-        }
-        if (ec) {
-          why = "read error";
-          break;
-        }
-      } else if (++streak == 16) {
-        streak = 0;
-        green::sleep(Duration::zero());
-      }
-      const std::size_t n = s.try_read(shared, ec);
-      if (ec == std::errc::operation_would_block) {
-        wait_first = true;
-        continue;
+      const std::optional<std::size_t> got = green::try_with_timeout(idle, [&] { return s.read_shared(shared, ec); });
+      if (!got) {
+        why = "idle timeout";
+        break;
       }
       if (ec) {
         why = "read error";
         break;
       }
+      const std::size_t n = *got;
       if (n == 0) break;
-      if (wait_first) wait_first = n < kShared;
       const std::size_t sent = s.try_write(std::string_view(shared.data(), n), ec);
       if (!ec && sent < n) {
         const std::string rest(shared.data() + sent, n - sent);

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <variant>
 #include <vector>
 
@@ -130,6 +131,9 @@ struct Answer {
   /// first; NXDOMAIN and NODATA answers can still carry the CNAME chain.
   std::vector<Record> records;
   std::string error;  ///< why, when status is error (empty otherwise)
+  /// The system error behind Status::error when there is one
+  /// (std::errc::connection_refused), else empty. Compare this, not `error`.
+  std::error_code code;
 
   bool ok() const noexcept { return status == Status::ok; }
 };

@@ -63,6 +63,12 @@ struct SpawnOptions {
 /// Names one link() for unlink().
 using LinkId = const void*;
 
+class GreenletRef;
+namespace detail {
+/// The control block behind a handle, for libgreen's own primitives.
+GreenletBase* base_of(const GreenletRef& g) noexcept;
+}  // namespace detail
+
 /// An untyped, reference-counted handle to a greenlet. Copies refer to the
 /// same greenlet. Handles belong to the hub's thread.
 class GreenletRef {
@@ -136,11 +142,15 @@ class GreenletRef {
   /// is unknown. (A token, not the callback: std::function has no ==.)
   bool unlink(LinkId id) const noexcept;
 
-  detail::GreenletBase* base() const noexcept { return p_; }
 
  protected:
   detail::GreenletBase* p_ = nullptr;
+
+ private:
+  friend detail::GreenletBase* detail::base_of(const GreenletRef& g) noexcept;
 };
+
+inline detail::GreenletBase* detail::base_of(const GreenletRef& g) noexcept { return g.p_; }
 
 namespace detail {
 
@@ -314,7 +324,7 @@ class Waitable {
   bool ready() const { return object_ ? ready_(object_) : greenlet_.ready(); }
   /// The greenlet, or a null handle for an Event or AsyncResult.
   const GreenletRef& greenlet() const noexcept { return greenlet_; }
-  detail::WaitList& waiters() const noexcept { return object_ ? *list_ : greenlet_.base()->joiners_; }
+  detail::WaitList& waiters() const noexcept { return object_ ? *list_ : detail::base_of(greenlet_)->joiners(); }
 
  private:
   template <class W>

@@ -177,13 +177,46 @@ struct Url {
   std::string query;   ///< without '?'; empty if none
 };
 
+/// Why parse_url() refused a URL (codes of url_category()).
+enum class UrlErrc {
+  too_long = 1,        ///< longer than 65536 bytes
+  whitespace,          ///< contains whitespace
+  nul_byte,            ///< contains a NUL byte
+  control_byte,        ///< contains a control byte
+  not_absolute,        ///< not an absolute http:// or https:// URL
+  unsupported_scheme,  ///< a scheme other than http or https
+  no_host,             ///< no host
+  bad_port,            ///< a port outside 1-65535
+  bad_ipv6,            ///< a malformed IPv6 address
+  bad_host,            ///< a malformed host name
+  bad_login,           ///< a malformed user name or password
+  invalid,             ///< anything else curl refuses
+};
+const std::error_category& url_category() noexcept;
+inline std::error_code make_error_code(UrlErrc e) noexcept { return {static_cast<int>(e), url_category()}; }
+
+/// A URL parse_url() refused: code() says which way, what() says it in
+/// green's words with the detail ("unsupported scheme ftp (want http or
+/// https)", "contains the control byte 0x07", "no host", ...).
+class BadUrl : public std::invalid_argument {
+ public:
+  BadUrl(std::error_code code, const std::string& why) : std::invalid_argument(why), code_(code) {}
+  const std::error_code& code() const noexcept { return code_; }
+
+ private:
+  std::error_code code_;
+};
+
 /// Parses `text` as an absolute http:// or https:// URL with curl's parser.
-/// Returns nothing and sets `*why` (when given) to the reason otherwise, in
-/// green's words ("no host", "unsupported scheme ftp (want http or https)",
-/// "contains a NUL byte", "longer than 65536 bytes", ...). Never switches.
-std::optional<Url> parse_url(const std::string& text, std::string* why = nullptr);
+/// Throws BadUrl, or (the overload with `ec`) returns nothing and fills `ec`
+/// with a UrlErrc, as every fallible libgreen call does. Never switches.
+Url parse_url(const std::string& text);
+std::optional<Url> parse_url(const std::string& text, std::error_code& ec);
 
 /// libcurl's version line ("libcurl/7.88.1 OpenSSL/3.0 ...").
 std::string curl_version();
 
 }  // namespace green::http
+
+template <>
+struct std::is_error_code_enum<green::http::UrlErrc> : std::true_type {};

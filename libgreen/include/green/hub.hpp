@@ -28,6 +28,8 @@ struct HubStats {
   std::size_t stacks_free = 0;       // in the pool now
   std::size_t stacks_returned = 0;   // free stacks whose pages went back to the kernel, ever
   std::size_t abandoned = 0;         // greenlets that ignored GreenletExit at teardown
+  std::size_t pending_io = 0;        // I/O the hub waits for: operations, DNS queries, transfers, child waits
+  std::size_t watchers = 0;          // I/O it polls without waiting for it: signal handlers, child-exit watches
 };
 HubStats hub_stats();
 

@@ -21,6 +21,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -41,6 +42,17 @@ class IoRef {
   ~IoRef();
   IoRef(const IoRef&) = delete;
   IoRef& operator=(const IoRef&) = delete;
+};
+
+/// While alive, the hub polls for I/O but does not wait for it on this
+/// account: a watcher (a signal handler, a child's exit watch) that must not
+/// keep a program from ending. Released at the latest with its hub.
+class PassiveRef {
+ public:
+  PassiveRef();
+  ~PassiveRef();
+  PassiveRef(const PassiveRef&) = delete;
+  PassiveRef& operator=(const PassiveRef&) = delete;
 };
 
 /// Parks without looking at pending interrupts (used while an operation that
@@ -86,6 +98,14 @@ std::tuple<Args...> await_op(Initiate&& initiate, Cancel&& cancel) {
   }
   return std::move(*slot.result);
 }
+
+/// A 64 KiB buffer per thread, shared by its greenlets, for reads whose
+/// bytes are used or copied out before the reader's next switch point (the
+/// next greenlet's read overwrites them): a connection or pipe that waits for
+/// input then holds no buffer of its own. Allocated on first use (a
+/// thread_local array would be 64 KiB of TLS set up for every thread the
+/// process starts). Throws std::bad_alloc. Never switches.
+std::span<char> scratch_buffer();
 
 /// Waits until descriptor `fd` (any pollable descriptor the hub does not
 /// already watch: a pipe, a socket, a terminal) is readable, or `timeout`

@@ -9,7 +9,8 @@
 // Two ways to fail, chosen by the caller (as in Asio): the plain calls throw
 // std::system_error; the overloads taking `std::error_code&` fill it instead
 // and never throw an I/O error (GreenletExit and Timeout still propagate:
-// cancellation is never an error code).
+// cancellation is never an error code). green::proc::Pipe has the same shape
+// (read_some into a buffer, read_line keeping '\n' with "" at end).
 //
 // Reads and writes try the system call first and only park when it would
 // block (like gevent's sockets), so a socket that has data ready costs no
@@ -123,6 +124,15 @@ class TcpStream {
   /// Switch point (waits while nothing is available).
   std::size_t read_some(std::span<char> buf);
   std::size_t read_some(std::span<char> buf, std::error_code& ec);
+
+  /// read_some() that never writes `buf` while parked: it waits for data
+  /// without a buffer (wait_readable()) and then reads, so `buf` may be
+  /// shared by the thread's greenlets (green::scratch_buffer()) as long as
+  /// the bytes are used or copied out before the next switch point. An idle
+  /// connection then holds no buffer. Same end of stream, errors and yields
+  /// as read_some(). Switch point.
+  std::size_t read_shared(std::span<char> buf);
+  std::size_t read_shared(std::span<char> buf, std::error_code& ec);
 
   /// Reads what has arrived, without waiting: buffered bytes left by
   /// read_line() first, else one recv. Returns the byte count (at most

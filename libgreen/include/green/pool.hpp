@@ -3,6 +3,7 @@
 
 #include <green/greenlet.hpp>
 #include <green/hub.hpp>
+#include <green/in_order.hpp>
 #include <green/queue.hpp>
 #include <green/semaphore.hpp>
 
@@ -10,7 +11,6 @@
 #include <exception>
 #include <functional>
 #include <iterator>
-#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -51,10 +51,9 @@ struct MapState {
   Queue<MapItem<V>> results;
   std::optional<Semaphore> window;  // items spawned and not yet consumed
   GreenletRef feeder;
-  std::map<std::size_t, MapItem<V>> reorder;  // ordered mode: results ahead of their turn
+  InOrder<MapItem<V>> reorder;  // ordered mode
   std::size_t total = static_cast<std::size_t>(-1);
   std::size_t delivered = 0;
-  std::size_t next_index = 0;
   bool ordered;
   bool settled = false;  // the end was reached once (see MapRange::next)
 };
@@ -251,7 +250,7 @@ class MapRange {
   MapRange& operator=(MapRange&&) noexcept = default;
   ~MapRange() {
     if (st_ && st_->feeder && !st_->feeder.dead())
-      detail::interrupt(st_->feeder.base(), std::make_exception_ptr(GreenletExit()), nullptr);
+      detail::interrupt(detail::base_of(st_->feeder), std::make_exception_ptr(GreenletExit()), nullptr);
   }
 
   /// The next result, or nothing at the end; rethrows a task's exception.
@@ -260,13 +259,7 @@ class MapRange {
     detail::MapState<V>& s = *st_;
     for (;;) {
       if (s.ordered) {
-        auto it = s.reorder.find(s.next_index);
-        if (it != s.reorder.end()) {
-          detail::MapItem<V> item = std::move(it->second);
-          s.reorder.erase(it);
-          ++s.next_index;
-          return deliver(item);
-        }
+        if (std::optional<detail::MapItem<V>> item = s.reorder.take()) return deliver(*item);
       }
       if (s.delivered == s.total) {
         if (!s.settled) {
@@ -285,7 +278,7 @@ class MapRange {
         continue;
       }
       if (s.ordered) {
-        s.reorder.emplace(item.index, std::move(item));
+        s.reorder.put(item.index, std::move(item));
         continue;
       }
       return deliver(item);

@@ -29,11 +29,14 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -95,24 +98,38 @@ struct Result {
 
 /// One end of a pipe to or from a child, driven by the hub. One greenlet at
 /// a time may read, one may write; any greenlet may be the one.
+///
+/// Same shape as net::TcpStream: read_some fills a buffer, read_line keeps
+/// the '\n' and returns "" at end of file (Python's readline), and every
+/// call throws std::system_error or, given a `std::error_code&`, fills it
+/// instead (a kill or Timeout still raises: cancellation is never a code).
 class Pipe {
  public:
   ~Pipe();
   Pipe(const Pipe&) = delete;
   Pipe& operator=(const Pipe&) = delete;
 
-  /// Reads up to `n` bytes (at least one) and returns them; empty at end of
-  /// file. Throws std::system_error on a read error or a closed pipe.
+  /// Reads at least one byte (whatever is available, up to buf.size());
+  /// returns 0 at end of file. Bytes read ahead by read_line() come first.
+  /// `buf` is written only after the wait, never while parked, so a buffer
+  /// shared by the thread's greenlets (green::scratch_buffer()) will do.
+  /// Throws std::system_error on a read error or a closed pipe. Switch point.
+  std::size_t read_some(std::span<char> buf);
+  std::size_t read_some(std::span<char> buf, std::error_code& ec);
+  /// Reads one line, up to and including '\n': at most `max` bytes, so a
+  /// longer line comes back in pieces that do not end in '\n'; the last
+  /// line before end of file may lack its '\n'; "" means end of file.
   /// Switch point.
-  std::string read_some(std::size_t n = 65536);
-  /// The next line without its '\n' (a last line without one is returned
-  /// too); nullopt at end of file. Switch point.
-  std::optional<std::string> read_line();
-  /// Everything up to end of file. Switch point.
+  std::string read_line(std::size_t max = 64 * 1024);
+  std::string read_line(std::size_t max, std::error_code& ec);
+  /// Everything up to end of file (what was read before an error is
+  /// returned with it). Switch point.
   std::string read_all();
+  std::string read_all(std::error_code& ec);
   /// Writes all of `data`. Throws std::system_error (EPIPE when the child
   /// closed its end). Switch point.
   void write_all(std::string_view data);
+  void write_all(std::string_view data, std::error_code& ec);
   /// Closes the parent's end now (the child sees end of file). Idempotent.
   /// Never switches.
   void close() noexcept;
@@ -125,6 +142,8 @@ class Pipe {
   explicit Pipe(std::unique_ptr<Impl> impl);
 
  private:
+  bool read_more(std::error_code& ec);
+
   std::unique_ptr<Impl> impl_;
   std::string buf_;  // read ahead by read_line
   bool eof_ = false;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -117,16 +118,38 @@ template <class V>
 TimeoutValue(V) -> TimeoutValue<V>;
 
 /// Runs `f(args...)` under a Timeout of `d` and returns its result, or
+/// nullopt if this Timeout (not an enclosing one, not a kill) expired first;
+/// a void `f` gives a bool instead (true: it finished). Everything else `f`
+/// throws propagates. For a wait that gives up without raising, where a
+/// hand-written `catch (const Timeout& t) { if (!(t == mine)) throw; }`
+/// would be one slip from swallowing an outer Timeout. Switch point as `f` is.
+template <class F, class... A>
+auto try_with_timeout(Duration d, F&& f, A&&... args) {
+  using R = std::invoke_result_t<F, A...>;
+  Timeout t(d);
+  try {
+    if constexpr (std::is_void_v<R>) {
+      std::forward<F>(f)(std::forward<A>(args)...);
+      return true;
+    } else {
+      return std::optional<std::remove_cvref_t<R>>(std::forward<F>(f)(std::forward<A>(args)...));
+    }
+  } catch (const Timeout& e) {
+    if (!(e == t)) throw;
+  }
+  if constexpr (std::is_void_v<R>)
+    return false;
+  else
+    return std::optional<std::remove_cvref_t<R>>();
+}
+
+/// Runs `f(args...)` under a Timeout of `d` and returns its result, or
 /// `fallback.value` if this Timeout (not an outer one) expired first.
 template <class V, class F, class... A>
 auto with_timeout(Duration d, TimeoutValue<V> fallback, F&& f, A&&... args)
     -> std::common_type_t<std::invoke_result_t<F, A...>, V> {
-  Timeout t(d);
-  try {
-    return std::forward<F>(f)(std::forward<A>(args)...);
-  } catch (const Timeout& e) {
-    if (!(e == t)) throw;
-  }
+  using R = std::common_type_t<std::invoke_result_t<F, A...>, V>;
+  if (auto r = try_with_timeout(d, std::forward<F>(f), std::forward<A>(args)...)) return R(std::move(*r));
   return std::move(fallback.value);
 }
 

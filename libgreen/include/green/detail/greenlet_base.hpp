@@ -8,6 +8,11 @@
 #include <cstdint>
 #include <exception>
 
+namespace green {
+class Timeout;
+void sleep(Duration d);
+}  // namespace green
+
 namespace green::detail {
 
 /// One execution context the hub can switch to: a greenlet, or the hub's own
@@ -74,33 +79,13 @@ class GreenletBase : public Runnable {
   /// Destroys the function and arguments once they can no longer run.
   virtual void drop_callable() noexcept = 0;
 
-  // The hub's bookkeeping; public so the scheduler in src/ can reach it
-  // without friend lists. Not for users.
-  Context ctx_;
-  StackRef stack_;
-  std::size_t stack_size_ = 0;
-  std::exception_ptr pending_;            // kill or timeout to raise at the next switch point
-  const void* pending_source_ = nullptr;  // the Timeout that set pending_, if any
-  std::exception_ptr exception_;
-  WaitList joiners_;
-  Link* links_head_ = nullptr;
-  Link* links_tail_ = nullptr;
-  LocalSlot* locals_ = nullptr;
-  // Runs the links once the greenlet is dead, as a hub callback (deferred,
-  // like gevent's, so a Pool frees a slot only after the dying greenlet's
-  // peers already queued have run).
-  struct Notifier : Callback {
-    explicit Notifier(GreenletBase* o) noexcept : Callback(&GreenletBase::notify), owner(o) {}
-    GreenletBase* owner;
-  } notifier_;
-  GreenletBase* hub_prev_ = nullptr;  // the hub's list of live greenlets
-  GreenletBase* hub_next_ = nullptr;
-  std::uint64_t id_ = 0;
-  std::uint32_t refs_ = 0;
-  State state_ = State::created;
-  bool exited_ = false;
-  mutable bool observed_ = false;  // someone looked at exception_ (see exception())
+  /// Ended with an exception; unlike exception(), asking is not observing.
+  bool failed() const noexcept { return exception_ != nullptr; }
+  /// Greenlets in join(), woken when it finishes.
+  WaitList& joiners() noexcept { return joiners_; }
 
+  // Links run once the greenlet is dead (see notify), in the order added.
+  Link* first_link() const noexcept { return links_head_; }
   void add_link(Link& l) noexcept {
     l.prev = links_tail_;
     l.next = nullptr;
@@ -129,7 +114,51 @@ class GreenletBase : public Runnable {
   virtual ~GreenletBase();
 
  private:
+  // The scheduler's state: written only by the hub (hub.cpp) and the calls
+  // every primitive is built from (core.hpp, io.hpp), Timeout's withdrawal
+  // of its own expiry, and greenlet-local storage.
+  friend class Hub;
+  friend class ::green::Timeout;
+  friend void ::green::sleep(Duration d);
+  friend void start(GreenletBase* g, std::size_t stack_size);
+  friend void make_unstarted(GreenletBase* g, std::size_t stack_size) noexcept;
+  friend void start_later(GreenletBase* g, Duration delay);
+  friend void park();
+  friend void wake(GreenletBase* g) noexcept;
+  friend void check_interrupt();
+  friend void interrupt(GreenletBase* g, std::exception_ptr e, const void* source) noexcept;
+  friend void park_uninterruptible() noexcept;
+  friend bool interrupt_pending();
+  friend void* local_find(std::uint64_t key);
+  friend void local_insert(std::uint64_t key, void* value, void (*destroy)(void*));
+  friend void local_erase(std::uint64_t key);
+
   static void notify(Callback* cb);
+
+  Context ctx_;
+  StackRef stack_;
+  std::size_t stack_size_ = 0;
+  std::exception_ptr pending_;            // kill or timeout to raise at the next switch point
+  const void* pending_source_ = nullptr;  // the Timeout that set pending_, if any
+  std::exception_ptr exception_;
+  WaitList joiners_;
+  Link* links_head_ = nullptr;
+  Link* links_tail_ = nullptr;
+  LocalSlot* locals_ = nullptr;
+  // Runs the links once the greenlet is dead, as a hub callback (deferred,
+  // like gevent's, so a Pool frees a slot only after the dying greenlet's
+  // peers already queued have run).
+  struct Notifier : Callback {
+    explicit Notifier(GreenletBase* o) noexcept : Callback(&GreenletBase::notify), owner(o) {}
+    GreenletBase* owner;
+  } notifier_;
+  GreenletBase* hub_prev_ = nullptr;  // the hub's list of live greenlets
+  GreenletBase* hub_next_ = nullptr;
+  std::uint64_t id_ = 0;
+  std::uint32_t refs_ = 0;
+  State state_ = State::created;
+  bool exited_ = false;
+  mutable bool observed_ = false;  // someone looked at exception_ (see exception())
 };
 
 /// Registers a freshly built control block with the current hub and queues it
