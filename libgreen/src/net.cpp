@@ -398,7 +398,9 @@ std::size_t TcpStream::read_some(std::span<char> buf) {
   return n;
 }
 
-std::size_t TcpStream::read_shared(std::span<char> buf, std::error_code& ec) {
+std::size_t TcpStream::read_shared(std::span<char> buf, std::error_code& ec) { return read_shared(buf, forever, ec); }
+
+std::size_t TcpStream::read_shared(std::span<char> buf, Duration idle, std::error_code& ec) {
   ec.clear();
   if (buf.empty()) return 0;
   if (rbegin_ < rend_) return take_buffered(buf);
@@ -426,7 +428,15 @@ std::size_t TcpStream::read_shared(std::span<char> buf, std::error_code& ec) {
   }
   for (;;) {
     streak_ = 0;
-    wait_readable(ec);
+    // The idle limit is armed around the wait only: a Timeout per read (armed
+    // and cancelled even when the bytes are already there) cost streaming echo
+    // most of its throughput.
+    if (idle == forever) {
+      wait_readable(ec);
+    } else if (!green::try_with_timeout(idle, [&] { wait_readable(ec); })) {
+      ec = std::make_error_code(std::errc::timed_out);
+      return 0;
+    }
     if (ec) return 0;
     const std::size_t n = try_read(buf, ec);
     if (ec == std::errc::operation_would_block) continue;  // woken without data

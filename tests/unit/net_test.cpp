@@ -526,3 +526,26 @@ GREEN_TEST(Net, RaiseOpenFilesLimitReachesTheHardLimit) {
 }
 
 }  // namespace
+
+GREEN_TEST(Net, ReadSharedWithAnIdleLimitTimesOutOnlyWhileWaiting) {
+  StreamServer server = line_echo();
+  server.start();
+  TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
+  green::Timeout guard(30s);
+  char buf[64];
+  std::error_code ec;
+  EXPECT_EQ(c.read_shared(buf, 10ms, ec), 0u);  // nothing was sent: the limit ends the wait
+  EXPECT_EQ(ec, std::errc::timed_out);
+  c.write_all("one\n");
+  std::string got;
+  while (got.size() < 4) {
+    const std::size_t n = c.read_shared(buf, 30s, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_NE(n, 0u);
+    got.append(buf, n);
+  }
+  EXPECT_EQ(got, "one\n");
+  EXPECT_FALSE(guard.expired());  // the limit's own Timeout never leaked out as the outer one
+  c.close();
+  server.stop(1s);
+}

@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -91,8 +90,8 @@ class EchoServer final : public HubServer {
     const std::span<char> shared = green::scratch_buffer();
     const Duration idle = idle_ > Duration::zero() ? idle_ : forever;
     for (;;) {
-      const std::optional<std::size_t> got = green::try_with_timeout(idle, [&] { return s.read_shared(shared, ec); });
-      if (!got) {
+      const std::size_t n = s.read_shared(shared, idle, ec);
+      if (ec == std::errc::timed_out) {
         why = "idle timeout";
         break;
       }
@@ -100,7 +99,6 @@ class EchoServer final : public HubServer {
         why = "read error";
         break;
       }
-      const std::size_t n = *got;
       if (n == 0) break;
       const std::size_t sent = s.try_write(std::string_view(shared.data(), n), ec);
       if (!ec && sent < n) {

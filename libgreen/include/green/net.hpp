@@ -133,6 +133,10 @@ class TcpStream {
   /// as read_some(). Switch point.
   std::size_t read_shared(std::span<char> buf);
   std::size_t read_shared(std::span<char> buf, std::error_code& ec);
+  /// read_shared() that gives up when no byte arrives for `idle` (`ec` set to
+  /// std::errc::timed_out). The limit covers the waits only, so a stream that
+  /// always has bytes waiting never arms a timer.
+  std::size_t read_shared(std::span<char> buf, Duration idle, std::error_code& ec);
 
   /// Reads what has arrived, without waiting: buffered bytes left by
   /// read_line() first, else one recv. Returns the byte count (at most
