@@ -129,10 +129,9 @@ int run_echo(const EchoOptions& opt) {
   EchoStats stats;
   const auto start = Clock::now();
   return serve_on_hub(opt, [&](const std::vector<net::address>& addrs) {
-    const int status =
-        run_hubs(opt.threads, addrs, opt.port, [&](const net::Tcp::endpoint& ep, bool reuse_port) {
-          return std::make_unique<EchoServer>(opt, stats, opt.idle_timeout, ep, reuse_port);
-        });
+    const int status = run_hubs(opt.threads, addrs, opt.port, [&](const net::Tcp::endpoint& ep, bool reuse_port) {
+      return std::make_unique<EchoServer>(opt, stats, opt.idle_timeout, ep, reuse_port);
+    });
     if (status != kExitOk) return status;
     diag("{} connection{}, {} echoed in {:.1f} s", stats.connections.load(), stats.connections == 1 ? "" : "s",
          human_bytes(stats.bytes), seconds_since(start));
