@@ -302,7 +302,7 @@ std::size_t TlsStream::read_some(std::span<char> buf) {
 }
 
 std::size_t TlsStream::fill(std::error_code& ec) {
-  if (!rbuf_) rbuf_ = std::make_unique<char[]>(kReadBuffer);
+  if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<char[]>(kReadBuffer);  // not zeroed, as TcpStream::fill
   rbegin_ = rend_ = 0;
   const std::size_t n = read_some(std::span<char>(rbuf_.get(), kReadBuffer), ec);
   rend_ = n;
