@@ -146,7 +146,7 @@ sort "$work/retry.txt" | cmp -s - <(sort "$tmp/retry.want") || fail "retry.txt: 
 run_block 2 || true  # fetch exits 1: some URLs fail on purpose
 jq -r .url "$work/results.jsonl" | sort >"$tmp/parallel.urls"
 cmp -s "$tmp/all.urls" "$tmp/parallel.urls" ||
-  fail "parallel's shards differ from one run: $(diff "$tmp/all.urls" "$tmp/parallel.urls" | head)"
+  fail "parallel's shards differ from one run: $(diff "$tmp/all.urls" "$tmp/parallel.urls" | head); parallel said: $(tail -5 "$tmp/2.err")"
 for i in 1 2 3 4; do
   [ -s "$tmp/hosts/host$i/urls.txt" ] || fail "--basefile did not reach host$i"
 done
