@@ -6,8 +6,13 @@
 // Limits are Timeouts around the reads: the header of a request (from its
 // first byte) must arrive within header_timeout, which is what cuts off a
 // client trickling its request line one byte at a time; the wait for the next
-// request of a kept-alive connection is a readiness wait (no buffer held, so
-// an idle connection costs its greenlet's stack and the socket).
+// request of a kept-alive connection is a readiness wait (its read buffer is
+// given back once it has been idle for a moment, so an idle connection costs
+// its greenlet's stack and the socket).
+//
+// Requests are read with Beast's synchronous parser calls over the stream's
+// non-blocking recv (ConnReader); WebSocket frames and the drain of a closing
+// connection go through Asio reads (asio_reads()).
 #include <green/greenlet.hpp>
 #include <green/hub.hpp>
 #include <green/semaphore.hpp>
@@ -20,6 +25,7 @@
 #include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/buffered_read_stream.hpp>
 #include <boost/beast/core/buffers_cat.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -29,7 +35,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -40,8 +45,8 @@
 #include <cerrno>
 #include <mutex>
 #include <stdexcept>
-#include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace green::web {
 
@@ -87,11 +92,17 @@ bool peer_gone(const boost::system::error_code& ec) {
 struct Reply::Conn {
   Conn(net::TcpStream& s, Server::State& state) : stream(s), sock(s.socket()), st(state) {}
   net::TcpStream& stream;
+  // For writes, and for Asio reads once asio_reads() handed the reading over
+  // to Asio (see ConnReader).
   Tcp::socket& sock;
   Server::State& st;
   beast::flat_buffer buf;
+  std::string head;          // the reply's serialized header
   bool close_after = false;  // the last reply cannot be followed on this connection
   unsigned status = 0;       // of the last reply, for the access log
+  // In Server::State's idle list while waiting for a request.
+  Conn* idle_prev = nullptr;
+  Conn* idle_next = nullptr;
 };
 
 struct Server::State {
@@ -100,7 +111,9 @@ struct Server::State {
   Options opt;
   std::function<void(const AccessRecord&)> log;
   std::unique_ptr<net::StreamServer> server;
-  std::unordered_set<net::TcpStream*> idle;  // waiting for a request: stop() closes them
+  // Connections waiting for a request (stop() closes them): an intrusive
+  // list, since every request of a kept-alive connection joins and leaves it.
+  Reply::Conn* idle_head = nullptr;
   std::uint64_t requests = 0;
   bool stopping = false;
 
@@ -126,6 +139,10 @@ bool would_block(const boost::system::error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
 
+// The socket for an Asio read operation: the stream's readiness watches
+// leave the reactor's read queue first (they would sit in front of it).
+Tcp::socket& asio_reads(Reply::Conn& c) { return c.stream.socket(); }
+
 // Writes try the non-blocking socket first: a reply that fits in the socket
 // buffer (nearly every one) goes out in one system call, with no Timeout, no
 // composed operation and no trip through the hub; only what does not fit
@@ -139,24 +156,17 @@ void send_buffers(Reply::Conn& c, const Buffers& b, boost::system::error_code& e
   timed_write(c, [&] { asio::async_write(c.sock, rest, green::yield[ec]); });
 }
 
-// The same for a message (or only its header) through Beast's serializer,
-// which remembers how far the synchronous write got.
-template <bool HeaderOnly, class Serializer>
-void send_message(Reply::Conn& c, Serializer& sr, boost::system::error_code& ec) {
-  if constexpr (HeaderOnly) {
-    http::write_header(c.sock, sr, ec);
-  } else {
-    http::write(c.sock, sr, ec);
-  }
-  if (!would_block(ec)) return;
-  ec = {};
-  timed_write(c, [&] {
-    if constexpr (HeaderOnly) {
-      http::async_write_header(c.sock, sr, green::yield[ec]);
-    } else {
-      http::async_write(c.sock, sr, green::yield[ec]);
-    }
-  });
+// Beast's header serializer (the fields' writer, which http::serializer
+// uses) gathered into one buffer of the connection: a reply then goes out as
+// two iovecs (header, body) instead of one per field, and Beast's composed
+// buffer views are walked once instead of at every step of a write.
+template <class Fields>
+const std::string& serialize_header(Reply::Conn& c, const http::header<false, Fields>& h) {
+  typename Fields::writer w(h, h.version(), h.result_int());
+  c.head.clear();
+  const auto buffers = w.get();
+  for (const auto b : beast::buffers_range_ref(buffers)) c.head.append(static_cast<const char*>(b.data()), b.size());
+  return c.head;
 }
 
 // Closes after an error reply: half-close, then read and drop what the
@@ -170,7 +180,7 @@ void linger_close(Reply::Conn& c) {
   std::size_t dropped = 0;
   within(1s, [&] {
     while (dropped < 256 * 1024) {
-      const std::size_t n = c.sock.async_read_some(asio::buffer(sink), green::yield[ec]);
+      const std::size_t n = asio_reads(c).async_read_some(asio::buffer(sink), green::yield[ec]);
       if (ec) return;
       dropped += n;
     }
@@ -198,13 +208,81 @@ std::optional<std::uint64_t> error_reply(Reply::Conn& c, http::status status) {
   return res.body().size();
 }
 
-// Keeps a connection in the idle set while it waits for a request.
+// Keeps a connection in the idle list while it waits for a request.
 struct IdleMark {
-  IdleMark(Server::State& state, net::TcpStream* stream) : st(state), s(stream) { st.idle.insert(s); }
-  ~IdleMark() { st.idle.erase(s); }
-  Server::State& st;
-  net::TcpStream* s;
+  explicit IdleMark(Reply::Conn& conn) : c(conn) {
+    Reply::Conn*& head = c.st.idle_head;
+    c.idle_prev = nullptr;
+    c.idle_next = head;
+    if (head) head->idle_prev = &c;
+    head = &c;
+  }
+  ~IdleMark() {
+    if (c.idle_prev) {
+      c.idle_prev->idle_next = c.idle_next;
+    } else {
+      c.st.idle_head = c.idle_next;
+    }
+    if (c.idle_next) c.idle_next->idle_prev = c.idle_prev;
+    c.idle_prev = c.idle_next = nullptr;
+  }
+  IdleMark(const IdleMark&) = delete;
+  IdleMark& operator=(const IdleMark&) = delete;
+  Reply::Conn& c;
 };
+
+// Beast's synchronous reads through the stream's own non-blocking recv
+// (TcpStream::try_read), never through Asio: the stream then knows when the
+// socket is empty, and its wait_readable() parks on readiness watches that
+// stay queued in the reactor for the connection's life, so a request costs
+// no epoll_ctl, no Asio operation and no cancellation slot. An empty socket
+// reads as would_block: wait_readable(), then read again.
+struct ConnReader {
+  net::TcpStream& s;
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& bufs, boost::system::error_code& ec) {
+    ec = {};
+    for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs); ++it) {
+      const asio::mutable_buffer b = *it;
+      if (b.size() == 0) continue;
+      std::error_code sec;
+      const std::size_t n = s.try_read(std::span<char>(static_cast<char*>(b.data()), b.size()), sec);
+      if (sec == std::errc::operation_would_block) {
+        ec = asio::error::would_block;
+      } else if (sec) {
+        ec.assign(sec.value(), asio::error::get_system_category());
+      } else if (n == 0) {
+        ec = asio::error::eof;
+      }
+      return n;
+    }
+    return 0;
+  }
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& bufs) {
+    boost::system::error_code ec;
+    const std::size_t n = read_some(bufs, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+};
+
+// Runs a Beast read (`step(ec)`: read_header or read on a ConnReader) until
+// it no longer stops for want of bytes, waiting for the socket in between.
+// Switch point.
+template <class Step>
+void read_waiting(Reply::Conn& c, Step&& step, boost::system::error_code& ec) {
+  for (;;) {
+    step(ec);
+    if (!would_block(ec)) return;
+    std::error_code wec;
+    c.stream.wait_readable(wec);
+    if (wec) {
+      ec = asio::error::operation_aborted;
+      return;
+    }
+  }
+}
 
 }  // namespace
 
@@ -231,27 +309,28 @@ void Server::State::serve(net::TcpStream& s) {
   std::error_code sec;
   s.set_nodelay(true, sec);
   boost::system::error_code bec;
-  conn.sock.non_blocking(true, bec);  // Beast's synchronous reads and writes then never block the hub
+  conn.sock.non_blocking(true, bec);  // writes try the socket first and never block the hub
   if (bec) return;
+  ConnReader reader{s};
   bool first = true;
   unsigned unparked = 0;  // requests in a row read without parking
   for (;;) {
     if (stopping) return;
     if (conn.buf.size() == 0) {
-      // Between requests the connection holds no buffer, only its socket.
-      conn.buf.shrink_to_fit();
-      IdleMark mark(*this, &s);
-      boost::system::error_code ec;
-      const auto wait = [&] { conn.sock.async_wait(Tcp::socket::wait_read, green::yield[ec]); };
+      IdleMark mark(conn);
+      std::error_code ec;
+      const auto wait = [&] { s.wait_readable(ec); };
       const Duration limit = first ? opt.header_timeout : opt.idle_timeout;
       const bool unlimited = limit <= Duration::zero() || limit == forever;
       bool arrived;
       if (unlimited || limit > kTrimAfter) {
-        // A connection still idle after kTrimAfter gives back the stack
-        // pages its last request used (an idle one then costs the few it
-        // parks on); one that is busy never pays for it.
+        // A connection still idle after kTrimAfter gives back its read
+        // buffer and the stack pages its last request used (an idle one
+        // then costs the few it parks on); one that is busy never pays for it.
         arrived = within(kTrimAfter, wait);
         if (!arrived && !ec && !stopping && s.is_open()) {
+          conn.buf.shrink_to_fit();
+          std::string().swap(conn.head);
           green::trim_stack_at_next_park();
           arrived = within(unlimited ? limit : limit - kTrimAfter, wait);
         }
@@ -261,19 +340,21 @@ void Server::State::serve(net::TcpStream& s) {
       if (!arrived || ec || stopping || !s.is_open()) return;
       unparked = 0;
     }
-    first = false;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opt.max_header_bytes, UINT32_MAX)));
     parser.body_limit(opt.max_body_bytes);
     boost::system::error_code ec;
     const auto arrival = Clock::now();
-    // What has arrived is parsed at once (the socket is non-blocking); only
-    // a header still on its way waits, under the header timeout.
-    http::read_header(conn.sock, conn.buf, parser, ec);
+    // What has arrived is parsed at once; only a header still on its way
+    // waits, under the header timeout.
+    http::read_header(reader, conn.buf, parser, ec);
     if (would_block(ec)) {
+      if (!parser.got_some() && conn.buf.size() == 0) continue;  // woken, but nothing came: still idle
       ec = {};
-      if (!within(opt.header_timeout,
-                  [&] { http::async_read_header(conn.sock, conn.buf, parser, green::yield[ec]); })) {
+      if (!within(opt.header_timeout, [&] {
+            read_waiting(
+                conn, [&](boost::system::error_code& e) { http::read_header(reader, conn.buf, parser, e); }, ec);
+          })) {
         refuse(conn, http::status::request_timeout, nullptr, arrival);
         return;
       }
@@ -285,6 +366,7 @@ void Server::State::serve(net::TcpStream& s) {
       green::sleep(Duration::zero());
       if (stopping || !s.is_open()) return;
     }
+    first = false;
     if (ec) {
       if (peer_gone(ec)) return;
       if (ec == http::error::header_limit) {
@@ -303,7 +385,10 @@ void Server::State::serve(net::TcpStream& s) {
         timed_write(conn, [&] { http::async_write(conn.sock, go_on, green::yield[ec]); });
         if (ec) return;
       }
-      if (!within(opt.body_timeout, [&] { http::async_read(conn.sock, conn.buf, parser, green::yield[ec]); })) {
+      if (!within(opt.body_timeout, [&] {
+            read_waiting(
+                conn, [&](boost::system::error_code& e) { http::read(reader, conn.buf, parser, e); }, ec);
+          })) {
         refuse(conn, http::status::request_timeout, &parser.get(), start);
         return;
       }
@@ -363,6 +448,8 @@ void Reply::content_length(std::uint64_t n) {
 }
 
 void Reply::start(bool chunked) {
+  // A message around the header for Beast's framing setters (moved in and
+  // back out: no field is copied).
   http::response<http::empty_body> msg(std::move(head_));
   if (!conn_.st.opt.server_name.empty() && msg.find(http::field::server) == msg.end()) {
     msg.set(http::field::server, conn_.st.opt.server_name);
@@ -378,10 +465,9 @@ void Reply::start(bool chunked) {
   chunked_ = chunked && !length_;
   started_ = true;
   conn_.status = msg.result_int();
-  head_ = msg.base();
-  http::response_serializer<http::empty_body> sr(msg);
+  head_ = std::move(msg.base());
   boost::system::error_code ec;
-  send_message<true>(conn_, sr, ec);
+  send_buffers(conn_, asio::buffer(serialize_header(conn_, head_)), ec);
   if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
 }
 
@@ -431,12 +517,14 @@ void Reply::send(Response&& res) {
   res.keep_alive(keep_alive_);
   started_ = true;
   conn_.status = res.result_int();
-  http::response_serializer<http::string_body> sr(res);
+  // prepare_payload() framed the body with Content-Length (a string body's
+  // size is known), so it goes out as is, right behind the header.
+  const std::string& head = serialize_header(conn_, res.base());
   boost::system::error_code ec;
-  if (head_only_) {
-    send_message<true>(conn_, sr, ec);
+  if (head_only_ || res.body().empty()) {
+    send_buffers(conn_, asio::buffer(head), ec);
   } else {
-    send_message<false>(conn_, sr, ec);
+    send_buffers(conn_, std::array<asio::const_buffer, 2>{asio::buffer(head), asio::buffer(res.body())}, ec);
     sent_ = res.body().size();
   }
   if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
@@ -561,7 +649,7 @@ WebSocket Reply::accept_websocket(Request& req) {
   started_ = true;
   upgraded_ = true;
   const Options& opt = conn_.st.opt;
-  auto impl = std::make_unique<WebSocket::Impl>(conn_.sock, opt);
+  auto impl = std::make_unique<WebSocket::Impl>(asio_reads(conn_), opt);
   auto& ws = impl->ws;
   websocket::stream_base::timeout t{};
   t.handshake_timeout = opt.header_timeout > Duration::zero() ? opt.header_timeout : websocket::stream_base::none();
@@ -727,7 +815,10 @@ void Server::stop(Duration grace) {
     st->server->stop_accepting();
     // Idle connections end now; one in the middle of a request finishes it
     // and closes (keep-alive is off from here on).
-    for (net::TcpStream* s : std::vector<net::TcpStream*>(st->idle.begin(), st->idle.end())) s->close();
+    // Closing wakes the connection, which leaves the list: collect first.
+    std::vector<net::TcpStream*> idle;
+    for (Reply::Conn* c = st->idle_head; c; c = c->idle_next) idle.push_back(&c->stream);
+    for (net::TcpStream* s : idle) s->close();
   }
   st->server->stop(grace);
 }
