@@ -124,6 +124,22 @@ GREEN_TEST(Http, SequentialRequestsReuseOneConnection) {
   EXPECT_EQ(http::stats().in_flight, 0u);
 }
 
+// A 64 KiB window to a loopback server made every read pay for the server's
+// next segments (bench/RESULTS.md, issue 17): near peers get 1 MiB at once.
+GREEN_TEST(Http, ALoopbackConnectionGetsAOneMebibyteReceiveBuffer) {
+  Server& s = server();
+  long rmem_max = 0;
+  std::ifstream("/proc/sys/net/core/rmem_max") >> rmem_max;
+  const auto before = http::stats();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(get(s.http + "/files/size-1048576.bin").bytes, 1048576u);
+  EXPECT_EQ(http::fetch(http::Request{.url = s.https + "/files/size-1.bin", .ca_file = s.env["CERT"]}).status, 200);
+  const auto after = http::stats();
+  EXPECT_EQ(after.sockets_opened - before.sockets_opened, 2u);
+  // Once per connection (the TLS one waits to read during its handshake).
+  EXPECT_EQ(after.receive_buffers_widened - before.receive_buffers_widened, rmem_max >= (1 << 20) ? 2u : 0u)
+      << "net.core.rmem_max " << rmem_max;
+}
+
 GREEN_TEST(Http, ManyGreenletsFetchConcurrentlyAndAllBodiesMatch) {
   Server& s = server();
   const std::vector<std::string> names = {"size-1.bin", "size-1000.bin", "size-65536.bin", "size-1048576.bin"};
