@@ -1120,6 +1120,12 @@ Answer Resolver::query(std::string_view name, Type type) {
   }
   for (std::size_t server = 0; server < im.servers.size(); ++server) {
     for (int t = 0; t < im.opt.tries; ++t) {
+      // A try that timed out goes behind the greenlets already ready: a
+      // process that stalled past both a silent server's threshold and the
+      // timeouts wakes to both at once, and the names the silence let go
+      // (spawned after these wake-ups) are owed their first try before
+      // anyone's second.
+      if (t > 0) green::sleep(Duration::zero());
       im.channels[server * per + pick]->ask(answer);
       if (answer.status != Status::timeout) break;
     }

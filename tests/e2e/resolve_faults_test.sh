@@ -74,6 +74,21 @@ first_repeat=$(awk '{ if (seen[$1]++) { print NR; exit } }' "$work/dead.log")
 distinct_before=$(head -n "$((${first_repeat:-100000} - 1))" "$work/dead.log" | cut -d' ' -f1 | sort -u | wc -l)
 [ "$distinct_before" -eq 200 ] || fail "dead server: only $distinct_before names asked before the first repeat"
 [ "$(cut -d' ' -f1 "$work/dead.log" | sort -u | wc -l)" -eq 200 ] || fail "dead server did not see every name"
+# The same with green stopped across the silence threshold (0.5 s) and the
+# first timeouts (1 s), as a loaded machine may: it wakes to both at once,
+# and the names the silence lets go still go out before the first retries.
+start dead2
+"$green" resolve --no-progress --server "127.0.0.1:$port" --timeout 1s --retries 1 "$work/dead.txt" >/dev/null 2>&1 &
+rpid=$!
+pids+=("$rpid")
+sleep 0.3
+kill -STOP "$rpid"
+sleep 1.2
+kill -CONT "$rpid"
+wait "$rpid"
+first_repeat=$(awk '{ if (seen[$1]++) { print NR; exit } }' "$work/dead2.log")
+distinct_before=$(head -n "$((${first_repeat:-100000} - 1))" "$work/dead2.log" | cut -d' ' -f1 | sort -u | wc -l)
+[ "$distinct_before" -eq 200 ] || fail "dead server, green stalled: only $distinct_before names asked before the first repeat"
 
 # ---- a server whose socket overflows: the window adapts, nothing is lost ----------
 start small --rcvbuf 4096
