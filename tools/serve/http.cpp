@@ -210,8 +210,9 @@ class HttpServer final : public HubServer {
       return;
     }
     web::Response res{status, req.version()};
-    for (const auto& [k, v] : answer.headers) res.set(k, v);
-    res.set(field::date, date_now());
+    // insert, not set: the names are distinct, so no lookup for one to replace.
+    for (const auto& [k, v] : answer.headers) res.insert(k, v);
+    res.insert(field::date, date_now());
     if (answer.has_file() && reply.head_only()) {
       res.content_length(length);  // announced, not read
     } else if (answer.has_file()) {
