@@ -126,6 +126,12 @@ class Hub {
   void finish_unstarted(GreenletBase* g) noexcept;
 
   void arm(TimerNode& t, Clock::time_point deadline);
+  /// Gives back the stack pages below where the parked `g` stopped:
+  /// trim_stack_at_next_park() for a greenlet that parked already (one that
+  /// is ready or running is left alone). Never switches.
+  void trim_parked_stack(GreenletBase* g) noexcept {
+    if (g->state_ == GreenletBase::State::parked) release_below(g->stack_, g->ctx_.sp);
+  }
   void cancel(TimerNode& t) noexcept {
     if (t.armed()) timers_.remove(&t);
   }

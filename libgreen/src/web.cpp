@@ -20,6 +20,8 @@
 #include <green/web.hpp>
 #include <green/yield.hpp>
 
+#include "hub_impl.hpp"
+
 #include <boost/asio/associator.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffer_traits.hpp>
@@ -89,8 +91,25 @@ bool peer_gone(const boost::system::error_code& ec) {
 
 // ---- the connection -------------------------------------------------------------
 
+// The idle limits of a kept-alive connection without a Timeout per request
+// (arming and cancelling one for every wait was the biggest user-space cost
+// per request at 500 connections: a heap of timers living on 500 stacks).
+// One hub timer per connection, armed when a wait starts and it is not
+// already armed, left alone while requests keep coming: when it fires it
+// looks at how long the connection has been waiting, and re-arms itself,
+// gives back the stack pages and buffers of one idle for kTrimAfter, or
+// closes one past its limit (which wakes the wait).
+struct IdleTimer : detail::TimerNode {
+  explicit IdleTimer(Reply::Conn& c) noexcept : TimerNode(&IdleTimer::fire), conn(c) {}
+  static void fire(detail::TimerNode* t) noexcept;
+  Reply::Conn& conn;
+};
+
 struct Reply::Conn {
   Conn(net::TcpStream& s, Server::State& state) : stream(s), sock(s.socket()), st(state) {}
+  ~Conn() { detail::timer_cancel(idle_timer); }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
   net::TcpStream& stream;
   // For writes, and for Asio reads once asio_reads() handed the reading over
   // to Asio (see ConnReader).
@@ -103,6 +122,12 @@ struct Reply::Conn {
   // In Server::State's idle list while waiting for a request.
   Conn* idle_prev = nullptr;
   Conn* idle_next = nullptr;
+  bool waiting = false;
+  bool trimmed = false;  // this wait gave back its stack pages and buffers
+  Clock::time_point idle_since{};
+  Duration idle_limit{};  // of this wait; zero: none
+  detail::GreenletBase* greenlet = detail::current();
+  IdleTimer idle_timer{*this};
 };
 
 struct Server::State {
@@ -208,16 +233,27 @@ std::optional<std::uint64_t> error_reply(Reply::Conn& c, http::status status) {
   return res.body().size();
 }
 
-// Keeps a connection in the idle list while it waits for a request.
+// Keeps a connection in the idle list while it waits for a request, with its
+// idle timer running.
 struct IdleMark {
-  explicit IdleMark(Reply::Conn& conn) : c(conn) {
+  IdleMark(Reply::Conn& conn, Duration limit) : c(conn) {
     Reply::Conn*& head = c.st.idle_head;
     c.idle_prev = nullptr;
     c.idle_next = head;
     if (head) head->idle_prev = &c;
     head = &c;
+    c.waiting = true;
+    c.trimmed = false;
+    c.idle_since = Clock::now();
+    c.idle_limit = limit <= Duration::zero() || limit == forever ? Duration::zero() : limit;
+    const bool trims = c.idle_limit == Duration::zero() || c.idle_limit > kTrimAfter;
+    const Clock::time_point due = c.idle_since + (trims ? kTrimAfter : c.idle_limit);
+    // Armed for an earlier wait and due sooner: it fires, finds this wait
+    // younger and re-arms for it.
+    if (!c.idle_timer.armed() || c.idle_timer.deadline > due) detail::timer_arm(c.idle_timer, due);
   }
   ~IdleMark() {
+    c.waiting = false;
     if (c.idle_prev) {
       c.idle_prev->idle_next = c.idle_next;
     } else {
@@ -230,6 +266,34 @@ struct IdleMark {
   IdleMark& operator=(const IdleMark&) = delete;
   Reply::Conn& c;
 };
+
+}  // namespace
+
+void IdleTimer::fire(detail::TimerNode* t) noexcept {
+  Reply::Conn& c = static_cast<IdleTimer*>(t)->conn;
+  if (!c.waiting) return;  // busy: its next wait arms the timer again
+  const Duration idle = Clock::now() - c.idle_since;
+  if (c.idle_limit > Duration::zero() && idle >= c.idle_limit) {
+    c.stream.close();
+    return;
+  }
+  if (!c.trimmed && idle >= kTrimAfter) {
+    // Once per wait, even when the greenlet is already woken (then it is
+    // about to run and nothing is trimmed): a timer due now must not re-arm
+    // for now.
+    c.trimmed = true;
+    c.buf.shrink_to_fit();
+    std::string().swap(c.head);
+    detail::Hub::get()->trim_parked_stack(c.greenlet);
+  }
+  if (!c.trimmed) {
+    detail::timer_arm(*t, c.idle_since + kTrimAfter);
+  } else if (c.idle_limit > Duration::zero()) {
+    detail::timer_arm(*t, c.idle_since + c.idle_limit);
+  }
+}
+
+namespace {
 
 // Beast's synchronous reads through the stream's own non-blocking recv
 // (TcpStream::try_read), never through Asio: the stream then knows when the
@@ -317,27 +381,10 @@ void Server::State::serve(net::TcpStream& s) {
   for (;;) {
     if (stopping) return;
     if (conn.buf.size() == 0) {
-      IdleMark mark(conn);
+      IdleMark mark(conn, first ? opt.header_timeout : opt.idle_timeout);
       std::error_code ec;
-      const auto wait = [&] { s.wait_readable(ec); };
-      const Duration limit = first ? opt.header_timeout : opt.idle_timeout;
-      const bool unlimited = limit <= Duration::zero() || limit == forever;
-      bool arrived;
-      if (unlimited || limit > kTrimAfter) {
-        // A connection still idle after kTrimAfter gives back its read
-        // buffer and the stack pages its last request used (an idle one
-        // then costs the few it parks on); one that is busy never pays for it.
-        arrived = within(kTrimAfter, wait);
-        if (!arrived && !ec && !stopping && s.is_open()) {
-          conn.buf.shrink_to_fit();
-          std::string().swap(conn.head);
-          green::trim_stack_at_next_park();
-          arrived = within(unlimited ? limit : limit - kTrimAfter, wait);
-        }
-      } else {
-        arrived = within(limit, wait);
-      }
-      if (!arrived || ec || stopping || !s.is_open()) return;
+      s.wait_readable(ec);  // the idle timer closes the stream when the limit passes
+      if (ec || stopping || !s.is_open()) return;
       unparked = 0;
     }
     http::request_parser<http::string_body> parser;

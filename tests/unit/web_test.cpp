@@ -232,6 +232,27 @@ GREEN_TEST(Web, IdleKeepAliveConnectionsAreClosedAndStopEndsIdleOnesAtOnce) {
   server.stop();
 }
 
+// The idle limit counts from the end of the last request, not from the first
+// wait: a connection whose requests keep coming (one of them after the
+// idle timer gave back its stack and buffers) lives past the limit and gets
+// every answer, then is closed once it stays idle.
+GREEN_TEST(Web, TheIdleLimitRestartsWithEveryRequestAndSurvivesATrimmedWait) {
+  green::web::Options opt;
+  opt.idle_timeout = 400ms;
+  Server server(loopback(), hello, opt);
+  server.start();
+  TcpStream c = dial(server);
+  for (int i = 0; i < 8; ++i) {
+    const std::string target = "/r" + std::to_string(i);
+    c.write_all("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_NE(read_response(c).find("hello " + target), std::string::npos) << i;
+    green::sleep(i == 3 ? 250ms : 80ms);  // 250 ms: past the 100 ms trim, short of the limit
+  }
+  EXPECT_EQ(read_all(c), "");  // closed once idle for 400 ms
+  EXPECT_EQ(server.requests(), 8u);
+  server.stop();
+}
+
 GREEN_TEST(Web, WebSocketEchoesTextAndBinaryAndClosesCleanly) {
   std::uint16_t code = 0;
   Server server(loopback(), [&](Request& req, Reply& reply) {
