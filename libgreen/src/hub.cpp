@@ -279,6 +279,9 @@ void Hub::reclaim(GreenletBase* g) noexcept {
   g->release();
 }
 
+// A new greenlet's stack starts here (context_switch.hpp). Everything up to
+// its last switch is in this frame: a call that never returned would stay
+// on the CPU's return-stack predictor and mislead the context resumed next.
 void Hub::entry(Context* prev) noexcept {
   Hub* hub = t_hub;
   hub->after_switch(prev);
@@ -290,10 +293,6 @@ void Hub::entry(Context* prev) noexcept {
   } catch (...) {
     g->exception_ = std::current_exception();
   }
-  hub->finish(g);
-}
-
-void Hub::finish(GreenletBase* g) noexcept {
   g->drop_callable();
   // Greenlet-local values die with their greenlet, on its own stack.
   while (LocalSlot* s = g->locals_) {
@@ -305,11 +304,11 @@ void Hub::finish(GreenletBase* g) noexcept {
   g->pending_source_ = nullptr;
   check_stack(g->stack_, __builtin_frame_address(0), g->id_);
   g->state_ = GreenletBase::State::dead;
-  unlink_live(g);
+  hub->unlink_live(g);
   g->add_ref();  // held by the notifier until it has run
   try {
-    schedule(&g->notifier_);
-    switch_out();
+    hub->schedule(&g->notifier_);
+    hub->switch_out();
   } catch (...) {
     fatal("out of memory while finishing a greenlet");
   }

@@ -102,9 +102,12 @@ class Hub {
 
   void schedule(Runnable* r) { ready_.push(r); }
   /// The running greenlet gives up the CPU (it is parked, queued or dead).
-  /// The common case, the next ready entry is a greenlet that ran before, is
-  /// inlined into every caller; anything else goes through pick_next().
-  void switch_out() {
+  /// The common case, the next ready entry is a greenlet that ran before,
+  /// makes no call; anything else goes through pick_next(). Always inline:
+  /// each caller gets its own switch site (predicted on its own), and a
+  /// dying greenlet's last switch must not be made from inside a call (see
+  /// Hub::entry).
+  [[gnu::always_inline]] void switch_out() {
     Context* from = current_;
     Context* to;
     Runnable* r;
@@ -162,7 +165,7 @@ class Hub {
 
   void adopt(GreenletBase* g, std::size_t stack_size);
   Context* pick_next();
-  void jump(Context* from, Context* to) {
+  [[gnu::always_inline]] void jump(Context* from, Context* to) {
     GreenletBase* g = from->greenlet;
     if (g) check_stack(g->stack_, __builtin_frame_address(0), g->id_);
     from->eh_caught = eh_->caught;
@@ -172,7 +175,7 @@ class Hub {
                       to->asan_size);
     after_switch(switch_context(&from->sp, to->sp, from));
   }
-  void after_switch(Context* prev) noexcept {
+  [[gnu::always_inline]] void after_switch(Context* prev) noexcept {
     Context* self = current_;
     asan_finish_switch(self->asan_fake, &prev->asan_bottom, &prev->asan_size);
     eh_->caught = self->eh_caught;
@@ -184,7 +187,6 @@ class Hub {
   }
   void trim_parked(Context* prev) noexcept;
   bool prepare(GreenletBase* g) noexcept;
-  [[noreturn]] void finish(GreenletBase* g) noexcept;
   void reclaim(GreenletBase* g) noexcept;
   void link_live(GreenletBase* g) noexcept;
   void unlink_live(GreenletBase* g) noexcept;

@@ -4,6 +4,7 @@
 
 #include <green/in_order.hpp>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -674,6 +675,32 @@ TEST(Hub, LeftoverGreenletsAreKilledAndUnwoundAtTheEndOfRun) {
 TEST(Hub, RunIsNotReentrantAndPrimitivesNeedAHub) {
   EXPECT_THROW(green::sleep(0s), std::logic_error);
   green::run([] { EXPECT_THROW(green::run([] {}), std::logic_error); });
+}
+
+// The stack switch is inline assembly whose clobbers tell the compiler what
+// the other side may change: six integers live across each sleep(0) take
+// every callee-saved register, and their values differ between greenlets;
+// switches go greenlet to greenlet, through the hub, into new greenlets and
+// out of dying ones.
+TEST(Hub, ValuesLiveAcrossASwitchSurviveIt) {
+  auto churn = [](std::uint64_t s) {
+    std::uint64_t a = s, b = 3 * s, c = 5 * s, d = 7 * s, e = 11 * s, f = 13 * s;
+    double x = 0.5 * static_cast<double>(s);
+    for (int i = 0; i < 1000; ++i) {
+      if (i % 10 == 0) green::spawn([] {});
+      green::sleep(0s);
+      a += 1, b += 3, c += 5, d += 7, e += 11, f += 13, x += 0.25;
+    }
+    return a == s + 1000 && b == 3 * (s + 1000) && c == 5 * (s + 1000) && d == 7 * (s + 1000) && e == 11 * (s + 1000) &&
+           f == 13 * (s + 1000) && x == 0.5 * static_cast<double>(s) + 250;
+  };
+  green::run([&] {
+    auto g = green::spawn(churn, 1000);
+    auto h = green::spawn(churn, 2000);
+    EXPECT_TRUE(churn(3000));
+    EXPECT_TRUE(g.get());
+    EXPECT_TRUE(h.get());
+  });
 }
 
 TEST(Hub, SpawnOrderIsRunOrder) {
