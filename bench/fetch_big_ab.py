@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """1 MiB files: green fetch binaries against curl --parallel, interleaved.
 
-    bench/fetch_big_ab.py [--small] REPS CONCURRENCY GREEN [GREEN...]
+    bench/fetch_big_ab.py [--small] [--cat] REPS CONCURRENCY GREEN [GREEN...]
 
 Starts one private nginx on loopback (tests/e2e/lib/httpd.sh, one worker)
 with 200 files of 1 MiB (--small: 20,000 files of ~1 KiB), then runs REPS
 rounds of: curl --parallel
 --parallel-max C (config file, output /dev/null), then each green fetch -q
--c C (URLs on stdin, bodies discarded). Wall time and the child's user+sys
+-c C (URLs on stdin, bodies discarded; with --cat, green fetch --cat and
+curl without -o write the bodies to stdout, /dev/null). Wall time and the child's user+sys
 CPU come from wait4 (microseconds, not /usr/bin/time's 10 ms ticks). Prints
 every run, then per green binary the medians of the per-round ratios to curl
 (speed = curl's wall / green's wall; CPU = green's / curl's), and the nginx
@@ -57,9 +58,9 @@ def children(parent):
 
 def main():
     args = sys.argv[1:]
-    small = args[:1] == ["--small"]
-    if small:
-        args = args[1:]
+    small = "--small" in args
+    cat = "--cat" in args
+    args = [a for a in args if a not in ("--small", "--cat")]
     reps, c, greens = int(args[0]), args[1], [os.path.abspath(g) for g in args[2:]]
     n = 20000 if small else 200
     print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
@@ -75,7 +76,8 @@ def main():
         workers = children(conf["NGINX_PID"])
         lst, cfg = os.path.join(work, "urls.txt"), os.path.join(work, "urls.curl")
         open(lst, "w").write("\n".join(urls) + "\n")
-        open(cfg, "w").write("".join(f'url = "{u}"\noutput = "/dev/null"\n' for u in urls))
+        out = "" if cat else 'output = "/dev/null"\n'
+        open(cfg, "w").write("".join(f'url = "{u}"\n{out}' for u in urls))
         rows = {}
         def measured(cmd, stdin=None):
             before = cpu_of(workers)
@@ -85,7 +87,7 @@ def main():
         for r in range(reps):
             res = {"curl": measured(["curl", "-s", "--parallel", "--parallel-max", c, "-K", cfg])}
             for i, g in enumerate(greens):
-                res[i] = measured([g, "fetch", "-q", "--no-progress", "-c", c], lst)
+                res[i] = measured([g, "fetch", "-q", "--no-progress", "-c", c] + (["--cat"] if cat else []), lst)
             for k, v in res.items():
                 rows.setdefault(k, []).append(v)
             print(r + 1, " ".join(f"{k}: {v[0]:.3f} s {v[1] * 1000:.0f} ms CPU {v[2]:.1f} MiB" for k, v in res.items()),

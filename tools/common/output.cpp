@@ -64,6 +64,23 @@ void Output::write(std::string_view bytes) { append(bytes, false); }
 
 void Output::append(std::string_view bytes, bool newline) {
   if (closed_ || failed_) return;
+  // A big piece (a fetch --cat body) with nothing waiting before it goes out
+  // from where it lies: only what the descriptor does not take is copied.
+  if (!newline && bytes.size() >= kBatch && pending() == 0) {
+    while (!bytes.empty()) {
+      const ssize_t n = socket_ ? ::send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
+                                : ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        fail(errno);
+        return;
+      }
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      progress_.set();
+    }
+    if (bytes.empty()) return;
+  }
   if (head_ > 0 && head_ >= pending()) {
     buf_.erase(0, head_);
     head_ = 0;
