@@ -14,8 +14,8 @@
 //    the directions curl asked for in its last socket callback: a socket curl
 //    stopped wanting (CURL_POLL_REMOVE, an idle keep-alive connection in its
 //    cache) costs at most one wake-up when its peer closes it, never a loop.
-//  - A connection to a peer less than a millisecond away gets a 1 MiB
-//    receive buffer once it is up (widen_if_near below).
+//  - A connection to a loopback peer, or one less than a millisecond away,
+//    gets a 1 MiB receive buffer once it is up (widen_if_near below).
 //  - curl's timer is one hub timer; a 0 timeout is posted as a hub callback
 //    instead of calling back into curl from inside curl.
 //  - Every curl callback runs on the hub (inside socket_action) and never
@@ -86,9 +86,11 @@ struct Watch {
 // one, the server's CPU unchanged (bench/RESULTS.md, issue 17).
 //
 // SO_RCVBUF also stops the kernel's autotuning, which caps a connection at
-// buffer / round trip: 1 MiB / 1 ms is 1 GiB/s, so only peers within a
-// millisecond get it (farther ones keep autotuning, which grows past 1 MiB
-// when the path needs it), and only where net.core.rmem_max allows all of it.
+// buffer / round trip: 1 MiB / 1 ms is 1 GiB/s, so only loopback peers and
+// those whose handshake took under a millisecond get it (farther ones keep
+// autotuning, which grows past 1 MiB when the path needs it; loopback by its
+// address, as a busy machine can take longer than that to answer its own
+// SYN), and only where net.core.rmem_max allows all of it.
 constexpr int kNearReceiveBuffer = 1 << 20;
 constexpr unsigned kNearRttMicros = 1000;
 
@@ -106,6 +108,20 @@ bool rmem_max_allows(int bytes) {
 
 enum class Widened { not_yet, no, yes };
 
+bool loopback_peer(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return false;
+  if (a.ss_family == AF_INET) {
+    return (ntohl(reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr) >> 24) == 127;
+  }
+  if (a.ss_family == AF_INET6) {
+    const in6_addr& v6 = reinterpret_cast<const sockaddr_in6&>(a).sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  }
+  return false;
+}
+
 // `fd` is curl's connection; "not yet" until it is established (the round
 // trip is measured by then).
 Widened widen_if_near(int fd) {
@@ -113,7 +129,8 @@ Widened widen_if_near(int fd) {
   socklen_t len = sizeof info;
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return Widened::no;  // not TCP
   if (info.tcpi_state != TCP_ESTABLISHED) return Widened::not_yet;
-  if (info.tcpi_rtt == 0 || info.tcpi_rtt >= kNearRttMicros) return Widened::no;
+  const bool near = info.tcpi_rtt > 0 && info.tcpi_rtt < kNearRttMicros;
+  if (!near && !loopback_peer(fd)) return Widened::no;
   int current = 0;
   len = sizeof current;
   // The kernel reports (and keeps) twice what SO_RCVBUF was given.

@@ -165,8 +165,9 @@ struct Stats {
   std::size_t open_sockets = 0;      ///< sockets curl opened through the hub and has not closed
   std::size_t watched_sockets = 0;   ///< descriptors the hub watches for curl
   std::uint64_t sockets_opened = 0;  ///< connections ever opened (reuse keeps this low)
-  /// connections given a 1 MiB receive buffer (peers within a millisecond,
-  /// where net.core.rmem_max allows it) instead of the kernel's autotuned one
+  /// connections given a 1 MiB receive buffer (loopback peers and those
+  /// within a millisecond, where net.core.rmem_max allows it) instead of the
+  /// kernel's autotuned one
   std::uint64_t receive_buffers_widened = 0;
 };
 Stats stats();
