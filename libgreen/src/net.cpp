@@ -35,8 +35,6 @@ namespace green::net {
 
 namespace {
 
-constexpr std::size_t kReadBuffer = 16 * 1024;
-
 // Reads that found data without parking before read_some yields once. A
 // yield costs one switch and no system call; 16 reads of a busy socket are
 // up to 256 KiB, so the other greenlets (say, the writers that must drain
@@ -340,17 +338,10 @@ TcpStream TcpStream::connect(std::string_view host, std::uint16_t port, Duration
   return s;
 }
 
-std::size_t TcpStream::take_buffered(std::span<char> buf) noexcept {
-  const std::size_t n = std::min(buf.size(), rend_ - rbegin_);
-  std::memcpy(buf.data(), rbuf_.get() + rbegin_, n);
-  rbegin_ += n;
-  return n;
-}
-
 std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
   ec.clear();
   if (buf.empty()) return 0;
-  if (rbegin_ < rend_) return take_buffered(buf);
+  if (!rbuf_.empty()) return rbuf_.take(buf);
   if (!is_open()) {
     ec = sys_error(EBADF);
     return 0;
@@ -403,7 +394,7 @@ std::size_t TcpStream::read_shared(std::span<char> buf, std::error_code& ec) { r
 std::size_t TcpStream::read_shared(std::span<char> buf, Duration idle, std::error_code& ec) {
   ec.clear();
   if (buf.empty()) return 0;
-  if (rbegin_ < rend_) return take_buffered(buf);
+  if (!rbuf_.empty()) return rbuf_.take(buf);
   if (!is_open()) {
     ec = sys_error(EBADF);
     return 0;
@@ -455,7 +446,7 @@ std::size_t TcpStream::read_shared(std::span<char> buf) {
 std::size_t TcpStream::try_read(std::span<char> buf, std::error_code& ec) noexcept {
   ec.clear();
   if (buf.empty()) return 0;
-  if (rbegin_ < rend_) return take_buffered(buf);
+  if (!rbuf_.empty()) return rbuf_.take(buf);
   if (!is_open()) {
     ec = sys_error(EBADF);
     return 0;
@@ -500,7 +491,7 @@ std::size_t TcpStream::try_read(std::span<char> buf, std::error_code& ec) noexce
 
 void TcpStream::wait_readable(std::error_code& ec) {
   ec.clear();
-  if (rbegin_ < rend_) return;
+  if (!rbuf_.empty()) return;
   if (!is_open()) {
     ec = sys_error(EBADF);
     return;
@@ -528,33 +519,8 @@ void TcpStream::wait_readable() {
   if (ec) throw_error(ec, "wait for " + to_string(peer_));
 }
 
-std::size_t TcpStream::fill(std::error_code& ec) {
-  // Not zeroed: only the pages reads reach become resident (a line-reading
-  // connection that gets short lines keeps one of the four).
-  if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<char[]>(kReadBuffer);
-  rbegin_ = rend_ = 0;
-  const std::size_t n = read_some(std::span<char>(rbuf_.get(), kReadBuffer), ec);
-  rend_ = n;
-  return n;
-}
-
 std::string TcpStream::read_line(std::size_t max, std::error_code& ec) {
-  ec.clear();
-  std::string line;
-  if (max == 0) return line;
-  for (;;) {
-    if (rbegin_ < rend_) {
-      const char* start = rbuf_.get() + rbegin_;
-      const std::size_t avail = rend_ - rbegin_;
-      const void* nl = std::memchr(start, '\n', avail);
-      std::size_t take = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - start) + 1 : avail;
-      take = std::min(take, max - line.size());
-      line.append(start, take);
-      rbegin_ += take;
-      if (line.size() == max || line.back() == '\n') return line;
-    }
-    if (fill(ec) == 0) return line;  // end of stream or error
-  }
+  return rbuf_.read_line(max, ec, [this](std::span<char> space, std::error_code& e) { return read_some(space, e); });
 }
 
 std::string TcpStream::read_line(std::size_t max) {

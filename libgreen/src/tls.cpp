@@ -17,16 +17,12 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <mutex>
 
 namespace green::net {
 
 namespace {
-
-constexpr std::size_t kReadBuffer = 16 * 1024;
 
 std::error_code sys_error(int e) { return {e, std::system_category()}; }
 
@@ -272,12 +268,7 @@ TlsStream TlsStream::server(TcpStream tcp, std::shared_ptr<ssl::context> context
 std::size_t TlsStream::read_some(std::span<char> buf, std::error_code& ec) {
   ec.clear();
   if (buf.empty()) return 0;
-  if (rbegin_ < rend_) {
-    const std::size_t n = std::min(buf.size(), rend_ - rbegin_);
-    std::memcpy(buf.data(), rbuf_.get() + rbegin_, n);
-    rbegin_ += n;
-    return n;
-  }
+  if (!rbuf_.empty()) return rbuf_.take(buf);
   if (!is_open()) {
     ec = sys_error(EBADF);
     return 0;
@@ -301,31 +292,8 @@ std::size_t TlsStream::read_some(std::span<char> buf) {
   return n;
 }
 
-std::size_t TlsStream::fill(std::error_code& ec) {
-  if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<char[]>(kReadBuffer);  // not zeroed, as TcpStream::fill
-  rbegin_ = rend_ = 0;
-  const std::size_t n = read_some(std::span<char>(rbuf_.get(), kReadBuffer), ec);
-  rend_ = n;
-  return n;
-}
-
 std::string TlsStream::read_line(std::size_t max, std::error_code& ec) {
-  ec.clear();
-  std::string line;
-  if (max == 0) return line;
-  for (;;) {
-    if (rbegin_ < rend_) {
-      const char* start = rbuf_.get() + rbegin_;
-      const std::size_t avail = rend_ - rbegin_;
-      const void* nl = std::memchr(start, '\n', avail);
-      std::size_t take = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - start) + 1 : avail;
-      take = std::min(take, max - line.size());
-      line.append(start, take);
-      rbegin_ += take;
-      if (line.size() == max || line.back() == '\n') return line;
-    }
-    if (fill(ec) == 0) return line;  // end of stream or error
-  }
+  return rbuf_.read_line(max, ec, [this](std::span<char> space, std::error_code& e) { return read_some(space, e); });
 }
 
 std::string TlsStream::read_line(std::size_t max) {

@@ -1,4 +1,5 @@
 // green::net: streams, servers and UDP over loopback, on the hub.
+#include <green/detail/line_buffer.hpp>
 #include <green/net.hpp>
 
 #include "green_test.hpp"
@@ -8,7 +9,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -62,6 +65,41 @@ GREEN_TEST(Net, ReadLineReturnsLongLinesInPiecesOfMax) {
   EXPECT_EQ(std::string(buf, n), "xy\n");
   c.close();
   server.stop(1s);
+}
+
+// The buffer TcpStream and TlsStream read lines through, fed by a reader
+// that splits lines, sends one longer than the buffer, then fails.
+TEST(LineBuffer, LinesCrossRefillsAndAnErrorReturnsThePartialLine) {
+  std::vector<std::string> chunks = {"ab", "c\nde", std::string(40000, 'x') + "\n", "tail"};
+  std::size_t next = 0;
+  auto read = [&](std::span<char> space, std::error_code& ec) -> std::size_t {
+    if (next == chunks.size()) {
+      ec = std::make_error_code(std::errc::connection_reset);
+      return 0;
+    }
+    std::string& c = chunks[next];
+    const std::size_t n = std::min(space.size(), c.size());
+    std::memcpy(space.data(), c.data(), n);
+    c.erase(0, n);
+    if (c.empty()) ++next;
+    return n;
+  };
+  green::detail::LineBuffer first;
+  std::error_code ec;
+  EXPECT_EQ(first.read_line(64, ec, read), "abc\n");
+  green::detail::LineBuffer b = std::move(first);
+  EXPECT_EQ(first.size(), 0u);
+  ASSERT_EQ(b.size(), 2u);
+  char one[1];
+  EXPECT_EQ(b.take(one), 1u);
+  EXPECT_EQ(one[0], 'd');
+  EXPECT_EQ(b.read_line(2, ec, read), "ex") << "cut at max, across a refill";
+  EXPECT_EQ(b.read_line(64 * 1024, ec, read), std::string(39999, 'x') + "\n");
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(b.read_line(64, ec, read), "tail");
+  EXPECT_EQ(ec, std::errc::connection_reset);
+  EXPECT_EQ(b.read_line(0, ec, read), "");
+  EXPECT_FALSE(ec);
 }
 
 GREEN_TEST(Net, HalfCloseDeliversEndOfStreamAndKeepsReading) {

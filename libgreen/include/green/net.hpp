@@ -26,6 +26,7 @@
 #pragma once
 
 #include <green/detail/core.hpp>
+#include <green/detail/line_buffer.hpp>
 #include <green/dns.hpp>
 #include <green/greenlet.hpp>
 #include <green/pool.hpp>
@@ -209,17 +210,13 @@ class TcpStream {
   /// opened.
   Tcp::socket& socket();
   /// Bytes read from the socket but not consumed yet.
-  std::size_t buffered() const noexcept { return rend_ - rbegin_; }
+  std::size_t buffered() const noexcept { return rbuf_.size(); }
 
  private:
   struct Impl;
-  std::size_t fill(std::error_code& ec);
-  std::size_t take_buffered(std::span<char> buf) noexcept;  // from rbuf_; there must be some
   std::unique_ptr<Impl> impl_;
   Tcp::endpoint peer_;
-  std::unique_ptr<char[]> rbuf_;
-  std::size_t rbegin_ = 0;
-  std::size_t rend_ = 0;
+  detail::LineBuffer rbuf_;
   unsigned streak_ = 0;      // reads in a row that did not park (see read_some)
   bool async_mode_ = false;  // read through Asio first (see read_some)
   bool eof_ = false;         // the peer's FIN was read

@@ -164,17 +164,14 @@ class TlsStream {
   /// Throws std::logic_error on a stream that was never opened.
   Stream& stream();
   /// Plaintext read but not consumed yet.
-  std::size_t buffered() const noexcept { return rend_ - rbegin_; }
+  std::size_t buffered() const noexcept { return rbuf_.size(); }
 
  private:
   struct Impl;
   explicit TlsStream(std::unique_ptr<Impl> impl, Tcp::endpoint peer);
-  std::size_t fill(std::error_code& ec);
   std::unique_ptr<Impl> impl_;
   Tcp::endpoint peer_;
-  std::unique_ptr<char[]> rbuf_;
-  std::size_t rbegin_ = 0;
-  std::size_t rend_ = 0;
+  detail::LineBuffer rbuf_;
   bool eof_ = false;
 };
 
