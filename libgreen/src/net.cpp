@@ -338,7 +338,10 @@ TcpStream TcpStream::connect(std::string_view host, std::uint16_t port, Duration
   return s;
 }
 
-std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
+// What read_some and read_shared do before they would wait: buffered bytes,
+// errors, end of stream, the yield that keeps a flooding peer from starving
+// the others, and a recv on a streaming socket. nullopt: the caller waits.
+std::optional<std::size_t> TcpStream::read_without_waiting(std::span<char> buf, std::error_code& ec) {
   ec.clear();
   if (buf.empty()) return 0;
   if (!rbuf_.empty()) return rbuf_.take(buf);
@@ -350,7 +353,6 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
   // Nothing follows a FIN. Asio also marks a socket that returned end of
   // stream as exhausted and would wait for an epoll edge that never comes.
   if (eof_) return 0;
-  auto& sock = impl_->sock;
   if (++streak_ >= kYieldEvery) {
     streak_ = 0;
     green::sleep(Duration::zero());
@@ -359,10 +361,11 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
       return 0;
     }
   }
-  // Request/response traffic (the last read went through Asio and did not
-  // fill the buffer) goes straight to async_read_some, whose own speculative
-  // recv finds data that is already there: one recv per read, as with plain
-  // Asio. Streaming traffic (buffers come back full) tries recv itself and
+  // Request/response traffic (the last read waited and did not fill the
+  // buffer) goes straight to the wait: read_some's async_read_some makes its
+  // own speculative recv, which finds data that is already there (one recv
+  // per read, as with plain Asio), and read_shared wastes no recv on an empty
+  // socket. Streaming traffic (buffers come back full) tries recv first and
   // skips the trip through the hub.
   if (!async_mode_) {
     const std::size_t n = try_read(buf, ec);
@@ -370,9 +373,14 @@ std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
     ec.clear();
   }
   streak_ = 0;
+  return std::nullopt;
+}
+
+std::size_t TcpStream::read_some(std::span<char> buf, std::error_code& ec) {
+  if (const auto n = read_without_waiting(buf, ec)) return *n;
   impl_->release_watches(true);
   boost::system::error_code bec;
-  const std::size_t n = sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), green::yield[bec]);
+  const std::size_t n = impl_->sock.async_read_some(boost::asio::buffer(buf.data(), buf.size()), green::yield[bec]);
   async_mode_ = n < buf.size();
   if (bec == boost::asio::error::eof) {
     eof_ = true;
@@ -392,33 +400,10 @@ std::size_t TcpStream::read_some(std::span<char> buf) {
 std::size_t TcpStream::read_shared(std::span<char> buf, std::error_code& ec) { return read_shared(buf, forever, ec); }
 
 std::size_t TcpStream::read_shared(std::span<char> buf, Duration idle, std::error_code& ec) {
-  ec.clear();
-  if (buf.empty()) return 0;
-  if (!rbuf_.empty()) return rbuf_.take(buf);
-  if (!is_open()) {
-    ec = sys_error(EBADF);
-    return 0;
-  }
-  green::detail::check_interrupt();
-  if (eof_) return 0;
-  if (++streak_ >= kYieldEvery) {
-    streak_ = 0;
-    green::sleep(Duration::zero());
-    if (!is_open()) {
-      ec = std::make_error_code(std::errc::operation_canceled);
-      return 0;
-    }
-  }
-  // As read_some: streaming traffic tries recv first; request/response
-  // traffic (the last wait was followed by a short read) waits first, so no
-  // recv is wasted on an empty socket. The wait reads nothing, the recv after
-  // it has no switch point before the return.
-  if (!async_mode_) {
-    const std::size_t n = try_read(buf, ec);
-    if (ec != std::errc::operation_would_block) return n;
-  }
+  if (const auto n = read_without_waiting(buf, ec)) return *n;
+  // The wait reads nothing, the recv after it has no switch point before the
+  // return.
   for (;;) {
-    streak_ = 0;
     // The idle limit is armed around the wait only: a Timeout per read (armed
     // and cancelled even when the bytes are already there) cost streaming echo
     // most of its throughput.

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -214,6 +215,7 @@ class TcpStream {
 
  private:
   struct Impl;
+  std::optional<std::size_t> read_without_waiting(std::span<char> buf, std::error_code& ec);
   std::unique_ptr<Impl> impl_;
   Tcp::endpoint peer_;
   detail::LineBuffer rbuf_;
