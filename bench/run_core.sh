@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Core benchmarks (issue 2), libgreen vs Boost.Fiber vs gevent, side by side.
+# Core benchmarks (issues 2 and 16), libgreen vs Boost.Fiber vs gevent, side by side.
 #
 #   bench/run_core.sh [BUILD_DIR]        BUILD_DIR defaults to build/release
 #
@@ -17,6 +17,7 @@
 #   SWITCH_N=10000000 GEVENT_SWITCH_N=1000000    sleep(0)/yield calls per run
 #   SPAWN_N=1000000   GEVENT_SPAWN_N=20000       spawn+join per run
 #   ALIVE=10000      parked greenlets during the second spawn+join run
+#   ITEMS_N=200000 GEVENT_ITEMS_N=10000    items per link/iwait/JoinableQueue run
 #   FIBER_1M=1       also run Boost.Fiber with 1,000,000 parked fibers (55-80 s of the
 #                    ~2.5 min total on a quiet machine here; 0 skips it)
 #   GEVENT_1M=0      also run gevent with 1,000,000 parked greenlets (+230 s, 8.5 GB)
@@ -34,7 +35,7 @@ GEVENT=$ROOT/bench/gevent_core.py
 
 # The knobs set by the caller, to print the exact command line.
 ENVPREFIX=
-for v in CPU REPS PY_REPS RSS_REPS SWITCH_N GEVENT_SWITCH_N SPAWN_N GEVENT_SPAWN_N ALIVE FIBER_1M GEVENT_1M LOGDIR; do
+for v in CPU REPS PY_REPS RSS_REPS SWITCH_N GEVENT_SWITCH_N SPAWN_N GEVENT_SPAWN_N ALIVE ITEMS_N GEVENT_ITEMS_N FIBER_1M GEVENT_1M LOGDIR; do
   [[ -v $v ]] && ENVPREFIX+="$v=${!v} "
 done
 
@@ -47,6 +48,8 @@ GEVENT_SWITCH_N=${GEVENT_SWITCH_N:-1000000}
 SPAWN_N=${SPAWN_N:-1000000}
 GEVENT_SPAWN_N=${GEVENT_SPAWN_N:-20000}
 ALIVE=${ALIVE:-10000}
+ITEMS_N=${ITEMS_N:-200000}
+GEVENT_ITEMS_N=${GEVENT_ITEMS_N:-10000}
 FIBER_1M=${FIBER_1M:-1}
 GEVENT_1M=${GEVENT_1M:-0}
 LOGDIR=${LOGDIR:-$(mktemp -d /tmp/run_core.XXXXXX)}
@@ -78,8 +81,8 @@ median() { printf '%s\n' "$@" | grep . | sort -g | awk '{ v[NR] = $1 } END { if 
 run() {
   local name=$1 reps=$2 key=$3
   shift 3
-  local ckey=${key/switch_/switch_cpu_}
-  ckey=${ckey/spawn_join_/spawn_join_cpu_}
+  local ckey=$key
+  case $key in *_per_s) ckey=${key%_per_s}_cpu_per_s ;; *_ns) ckey=${key%_ns}_cpu_ns ;; esac
   COMMANDS+=("$* # x$reps -> $key")
   local vals=() cvals=() i out rc
   for ((i = 1; i <= reps; i++)); do
@@ -122,6 +125,12 @@ run fd_spawn0 "$REPS" spawn_join_per_s "${PIN[@]}" "$FIBER" spawn "$SPAWN_N" 0 d
 run fd_spawnA "$REPS" spawn_join_per_s "${PIN[@]}" "$FIBER" spawn "$SPAWN_N" "$ALIVE" default
 run p_spawn0 "$PY_REPS" spawn_join_per_s "${PIN[@]}" "$PY" "$GEVENT" spawn "$GEVENT_SPAWN_N" 0
 run p_spawnA "$PY_REPS" spawn_join_per_s "${PIN[@]}" "$PY" "$GEVENT" spawn "$GEVENT_SPAWN_N" "$ALIVE"
+
+# ---- the gevent APIs of issue 16 (no Boost.Fiber counterpart) ---------------
+for w in link iwait jqueue; do
+  run g_$w "$REPS" ${w}_ns "${PIN[@]}" "$CORE" $w "$ITEMS_N"
+  run p_$w "$PY_REPS" ${w}_ns "${PIN[@]}" "$PY" "$GEVENT" $w "$GEVENT_ITEMS_N"
+done
 
 # ---- resident memory per parked greenlet ------------------------------------
 run g_rss100k "$RSS_REPS" rss_per_greenlet "${PIN[@]}" "$CORE" rss 100000
@@ -186,10 +195,10 @@ echo "## Core benchmarks: libgreen vs Boost.Fiber 1.81 vs gevent"
 echo
 # Wall clock well above CPU time means the benchmarks were preempted: say so.
 BUSY=
-for n in g_switch f_switch p_switch g_spawn0 g_spawnA fp_spawn0 fp_spawnA fd_spawn0 fd_spawnA p_spawn0 p_spawnA; do
+for n in g_switch f_switch p_switch g_spawn0 g_spawnA fp_spawn0 fp_spawnA fd_spawn0 fd_spawnA p_spawn0 p_spawnA g_link p_link g_iwait p_iwait g_jqueue p_jqueue; do
   w=${R[$n]:-} c=${R[$n.cpu]:-}
   isnum "$w" && isnum "$c" || continue
-  case $n in *switch) check 'a > 1.1 * b' "$w" "$c" && BUSY+=" $n" ;; *) check 'b > 1.1 * a' "$w" "$c" && BUSY+=" $n" ;; esac
+  case $n in *switch | *link | *iwait | *jqueue) check 'a > 1.1 * b' "$w" "$c" && BUSY+=" $n" ;; *) check 'b > 1.1 * a' "$w" "$c" && BUSY+=" $n" ;; esac
 done
 if [[ -n $BUSY ]]; then
   echo "**Warning: wall clock exceeds CPU time by more than 10% in:$BUSY. The machine was busy (load average $LOAD0 at start, $LOAD1 at end); those wall-clock figures are inflated, compare the CPU-time ones.**"
@@ -204,6 +213,9 @@ echo "|---|---:|---:|---:|---|---|---|---|"
 echo "| switch: ns per sleep(0) / yield(), 2 ping-pong | $(fmtc g_switch 1 1 ' ns') | $(fmtc f_switch 1 1 ' ns') | $(fmtc p_switch 1 0 ' ns') | $(ratio "${R[g_switch]}" "${R[f_switch]}" lower) | $(ratio "${R[g_switch]}" "${R[p_switch]}" lower) | <= 50 ns; faster than Boost.Fiber; >= 30x gevent | $(verdict 'a <= b' "${R[g_switch]}" 50 "${R[g_switch.cpu]:-}" 50); $(verdict 'a < b' "${R[g_switch]}" "${R[f_switch]}" "${R[g_switch.cpu]:-}" "${R[f_switch.cpu]:-}"); $(verdict 'b / a >= 30' "${R[g_switch]}" "${R[p_switch]}" "${R[g_switch.cpu]:-}" "${R[p_switch.cpu]:-}") |"
 echo "| spawn+join one at a time | $(fmtc g_spawn0 1e6 2 ' M/s') | pooled $(fmtc fp_spawn0 1e6 2 ' M/s'); default $(fmtc fd_spawn0 1e6 2 ' M/s') | $(fmtc p_spawn0 1e3 1 ' k/s') | $(ratio "${R[g_spawn0]}" "$FB0" higher) | $(ratio "${R[g_spawn0]}" "${R[p_spawn0]}" higher) | >= 3 M/s | $(verdict 'a >= b' "${R[g_spawn0]}" 3e6 "${R[g_spawn0.cpu]:-}" 3e6) |"
 echo "| spawn+join with $ALIVE others parked | $(fmtc g_spawnA 1e6 2 ' M/s') | pooled $(fmtc fp_spawnA 1e6 2 ' M/s'); default $(fmtc fd_spawnA 1e6 2 ' M/s') | $(fmtc p_spawnA 1e3 1 ' k/s') | $(ratio "${R[g_spawnA]}" "$FBA" higher) | $(ratio "${R[g_spawnA]}" "${R[p_spawnA]}" higher) | >= 1.5 M/s | $(verdict 'a >= b' "${R[g_spawnA]}" 1.5e6 "${R[g_spawnA.cpu]:-}" 1.5e6) |"
+echo "| link: spawn, link a callback, join; ns per item | $(fmtc g_link 1 0 ' ns') | - | $(fmtc p_link 1 0 ' ns') | | $(ratio "${R[g_link]}" "${R[p_link]}" lower) | | |"
+echo "| iwait over greenlets that each sleep(0) once; ns per item | $(fmtc g_iwait 1 0 ' ns') | - | $(fmtc p_iwait 1 0 ' ns') | | $(ratio "${R[g_iwait]}" "${R[p_iwait]}" lower) | | |"
+echo "| JoinableQueue: put, get, task_done, join; ns per item | $(fmtc g_jqueue 1 1 ' ns') | - | $(fmtc p_jqueue 1 0 ' ns') | | $(ratio "${R[g_jqueue]}" "${R[p_jqueue]}" lower) | | |"
 echo "| RSS per parked greenlet, 100,000 parked | $(fmt "${R[g_rss100k]}" 1 0 ' B') | $(fmt "${R[f_rss100k]}" 1 0 ' B') | $(fmt "${R[p_rss100k]}" 1 0 ' B') | $(ratio "${R[g_rss100k]}" "${R[f_rss100k]}" lower) | $(ratio "${R[g_rss100k]}" "${R[p_rss100k]}" lower) | <= 5 KiB (5120 B) | $(verdict 'a <= b' "${R[g_rss100k]}" 5120) |"
 echo "| RSS per parked greenlet, 1,000,000 parked | $(fmt "${R[g_rss1m]}" 1 0 ' B') | $(fmt "${R[f_rss1m]}" 1 0 ' B') | $(fmt "${R[p_rss1m]}" 1 0 ' B') | $(ratio "${R[g_rss1m]}" "${R[f_rss1m]}" lower) | $(ratio "${R[g_rss1m]}" "${R[p_rss1m]}" lower) | | |"
 echo "| 1,000,000 parked: mappings at peak / vm.max_map_count | $GMAPS / $GMAXMAP | $(field f_rss1m maps_peak) / $(field f_rss1m max_map_count) | $(field p_rss1m maps_peak) / $(field p_rss1m max_map_count) | | | works under the default vm.max_map_count | $G1M |"
@@ -212,6 +224,7 @@ echo "Details:"
 echo "- every run, wall (CPU): libgreen switch ${R[g_switch.all]:-} (${R[g_switch.cpuall]:-}) ns; Boost.Fiber switch ${R[f_switch.all]:-} (${R[f_switch.cpuall]:-}) ns; gevent switch ${R[p_switch.all]:-} (${R[p_switch.cpuall]:-}) ns"
 echo "- every run, spawn+join per s: libgreen ${R[g_spawn0.all]:-}; with $ALIVE parked ${R[g_spawnA.all]:-}; Boost.Fiber pooled ${R[fp_spawn0.all]:-}; with $ALIVE parked ${R[fp_spawnA.all]:-}; Boost.Fiber default ${R[fd_spawn0.all]:-}; with $ALIVE parked ${R[fd_spawnA.all]:-}; gevent ${R[p_spawn0.all]:-}; with $ALIVE parked ${R[p_spawnA.all]:-}"
 echo "- Boost.Fiber: round_robin scheduler; stacks of $(field fd_spawn0 stack_size) bytes (stack_traits::default_size()) from the default allocator ($(field fd_spawn0 stack_allocator)) or $(field fp_spawn0 stack_allocator); the spawn ratios use the faster of the two; the RSS runs use the default allocator. libgreen: default 64 KiB stacks."
+echo "- every run, ns per item, wall (CPU): libgreen link ${R[g_link.all]:-} (${R[g_link.cpuall]:-}), iwait ${R[g_iwait.all]:-} (${R[g_iwait.cpuall]:-}), jqueue ${R[g_jqueue.all]:-} (${R[g_jqueue.cpuall]:-}) over $ITEMS_N items; gevent link ${R[p_link.all]:-} (${R[p_link.cpuall]:-}), iwait ${R[p_iwait.all]:-} (${R[p_iwait.cpuall]:-}), jqueue ${R[p_jqueue.all]:-} (${R[p_jqueue.cpuall]:-}) over $GEVENT_ITEMS_N items. A link callback is a greenlet of its own in both (gevent's SpawnedLink), so link is two spawns per item"
 echo "- libgreen RSS @ 100,000, every run: ${R[g_rss100k.all]:-} B; mappings at peak $(field g_rss100k maps_peak); 1,000,000: $(field g_rss1m stacks_allocated) stacks carved, mappings $(field g_rss1m maps_before) -> $GMAPS (vm.max_map_count $GMAXMAP), all joined: $GJOINED; after joining, $(field g_rss1m stacks_returned_after_join) of $(field g_rss1m stacks_free_after_join) free stacks had given their pages back (RSS $(fmt "$(field g_rss1m rss_after_join)" 1048576 0) MiB with the handles held, $(fmt "$(field g_rss1m rss_after_release)" 1048576 0) MiB once they are dropped)"
 for impl in "libgreen g" "Boost.Fiber f" "gevent p"; do
   set -- $impl
