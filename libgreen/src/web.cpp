@@ -599,39 +599,53 @@ bool is_websocket_upgrade(const Request& req) { return websocket::is_upgrade(req
 
 namespace {
 
-// Completes Beast's write with the bytes it asked to write once a write of
-// more (a batch in front of them) is done; forwards the handler's executor,
-// allocator and cancellation slot (asio::associator below).
+// Completes one of Beast's writes: counts it finished, and reports the
+// bytes Beast asked to write even when a batch went out in front of them.
+// Forwards the handler's executor, allocator and cancellation slot
+// (asio::associator below). The counter is shared: an idle ping Beast
+// started may complete after the WebSocket is gone.
 template <class Handler>
 struct ReportOwnBytes {
   Handler handler;
   std::size_t n;
-  void operator()(boost::system::error_code ec, std::size_t) { std::move(handler)(ec, ec ? 0 : n); }
+  std::shared_ptr<unsigned> writing;
+  static constexpr std::size_t kAsWritten = std::size_t(-1);
+  void operator()(boost::system::error_code ec, std::size_t written) {
+    --*writing;
+    std::move(handler)(ec, n == kAsWritten ? written : ec ? 0 : n);
+  }
 };
 
-// The WebSocket's next layer, the connection's socket with two changes.
+// The WebSocket's next layer, the connection's socket with three changes.
 // Reading: the bytes read past the upgrade request are put back in front: a
 // client may send its first frames right behind the request, before it reads
 // the 101, and the HTTP reader took them along. Once they are used up, reads
 // go straight to the socket. Writing: the first write Beast makes after
-// send_many() set `prefix` carries those bytes (whole frames) in front of its
-// own, in one write. That write is made under Beast's write lock, so a pong
-// Beast answers meanwhile comes before or after the batch, never inside it,
-// and the batch's messages stay in order.
+// `prefix` was set carries those bytes (whole frames, or the rest of one the
+// socket took only part of) in front of its own, in one write. That write is
+// made under Beast's write lock, so a pong Beast answers meanwhile comes
+// before or after them, never inside, and messages stay in order. And it
+// counts Beast's writes in progress: while none is, a frame may go straight
+// to the socket (WebSocket::Impl::send_now).
 class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::flat_buffer> {
  public:
   using buffered_read_stream::buffered_read_stream;
 
   const std::string* prefix = nullptr;
+  std::shared_ptr<unsigned> writing = std::make_shared<unsigned>(0);
 
   template <class Buffers, class Token>
   auto async_write_some(const Buffers& b, Token&& token) {
     return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const Buffers& bufs) {
-          if (prefix == nullptr) return next_layer().async_write_some(bufs, std::move(handler));
+          using Done = ReportOwnBytes<decltype(handler)>;
+          ++*writing;
+          if (prefix == nullptr) {
+            return next_layer().async_write_some(bufs, Done{std::move(handler), Done::kAsWritten, writing});
+          }
           const std::string* front = std::exchange(prefix, nullptr);
           asio::async_write(next_layer(), beast::buffers_cat(asio::buffer(*front), bufs),
-                            ReportOwnBytes<decltype(handler)>{std::move(handler), beast::buffer_bytes(bufs)});
+                            Done{std::move(handler), beast::buffer_bytes(bufs), writing});
         },
         token, b);
   }
@@ -647,19 +661,25 @@ void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& h) {
   websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(h));
 }
 
-// A server's frame (never masked), whole (FIN).
-void append_frame(std::string& out, std::string_view m, bool binary) {
-  out += static_cast<char>(0x80 | (binary ? 0x2 : 0x1));
-  const std::uint64_t n = m.size();
+// A server's frame header (never masked, FIN) into `h`; returns its length.
+std::size_t frame_header(std::array<char, 10>& h, std::uint64_t n, bool binary) {
+  h[0] = static_cast<char>(0x80 | (binary ? 0x2 : 0x1));
+  std::size_t len = 2;
   if (n < 126) {
-    out += static_cast<char>(n);
+    h[1] = static_cast<char>(n);
   } else if (n <= 0xffff) {
-    out += static_cast<char>(126);
-    for (int shift = 8; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+    h[1] = static_cast<char>(126);
+    for (int shift = 8; shift >= 0; shift -= 8) h[len++] = static_cast<char>((n >> shift) & 0xff);
   } else {
-    out += static_cast<char>(127);
-    for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+    h[1] = static_cast<char>(127);
+    for (int shift = 56; shift >= 0; shift -= 8) h[len++] = static_cast<char>((n >> shift) & 0xff);
   }
+  return len;
+}
+
+void append_frame(std::string& out, std::string_view m, bool binary) {
+  std::array<char, 10> h;
+  out.append(h.data(), frame_header(h, m.size(), binary));
   out += m;
 }
 
@@ -682,8 +702,53 @@ struct WebSocket::Impl {
   const Options& opt;
   green::Lock send_lock;
   beast::flat_buffer rbuf;
-  std::string batch;  // send_many's frames before its last message
+  std::string batch;  // send_many's frames before its last message; the rest of a frame sent in part
   std::uint16_t code = 0;
+
+  // Writes whole frames straight to the socket when it is open and no write
+  // of Beast's is under way (one could have part of a frame out): a message
+  // that fits in the socket buffer, nearly every one, costs one system call,
+  // with no Beast operation, no Timeout and no trip through the hub. Returns
+  // false when nothing went out; the caller then sends through Beast. Needs
+  // send_lock. Switch point only when the socket takes part of the frames:
+  // the rest then goes out in front of a ping (Beast's write lock keeps a
+  // pong Beast is about to send behind it), and the call waits for that
+  // like a send (a failure ends the connection).
+  template <class Buffers>
+  bool send_now(const Buffers& frames) {
+    auto& up = ws.next_layer();
+    if (!ws.is_open() || *up.writing != 0 || up.prefix != nullptr) return false;
+    boost::system::error_code ec;
+    const std::size_t n = up.next_layer().send(frames, 0, ec);
+    if (ec) return false;  // full (Beast waits for room) or failed (Beast reports it)
+    if (n == beast::buffer_bytes(frames)) return true;
+    beast::buffers_suffix<Buffers> rest(frames);
+    rest.consume(n);
+    std::string tail = beast::buffers_to_string(rest);  // `frames` may be `batch` itself
+    batch.swap(tail);
+    up.prefix = &batch;
+    struct Done {
+      Impl& im;
+      ~Done() { im.ws.next_layer().prefix = nullptr; }
+    } done{*this};
+    bool in_time = false;
+    try {
+      in_time = within(opt.write_timeout, [&] { ws.async_ping({}, green::yield[ec]); });
+    } catch (...) {
+      abort();  // part of a frame is out: the connection cannot go on
+      throw;
+    }
+    if (!in_time || ec) abort();
+    if (!in_time) throw std::system_error(std::make_error_code(std::errc::timed_out), "WebSocket send");
+    if (ec) throw_io(ec, "WebSocket send");
+    return true;
+  }
+
+  void abort() noexcept {
+    if (code == 0) code = websocket::close_code::abnormal;
+    boost::system::error_code ignored;
+    ws.next_layer().next_layer().close(ignored);
+  }
 };
 
 WebSocket::WebSocket(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -747,6 +812,10 @@ std::optional<WebSocket::Message> WebSocket::receive() {
 void WebSocket::send(std::string_view data, bool binary) {
   auto& im = *impl_;
   std::lock_guard<green::Lock> hold(im.send_lock);
+  std::array<char, 10> head;
+  const std::array<asio::const_buffer, 2> frame{asio::buffer(head.data(), frame_header(head, data.size(), binary)),
+                                                asio::buffer(data.data(), data.size())};
+  if (im.send_now(frame)) return;
   im.ws.binary(binary);
   boost::system::error_code ec;
   const bool in_time = within(im.opt.write_timeout,
@@ -760,10 +829,6 @@ void WebSocket::send_many(std::span<const std::string_view> messages, bool binar
   if (messages.size() == 1) return send(messages[0], binary);
   auto& im = *impl_;
   std::lock_guard<green::Lock> hold(im.send_lock);
-  im.ws.binary(binary);
-  im.batch.clear();
-  for (std::string_view m : messages.first(messages.size() - 1)) append_frame(im.batch, m, binary);
-  im.ws.next_layer().prefix = &im.batch;
   // A batch as big as a chat's 64 KiB is not kept for each idle connection.
   struct Done {
     Impl& im;
@@ -776,7 +841,17 @@ void WebSocket::send_many(std::span<const std::string_view> messages, bool binar
       }
     }
   } done{im};
+  im.batch.clear();
+  for (std::string_view m : messages.first(messages.size() - 1)) append_frame(im.batch, m, binary);
   const std::string_view last = messages.back();
+  std::array<char, 10> head;
+  const std::array<asio::const_buffer, 3> frames{asio::buffer(im.batch),
+                                                 asio::buffer(head.data(), frame_header(head, last.size(), binary)),
+                                                 asio::buffer(last.data(), last.size())};
+  if (im.send_now(frames)) return;
+  // Beast writes the last message, the others in front of it.
+  im.ws.binary(binary);
+  im.ws.next_layer().prefix = &im.batch;
   boost::system::error_code ec;
   bool in_time = false;
   try {
@@ -785,10 +860,10 @@ void WebSocket::send_many(std::span<const std::string_view> messages, bool binar
   } catch (...) {
     // Killed in the middle: how much of the batch went out is unknown, so
     // the connection cannot go on.
-    abort();
+    im.abort();
     throw;
   }
-  if (!in_time || ec) abort();
+  if (!in_time || ec) im.abort();
   if (!in_time) throw std::system_error(std::make_error_code(std::errc::timed_out), "WebSocket send");
   if (ec) throw_io(ec, "WebSocket send");
 }
@@ -806,10 +881,7 @@ void WebSocket::close(std::uint16_t code, std::string_view reason) {
 }
 
 void WebSocket::abort() noexcept {
-  if (!impl_) return;
-  if (impl_->code == 0) impl_->code = websocket::close_code::abnormal;
-  boost::system::error_code ignored;
-  impl_->ws.next_layer().next_layer().close(ignored);
+  if (impl_) impl_->abort();
 }
 
 bool WebSocket::is_open() const noexcept { return impl_ && impl_->ws.is_open(); }

@@ -316,6 +316,39 @@ GREEN_TEST(Web, SendManyWritesEachMessageWholeAndInOrderWhileTheClientPings) {
   server.stop(5s);
 }
 
+GREEN_TEST(Web, SendsThatFillTheSocketArriveWholeAndInOrderAroundTheClientsPings) {
+  // A client that reads slowly and pings while big messages go
+  // out: most sends leave part of their frame for later, and the pongs the
+  // server answers meanwhile must land between frames, not inside one.
+  const auto message = [](int i) { return std::string(i % 2 ? 3 : 1024 * 1024, static_cast<char>('a' + i % 26)); };
+  constexpr int kMessages = 24;
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    auto ws = reply.accept_websocket(req);
+    auto reader = green::spawn([&] {
+      while (ws.receive()) {
+      }
+    });
+    for (int i = 0; i < kMessages; ++i) ws.send(message(i), i % 3 == 0);
+    reader.join();
+  });
+  server.start();
+  TcpStream c = dial(server);
+  c.socket().set_option(boost::asio::socket_base::receive_buffer_size(64 * 1024));
+  websocket::stream<green::net::Tcp::socket&> ws(c.socket());
+  ws.async_handshake("x", "/", green::yield);
+  boost::beast::flat_buffer buf;
+  for (int i = 0; i < kMessages; ++i) {
+    for (int p = 0; p < 3; ++p) ws.async_ping({}, green::yield);
+    green::sleep(1ms);  // the server's socket buffer fills meanwhile
+    buf.clear();
+    ws.async_read(buf, green::yield);
+    ASSERT_EQ(ws.got_binary(), i % 3 == 0) << "message " << i;
+    ASSERT_EQ(boost::beast::buffers_to_string(buf.data()), message(i)) << "message " << i;
+  }
+  ws.async_close(websocket::close_code::normal, green::yield);
+  server.stop(5s);
+}
+
 GREEN_TEST(Web, KillAndTimeoutInterruptAParkedWebSocketReceive) {
   bool timed_out = false;
   Server server(loopback(), [&](Request& req, Reply& reply) {

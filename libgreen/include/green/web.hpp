@@ -199,8 +199,11 @@ class WebSocket {
   /// is in close_code(). Switch point.
   std::optional<Message> receive();
 
-  /// Sends one message and waits until it is written. Throws
-  /// std::system_error when the connection is gone. Switch point.
+  /// Sends one message and waits until it is written. One the socket
+  /// takes whole, nearly every one, is a single system call; of one it
+  /// takes in part, the rest goes out in front of a ping (a client answers
+  /// it unseen by its application). Throws std::system_error when the
+  /// connection is gone. Switch point.
   void send(std::string_view data, bool binary = false);
 
   /// Sends each of `messages` as a message of its own, in order, as send()
