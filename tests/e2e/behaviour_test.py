@@ -34,7 +34,8 @@ import termios
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from runner import finish, run_tests  # noqa: E402
+import e2e  # noqa: E402
+from e2e import check  # noqa: E402
 
 GREEN = None
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,11 +47,6 @@ work = None
 http = None  # base URL of the private nginx
 dns = None  # ADDR:PORT of the private Knot
 BULK = 20000  # names in Knot's bulk.test zone
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def env_with(**extra):
@@ -651,18 +647,14 @@ def test_cron_exit_codes():
 
 # ---- serve -----------------------------------------------------------------------
 
-class Serve:
+class Serve(e2e.Server):
     def __init__(self, mode, *args, env=None):
-        self.p = subprocess.Popen([GREEN, "serve", mode, *args, "--port", "0"], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or env_with())
-        line = self.p.stderr.readline().decode()
-        check(line.startswith("listening on 127.0.0.1:"), "no 'listening on': %r" % line)
-        self.port = int(line.rsplit(":", 1)[1])
+        super().__init__([GREEN, "serve", mode, *args, "--port", "0"], stdout=subprocess.PIPE, env=env or env_with())
 
     def stop(self, sig):
-        self.p.send_signal(sig)
-        out, err = self.p.communicate(timeout=TIMEOUT)
-        return self.p.returncode, out, err
+        """(exit status, stdout, stderr after the "listening on" line)."""
+        rc = super().stop(sig, TIMEOUT)
+        return rc, "".join(self.out).encode(), "".join(self.log).encode()
 
 
 def test_serve_signals():
@@ -756,10 +748,10 @@ def main():
         os.chmod(tmp, 0o755)  # nginx's workers may run as another user
         start_servers()
         try:
-            failures = run_tests(globals(), sys.argv[2:])
+            failures = e2e.run_tests(globals(), sys.argv[2:])
         finally:
             stop_servers()
-    finish(failures)
+    e2e.finish(failures)
 
 
 if __name__ == "__main__":

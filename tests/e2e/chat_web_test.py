@@ -19,40 +19,24 @@ import urllib.request
 import websockets
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from runner import finish, run_tests  # noqa: E402
+import e2e  # noqa: E402
+from e2e import IO_TIMEOUT, check, curl_ok, expect  # noqa: E402
 
 GREEN = None
-IO_TIMEOUT = 30.0  # every wait is bounded; far above what a correct server needs
 PROMPT = b"Please enter your name: "
 
 
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-class Chat:
+class Chat(e2e.Server):
     """`green serve chat --port 0 --http 0 ARGS`, with both ports."""
 
     def __init__(self, *args):
-        self.proc = subprocess.Popen([GREEN, "serve", "chat", "--host", "127.0.0.1", "--port", "0", "--http", "0",
-                                      "-v", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        tcp = self.proc.stderr.readline().decode()
-        web = self.proc.stderr.readline().decode()
-        if not tcp.startswith("listening on 127.0.0.1:") or not web.startswith("listening on http://127.0.0.1:"):
-            self.proc.kill()
-            raise AssertionError("no ports reported: %r %r" % (tcp, web))
-        self.port = int(tcp.rsplit(":", 1)[1])
-        self.http = int(web.rsplit(":", 1)[1].strip().rstrip("/"))
+        super().__init__([GREEN, "serve", "chat", "--host", "127.0.0.1", "--port", "0", "--http", "0", "-v", *args],
+                         lines=2)
+        if len(self.ports) != 2:
+            self.__exit__()
+            raise AssertionError("no ports reported: %r" % self.head)
+        self.http = self.ports[1]
         self.base = "http://127.0.0.1:%d" % self.http
-        self.log = []
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-
-    def _drain(self):
-        for line in self.proc.stderr:
-            self.log.append(line.decode(errors="replace"))
 
     def ws_url(self, name, room=None):
         q = "name=" + urllib.request.quote(name, safe="")
@@ -66,32 +50,6 @@ class Chat:
         s.sendall(name.encode() + b"\n")
         return s
 
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=IO_TIMEOUT)
-        self.reader.join(timeout=IO_TIMEOUT)
-        return rc
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def expect(s, want, what=""):
-    got = bytearray()
-    while len(got) < len(want):
-        chunk = s.recv(len(want) - len(got))
-        if not chunk:
-            break
-        got += chunk
-    if bytes(got) != want:
-        raise AssertionError("%sexpected %r, got %r" % (what + ": " if what else "", want, bytes(got)))
-
 
 async def recv(ws, want):
     got = await asyncio.wait_for(ws.recv(), IO_TIMEOUT)
@@ -101,10 +59,8 @@ async def recv(ws, want):
 
 def curl(*args):
     """curl -sS -i ARGS: (status, headers, body)."""
-    r = subprocess.run(["curl", "-sS", "-i", "--max-time", str(IO_TIMEOUT), *args], capture_output=True,
-                       timeout=IO_TIMEOUT + 5)
-    check(r.returncode == 0, "curl %s: %s" % (args, r.stderr))
-    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    out, _ = curl_ok("-i", *args)
+    head, _, body = out.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     status = int(lines[0].split()[1])
     headers = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
@@ -450,11 +406,5 @@ def test_chromium_two_browser_users_and_a_tcp_user():
         check(chat.stop() == 0, "exit status")
 
 
-def main():
-    global GREEN
-    GREEN = sys.argv[1]
-    finish(run_tests(globals(), sys.argv[2:]))
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main(globals())

@@ -14,21 +14,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from runner import finish, run_tests  # noqa: E402
+import e2e  # noqa: E402
+from e2e import IO_TIMEOUT as TIMEOUT, check, curl  # noqa: E402
 
 GREEN = None
-TIMEOUT = 30.0
 work = None  # the scratch tree: www/ is served, secret.txt lies outside it
 BIG = 3 * 1024 * 1024 + 17  # far more than a socket buffer: sendfile parks
 SECRET = b"the secret outside the served directory"
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def make_tree(root):
@@ -72,55 +66,13 @@ fetch("data.json").then(r => r.json()).then(j => {
     return www
 
 
-class Server:
-    """`green serve http DIR ARGS --port 0`, its port read from stderr."""
+class Server(e2e.Server):
+    """`green serve http DIR ARGS --port 0`; its stdout (--json) in self.out."""
 
     def __init__(self, *args, directory=None):
-        self.proc = subprocess.Popen([GREEN, "serve", "http", directory or os.path.join(work, "www"), *args,
-                                      "--host", "127.0.0.1", "--port", "0"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stderr.readline().decode()
-        if not line.startswith("listening on 127.0.0.1:"):
-            self.proc.kill()
-            raise AssertionError("server did not report its port: %r" % line)
-        self.port = int(line.rsplit(":", 1)[1])
+        super().__init__([GREEN, "serve", "http", directory or os.path.join(work, "www"), *args,
+                          "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE)
         self.url = "http://127.0.0.1:%d" % self.port
-        self.err, self.out = [], []
-        self.threads = [threading.Thread(target=self._drain, args=(self.proc.stderr, self.err), daemon=True),
-                        threading.Thread(target=self._drain, args=(self.proc.stdout, self.out), daemon=True)]
-        for t in self.threads:
-            t.start()
-
-    @staticmethod
-    def _drain(stream, into):
-        for line in stream:
-            into.append(line.decode(errors="replace"))
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("server did not stop on %s" % sig)
-        for t in self.threads:
-            t.join(timeout=TIMEOUT)
-        return rc
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def curl(*args):
-    p = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *args], capture_output=True, timeout=TIMEOUT * 2)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
 
 def status_of(headers_text):
@@ -379,14 +331,14 @@ def test_json_and_verbose_logs_and_summary():
     check((first["method"], first["target"], first["status"], first["bytes"]) == ("GET", "/hello.txt", 200, 13),
           repr(first))
     check((lines[1]["status"], lines[2]["status"], lines[2]["bytes"]) == (404, 206, 5), repr(lines))
-    check(any(re.search(r"3 requests", l) for l in srv.err), "no summary: %r" % srv.err)
+    check(any(re.search(r"3 requests", l) for l in srv.log), "no summary: %r" % srv.log)
     with Server("-v") as srv:
         curl(srv.url + "/hello.txt")
         rc = srv.stop(signal.SIGINT)
     check(rc == 130, "SIGINT exit %d" % rc)
     check(srv.out == [], "-v wrote to stdout: %r" % srv.out)
-    log = [l for l in srv.err if '"GET /hello.txt HTTP/1.1" 200 13' in l]
-    check(len(log) == 1 and log[0].startswith("127.0.0.1 "), "no access log line: %r" % srv.err)
+    log = [l for l in srv.log if '"GET /hello.txt HTTP/1.1" 200 13' in l]
+    check(len(log) == 1 and log[0].startswith("127.0.0.1 "), "no access log line: %r" % srv.log)
 
 
 def test_the_servers_own_error_answers_are_logged():
@@ -399,12 +351,12 @@ def test_the_servers_own_error_answers_are_logged():
     lines = [json.loads(l) for l in srv.out]
     check([(l["status"], l["method"], l["target"]) for l in lines] == [(400, None, None), (431, None, None)],
           "JSON log of the error answers: %r" % srv.out)
-    check(any("2 requests (2 failed)" in l for l in srv.err), "summary: %r" % srv.err)
+    check(any("2 requests (2 failed)" in l for l in srv.log), "summary: %r" % srv.log)
     with Server("-v") as srv:
         raw(srv.port, b"GARBAGE\r\n\r\n")
         srv.stop()
-    check(any(re.match(r'127\.0\.0\.1 - - \[[^]]+\] "-" 400 \d+$', l) for l in srv.err),
-          "no CLF line for the 400: %r" % srv.err)
+    check(any(re.match(r'127\.0\.0\.1 - - \[[^]]+\] "-" 400 \d+$', l) for l in srv.log),
+          "no CLF line for the 400: %r" % srv.log)
 
 
 def test_threads_share_the_port_and_the_summary():
@@ -417,7 +369,7 @@ def test_threads_share_the_port_and_the_summary():
         for c in conns:
             c.close()
         check(srv.stop() == 0, "SIGTERM with --threads: not exit 0")
-    check(any("30 requests" in l for l in srv.err), "the summary counts every hub's requests: %r" % srv.err)
+    check(any("30 requests" in l for l in srv.log), "the summary counts every hub's requests: %r" % srv.log)
 
 
 def test_wrk():
@@ -461,8 +413,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="green-serve-http.") as tmp:
         work = tmp
         make_tree(tmp)
-        failures = run_tests(globals(), sys.argv[2:])
-    finish(failures)
+        failures = e2e.run_tests(globals(), sys.argv[2:])
+    e2e.finish(failures)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from runner import finish, run_tests  # noqa: E402
+import e2e  # noqa: E402
+from e2e import check, expect, recv_exactly, recv_until_eof  # noqa: E402
 
 GREEN = None
-
-# Every read in these tests is bounded, so a broken server fails a test
-# instead of hanging it; the bound is far above what a correct server needs.
-IO_TIMEOUT = 30.0
 
 
 def raise_nofile():
@@ -29,41 +26,15 @@ def raise_nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class Server:
-    """Starts `green serve ARGS --port 0` and reads the port it reports."""
+class Server(e2e.Server):
+    """`green serve ARGS --host HOST --port PORT` (0: any free port)."""
 
     def __init__(self, *args, host="127.0.0.1", port=0, lines=1):
         # Under AddressSanitizer freed memory sits in a quarantine (256 MiB by
         # default), which would hide whether the server's memory is bounded.
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4"
-        self.proc = subprocess.Popen([GREEN, "serve", *args, "--host", host, "--port", str(port)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
-        # The first `lines` lines of stderr ("listening on ..." for each
-        # address, and what came between).
-        self.head = [self.proc.stderr.readline().decode() for _ in range(lines)]
-        line = next((l for l in self.head if l.startswith("listening on ")), self.head[0])
-        if not line.startswith("listening on 127.0.0.1:"):
-            self.proc.kill()
-            raise AssertionError("server did not report its port: %r" % line)
-        self.port = int(line.rsplit(":", 1)[1])
-        # Drain stderr so a verbose server never blocks on a full pipe.
-        self.log = []
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-
-    def _drain(self):
-        for line in self.proc.stderr:
-            self.log.append(line.decode(errors="replace"))
-
-    def connect(self, rcvbuf=None, addr="127.0.0.1"):
-        s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        s.settimeout(IO_TIMEOUT)
-        s.connect((addr, self.port))
-        return s
+        super().__init__([GREEN, "serve", *args, "--host", host, "--port", str(port)], lines=lines, env=env)
 
     def rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -71,56 +42,6 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return -1
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=IO_TIMEOUT)
-            self.reader.join(timeout=IO_TIMEOUT)  # the whole log, summary included
-            return rc
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("server did not stop on %s" % sig)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def recv_exactly(s, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return bytes(buf)
-
-
-def expect(s, want, what=""):
-    got = recv_exactly(s, len(want))
-    if got != want:
-        raise AssertionError("%sexpected %r, got %r" % (what + ": " if what else "", want, got))
-
-
-def recv_until_eof(s):
-    buf = bytearray()
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return bytes(buf)
-        buf += chunk
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 PROMPT = b"Please enter your name: "
@@ -566,11 +487,5 @@ def test_usage_errors():
         srv.stop()
 
 
-def main():
-    global GREEN
-    GREEN = sys.argv[1]
-    finish(run_tests(globals(), sys.argv[2:]))
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main(globals())

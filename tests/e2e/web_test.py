@@ -16,61 +16,27 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 
 import websockets
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from runner import finish, run_tests  # noqa: E402
+import e2e  # noqa: E402
+from e2e import IO_TIMEOUT, curl_ok, exchange  # noqa: E402
 
 EXAMPLES = None
-IO_TIMEOUT = 30.0
 
 
-class Example:
-    """Starts examples/NAME with port 0 and reads the port it reports."""
+class Example(e2e.Server):
+    """examples/NAME with port 0; leaving the `with` block stops it with
+    SIGTERM, which must be graceful (exit status 0)."""
 
     def __init__(self, name, *args):
-        self.proc = subprocess.Popen([os.path.join(EXAMPLES, "example_" + name), "0", *args],
-                                     stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        line = self.proc.stderr.readline().decode()
-        if not line.startswith("listening on 127.0.0.1:"):
-            self.proc.kill()
-            raise AssertionError("%s did not report its port: %r" % (name, line))
-        self.port = int(line.rsplit(":", 1)[1])
-        threading.Thread(target=lambda: self.proc.stderr.read(), daemon=True).start()
-
-    def __enter__(self):
-        return self
+        super().__init__([os.path.join(EXAMPLES, "example_" + name), "0", *args])
 
     def __exit__(self, *exc):
-        self.proc.terminate()  # SIGTERM: a graceful stop
-        try:
-            rc = self.proc.wait(timeout=IO_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError("the example did not stop on SIGTERM")
+        rc = self.stop()
         if exc[0] is None and rc != 0:
             raise AssertionError("the example exited %d after SIGTERM" % rc)
-
-
-def curl(*args):
-    r = subprocess.run(["curl", "-sS", "--max-time", "30", *args], capture_output=True, timeout=IO_TIMEOUT)
-    if r.returncode != 0:
-        raise AssertionError("curl %s: %s" % (" ".join(args), r.stderr.decode()))
-    return r.stdout, r.stderr.decode()
-
-
-def raw(port, data):
-    """Sends `data` and returns everything until the server closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
-        s.sendall(data)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return out
-            out += chunk
 
 
 def test_hello_keeps_the_connection_alive_for_http_client():
@@ -91,20 +57,20 @@ def test_hello_keeps_the_connection_alive_for_http_client():
 def test_curl_reuses_the_connection_and_speaks_http_1_0_and_head():
     with Example("web_hello") as ex:
         url = "http://127.0.0.1:%d/" % ex.port
-        out, err = curl("-v", url, url)
+        out, err = curl_ok("-v", url, url)
         assert out == b"<p>Hallo Welt!</p>" * 2, out
         assert "Re-using existing connection" in err or "Reusing existing connection" in err, err
-        out, _ = curl("-0", "-i", url)
+        out, _ = curl_ok("-0", "-i", url)
         assert out.startswith(b"HTTP/1.0 200 OK\r\n") and out.endswith(b"<p>Hallo Welt!</p>"), out
-        out, _ = curl("-I", url)
+        out, _ = curl_ok("-I", url)
         assert b"Content-Length: 18\r\n" in out and out.endswith(b"\r\n\r\n"), out
 
 
 def test_streaming_sends_each_piece_as_a_chunk():
     with Example("web_streaming") as ex:
-        out, _ = curl("--raw", "http://127.0.0.1:%d/" % ex.port)
+        out, _ = curl_ok("--raw", "http://127.0.0.1:%d/" % ex.port)
         assert out == b"8\r\n<p>Hallo\r\n9\r\nWelt!</p>\r\n0\r\n\r\n", out
-        out, _ = curl("http://127.0.0.1:%d/" % ex.port)
+        out, _ = curl_ok("http://127.0.0.1:%d/" % ex.port)
         assert out == b"<p>HalloWelt!</p>", out
 
 
@@ -124,9 +90,9 @@ def test_malformed_requests_get_400_and_the_server_goes_on():
         for bad in (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
                     b"\x00\x01\x02 nonsense\r\n\r\n",
                     b"GET / HTTP/1.1\r\nBad Header Without Colon\r\n\r\n"):
-            out = raw(ex.port, bad)
+            out = exchange(ex.port, bad)
             assert out.startswith(b"HTTP/1.1 400 "), (bad, out)
-        out = raw(ex.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = exchange(ex.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert out.startswith(b"HTTP/1.1 200 OK\r\n"), out
 
 
@@ -138,7 +104,7 @@ def test_websocket_sender_sends_the_seeds_json():
         msgs = asyncio.run(go())
         assert [m["x"] for m in msgs] == [0, 1, 2], msgs
         assert all(1 <= m["y"] <= 5 for m in msgs), msgs
-        out = raw(ex.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = exchange(ex.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert out.startswith(b"HTTP/1.1 426 "), out
 
 
@@ -224,7 +190,7 @@ def test_frames_sent_with_the_upgrade_request_are_not_lost():
 
 def test_a_bad_upgrade_gets_400():
     with Example("web_echo") as ex:
-        out = raw(ex.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        out = exchange(ex.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                            b"Sec-WebSocket-Version: 13\r\n\r\n")  # no key
         assert out.startswith(b"HTTP/1.1 400 "), out
 
@@ -249,11 +215,5 @@ def test_chromium_loads_a_page_that_echoes_over_a_websocket():
             dom[-500:], p.stderr.decode(errors="replace")[-1000:]))
 
 
-def main():
-    global EXAMPLES
-    EXAMPLES = sys.argv[1]
-    finish(run_tests(globals(), sys.argv[2:]))
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main(globals(), "EXAMPLES")
