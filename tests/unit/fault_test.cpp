@@ -6,6 +6,7 @@
 
 #include "fault.hpp"
 #include "green_test.hpp"
+#include "stream_checks.hpp"
 
 #include <dirent.h>
 
@@ -21,15 +22,7 @@ using green::net::TcpStream;
 using green::test::FailSyscall;
 using green::test::Sys;
 
-StreamServer line_echo() {
-  return StreamServer("127.0.0.1", 0, [](TcpStream& s) {
-    for (;;) {
-      std::string line = s.read_line();
-      if (line.empty()) return;
-      s.write_all(line);
-    }
-  });
-}
+StreamServer line_echo() { return StreamServer("127.0.0.1", 0, green::testing::echo_lines<TcpStream>); }
 
 // Reads everything until end of stream, then answers with the byte count.
 StreamServer byte_counter() {

@@ -3,6 +3,7 @@
 #include <green/net.hpp>
 
 #include "green_test.hpp"
+#include "stream_checks.hpp"
 
 #include <sys/resource.h>
 
@@ -21,18 +22,8 @@ using green::net::TcpStream;
 using green::net::Udp;
 using green::net::UdpSocket;
 
-// A server whose handler echoes lines back until the peer closes.
 StreamServer line_echo(green::net::StreamServerOptions opt = {}) {
-  return StreamServer(
-      "127.0.0.1", 0,
-      [](TcpStream& s) {
-        for (;;) {
-          std::string line = s.read_line();
-          if (line.empty()) return;
-          s.write_all(line);
-        }
-      },
-      std::move(opt));
+  return StreamServer("127.0.0.1", 0, green::testing::echo_lines<TcpStream>, std::move(opt));
 }
 
 GREEN_TEST(Net, ConnectReadLineAndWriteAllRoundTrip) {
@@ -122,16 +113,7 @@ GREEN_TEST(Net, TimeoutWhileBlockedInReadCancelsAndTheStreamStaysUsable) {
   StreamServer server = line_echo();
   server.start();
   TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
-  bool timed_out = false;
-  try {
-    green::Timeout t(20ms);
-    c.read_line();
-  } catch (const green::Timeout&) {
-    timed_out = true;
-  }
-  EXPECT_TRUE(timed_out);
-  c.write_all("after\n");
-  EXPECT_EQ(c.read_line(), "after\n");
+  green::testing::expect_timeout_leaves_stream_usable(c);
   c.close();
   server.stop(1s);
 }
@@ -140,19 +122,7 @@ GREEN_TEST(Net, KillWhileBlockedInReadUnwindsTheReader) {
   StreamServer server = line_echo();
   server.start();
   TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
-  bool unwound = false;
-  auto reader = green::spawn([&] {
-    struct Guard {
-      bool& f;
-      ~Guard() { f = true; }
-    } guard{unwound};
-    c.read_line();
-  });
-  green::sleep(green::testing::scaled(5ms));
-  EXPECT_FALSE(reader.ready());
-  reader.kill();
-  EXPECT_TRUE(reader.killed());
-  EXPECT_TRUE(unwound);
+  green::testing::expect_kill_unwinds_parked_reader(c);
   c.close();
   server.stop(1s);
 }
@@ -340,14 +310,7 @@ GREEN_TEST(Net, TimeoutOrKillWhileInWaitReadableCancelsTheWait) {
   StreamServer server = line_echo();
   server.start();
   TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
-  bool timed_out = false;
-  try {
-    green::Timeout t(20ms);
-    c.wait_readable();
-  } catch (const green::Timeout&) {
-    timed_out = true;
-  }
-  EXPECT_TRUE(timed_out);
+  EXPECT_FALSE(green::try_with_timeout(20ms, [&] { c.wait_readable(); }));
   auto waiter = green::spawn([&] { c.wait_readable(); });
   green::sleep(0s);
   EXPECT_FALSE(waiter.ready());
@@ -375,14 +338,7 @@ GREEN_TEST(Net, WaitReadableSeesBytesThatArrivedWhileNobodyWaitedAndMixesWithRea
   server.start();
   TcpStream c = TcpStream::connect("127.0.0.1", server.local_endpoint().port());
   green::Timeout guard(30s);  // a missed wake-up fails here instead of hanging
-  bool timed_out = false;
-  try {
-    green::Timeout t(10ms);
-    c.wait_readable();  // nothing was sent: it waits
-  } catch (const green::Timeout&) {
-    timed_out = true;
-  }
-  EXPECT_TRUE(timed_out);
+  EXPECT_FALSE(green::try_with_timeout(10ms, [&] { c.wait_readable(); })) << "nothing was sent: it waits";
   auto read_now = [&] {
     char buf[64];
     std::error_code ec;

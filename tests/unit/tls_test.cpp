@@ -6,6 +6,7 @@
 #include <green/proc.hpp>
 
 #include "green_test.hpp"
+#include "stream_checks.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -97,16 +98,7 @@ TlsStreamServer line_echo(TlsServerOptions tls = {}) {
     tls.cert_file = certs().cert;
     tls.key_file = certs().key;
   }
-  return TlsStreamServer(
-      "127.0.0.1", 0,
-      [](TlsStream& s) {
-        for (;;) {
-          std::string line = s.read_line();
-          if (line.empty()) return;
-          s.write_all(line);
-        }
-      },
-      std::move(tls));
+  return TlsStreamServer("127.0.0.1", 0, green::testing::echo_lines<TlsStream>, std::move(tls));
 }
 
 GREEN_TEST(Tls, ClientAndServerRoundTripVerifyingNameAndAddress) {
@@ -243,19 +235,7 @@ GREEN_TEST(Tls, KillWhileBlockedInATlsReadUnwindsTheReader) {
   TlsStreamServer server = line_echo();
   server.start();
   TlsStream c = TlsStream::connect("localhost", server.local_endpoint().port(), 5s, trusting(certs().cert));
-  bool unwound = false;
-  auto reader = green::spawn([&] {
-    struct Guard {
-      bool& f;
-      ~Guard() { f = true; }
-    } guard{unwound};
-    c.read_line();
-  });
-  green::sleep(5ms);
-  EXPECT_FALSE(reader.ready());
-  reader.kill();
-  EXPECT_TRUE(reader.killed());
-  EXPECT_TRUE(unwound);
+  green::testing::expect_kill_unwinds_parked_reader(c);
   c.close();
   server.stop(1s);
 }
@@ -264,16 +244,7 @@ GREEN_TEST(Tls, TimeoutWhileWaitingInAReadLeavesTheStreamUsable) {
   TlsStreamServer server = line_echo();
   server.start();
   TlsStream c = TlsStream::connect("localhost", server.local_endpoint().port(), 5s, trusting(certs().cert));
-  bool timed_out = false;
-  try {
-    green::Timeout t(20ms);
-    c.read_line();
-  } catch (const green::Timeout&) {
-    timed_out = true;
-  }
-  EXPECT_TRUE(timed_out);
-  c.write_all("after\n");
-  EXPECT_EQ(c.read_line(), "after\n");
+  green::testing::expect_timeout_leaves_stream_usable(c);
   c.close();
   server.stop(1s);
 }
