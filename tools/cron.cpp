@@ -539,7 +539,7 @@ class Cron {
     if (is_stdout)
       emit_stdout(std::move(text));
     else
-      std::fwrite(text.data(), 1, text.size(), stderr);
+      Output::err().write(text);  // parks this reader, not the hub, while stderr is behind
   }
 
   // Streams one pipe through in pieces; never holds more than kPiece of it.
@@ -661,6 +661,8 @@ class Cron {
       if ((out.ready() || !has_input(p->stdout_pipe())) && (err.ready() || !has_input(p->stderr_pipe()))) break;
       if (queued_ >= kQueueLimit)
         wait_for_room();  // stdout is behind: the readers wait for it too
+      else if (Output::err().pending() > 0)
+        Output::err().flush();  // so is stderr
       else
         green::sleep(spins < 100 ? Duration::zero() : Duration(1ms));
     }

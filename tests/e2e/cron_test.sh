@@ -357,7 +357,28 @@ wait "$gpid"; rc=$?
 kill "$rpid" 2>/dev/null
 all_gone "job with a stuck stdout" $(cat "$tmp/flood.pids")
 
-# 18. A full disk on stdout: one error line, exit 1, the summary still printed.
+# 18. The same for a stderr nobody reads: a job's stderr waits (the job
+#     blocks on its pipe; its later ticks are skipped), the other job's
+#     ticks go on, SIGTERM ends the run.
+mkfifo "$tmp/stuck2"
+(exec 3<"$tmp/stuck2"; sleep 60) &
+rpid=$!; pids+=("$rpid")
+T=$tmp "$green" cron --grace 200ms --every 50ms 'echo $$ >>"$T/flood2.pids"; head -c 1000000 /dev/zero >&2' \
+  --every 100ms 'echo $$ >>"$T/ticks2"' >"$tmp/stuck2.out" 2>"$tmp/stuck2" &
+gpid=$!; pids+=("$gpid")
+wait_for_lines "$tmp/flood2.pids" 1
+# 1 MB is more than the pipe and green's buffer hold: stderr is stuck now.
+n=$(wc -l <"$tmp/ticks2" 2>/dev/null || echo 0)
+wait_for_lines "$tmp/ticks2" $((n + 10))
+kill -TERM "$gpid"
+for _ in $(seq 1 300); do kill -0 "$gpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$gpid" 2>/dev/null && fail "SIGTERM did not stop green with a stuck stderr"
+wait "$gpid"; rc=$?
+[ $rc -eq 143 ] || fail "stuck stderr, SIGTERM: exited $rc, want 143"
+kill "$rpid" 2>/dev/null
+all_gone "job with a stuck stderr" $(cat "$tmp/flood2.pids")
+
+# 19. A full disk on stdout: one error line, exit 1, the summary still printed.
 err=$("$green" cron --every 50ms 'echo x' -- sleep 0.3 2>&1 >/dev/full); rc=$?
 [ $rc -eq 1 ] || fail "> /dev/full exited $rc, want 1: $err"
 [ "$(grep -c "No space left on device" <<<"$err")" -eq 1 ] || fail "> /dev/full: want one error line: $err"

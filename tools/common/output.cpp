@@ -28,14 +28,24 @@ constexpr auto kMaxDelay = std::chrono::milliseconds(100);
 constexpr auto kGiveUp = std::chrono::seconds(1);  // after a stop: a reader this quiet is not coming back
 std::string g_tool = "green";
 void (*g_before_diag)() = nullptr;
+
+Output* g_err = nullptr;  // Output::err() once made: diag_line queues behind it
+
 }  // namespace
 
 Output& Output::out() {
-  static Output o(STDOUT_FILENO);
+  static Output o(STDOUT_FILENO, false, "stdout");
   return o;
 }
 
-Output::Output(int fd) : fd_(fd), tty_(::isatty(fd) == 1) {
+Output& Output::err() {
+  static Output o(STDERR_FILENO, true, "stderr");
+  g_err = &o;
+  return o;
+}
+
+Output::Output(int fd, bool eager, const char* name)
+    : fd_(fd), tty_(::isatty(fd) == 1), eager_(eager || tty_), name_(name) {
   room_.set();
   struct stat st;
   if (::fstat(fd, &st) != 0) return;  // not open: the first write reports it
@@ -62,7 +72,9 @@ void Output::line(std::string_view text) { append(text, true); }
 
 void Output::write(std::string_view bytes) { append(bytes, false); }
 
-void Output::append(std::string_view bytes, bool newline) {
+void Output::write_nowait(std::string_view bytes) { append(bytes, false, false); }
+
+void Output::append(std::string_view bytes, bool newline, bool may_wait) {
   if (closed_ || failed_) return;
   // A big piece (a fetch --cat body) with nothing waiting before it goes out
   // from where it lies: only what the descriptor does not take is copied.
@@ -88,12 +100,12 @@ void Output::append(std::string_view bytes, bool newline) {
   buf_.append(bytes);
   if (newline) buf_.push_back('\n');
   if (!green::in_hub()) return flush();
-  if (tty_ || pending() >= kBatch) {
+  if (eager_ || pending() >= kBatch) {
     if (try_write()) return;
     urgent_.set();  // the reader is behind: the drainer waits for room
   }
   start_drainer();
-  while (pending() >= kLimit && !stopping_ && !closed_ && !failed_) {
+  while (may_wait && pending() >= kLimit && !stopping_ && !closed_ && !failed_) {
     room_.clear();
     room_.wait();
   }
@@ -140,7 +152,7 @@ void Output::drain() {
     }
   } release{sd};
   while (pending() > 0 && !closed_ && !failed_) {
-    if (!tty_ && pending() < kBatch && !urgent_.is_set()) urgent_.wait(kMaxDelay);
+    if (!eager_ && pending() < kBatch && !urgent_.is_set()) urgent_.wait(kMaxDelay);
     if (try_write()) continue;
     if (!pollable_) {
       block_until_writable();  // a descriptor someone else made non-blocking
@@ -191,7 +203,7 @@ void Output::give_up() {
   head_ = 0;
   failed_ = true;  // drop what comes; not closed(): the summary is still wanted
   if (drainer_ && !drainer_.ready()) drainer_.kill();
-  diag_warn("{} of output not written: stdout is not being read", human_bytes(left));
+  if (this != g_err) diag_warn("{} of output not written: {} is not being read", human_bytes(left), name_);
 }
 
 void Output::fail(int err) {
@@ -200,7 +212,7 @@ void Output::fail(int err) {
   } else {
     failed_ = true;
     error_ = err;
-    diag_error("cannot write stdout: {}", std::strerror(err));
+    if (this != g_err) diag_error("cannot write {}: {}", name_, std::strerror(err));
   }
   buf_.clear();
   head_ = 0;
@@ -272,7 +284,12 @@ void diag_line(std::string_view message, Severity severity) {
   else
     line += paint(message, severity == Severity::error ? Color::red : Color::yellow, color_stderr());
   line += '\n';
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  // Behind what Output::err() holds, so the order stays; dropped once it
+  // gave up on a reader that does not read (a blocking write would hang).
+  if (g_err && (g_err->pending() > 0 || g_err->failed() || g_err->closed()))
+    g_err->write_nowait(line);
+  else
+    std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 }  // namespace green::tools

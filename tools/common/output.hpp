@@ -36,12 +36,24 @@ class Output {
  public:
   /// The process's stdout.
   static Output& out();
+  /// The process's stderr, for what a tool passes on from others (cron's
+  /// jobs): written at once, as stderr is, but a reader that is behind parks
+  /// the writer instead of the whole hub. Its errors are not reported (there
+  /// is nowhere to). Diagnostics (diag_line) queue behind what it holds, so
+  /// the order stays.
+  static Output& err();
 
   /// Appends text and '\n'. Inside a greenlet this may park while the
   /// reader is behind (never after stop_waiting()). Switch point.
   void line(std::string_view text);
   /// Appends bytes, as line() does.
   void write(std::string_view bytes);
+  /// Appends bytes without ever parking, however far behind the reader is
+  /// (a diagnostic must not be a switch point). Outside a hub it writes them
+  /// as write() does.
+  void write_nowait(std::string_view bytes);
+  /// Bytes waiting for the reader.
+  std::size_t pending() const noexcept { return buf_.size() - head_; }
   /// Waits until everything is written, or stdout closed or failed. After
   /// stop_waiting(), a reader that takes nothing for a second is given up
   /// on: what is left is dropped and its size reported on stderr. Switch
@@ -64,9 +76,8 @@ class Output {
   void stop_waiting() noexcept;
 
  private:
-  explicit Output(int fd);
-  void append(std::string_view bytes, bool newline);
-  std::size_t pending() const noexcept { return buf_.size() - head_; }
+  Output(int fd, bool eager, const char* name);
+  void append(std::string_view bytes, bool newline, bool may_wait = true);
   bool try_write();  // false: the descriptor would block
   void block_until_writable();
   void drain();
@@ -76,6 +87,8 @@ class Output {
 
   int fd_;
   bool tty_;
+  bool eager_;             // write at once (a terminal, stderr), else batch
+  const char* name_;       // "stdout", for what it reports
   bool pollable_ = false;  // EAGAIN is possible and the hub can wait for room
   bool socket_ = false;    // written with send(MSG_DONTWAIT)
   bool closed_ = false;

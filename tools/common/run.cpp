@@ -29,7 +29,9 @@ int run_tool(std::function<int()> body, bool second_signal_exits) {
       if (signalled && second_signal_exits) std::_Exit(128 + sig);  // a second signal: stop now
       if (!signalled) signalled = sig;
       g_stop = true;
-      Output::out().stop_waiting();  // a reader that never reads must not hold the summary back
+      // A reader that never reads must not hold the summary back.
+      Output::out().stop_waiting();
+      Output::err().stop_waiting();
       work.kill(GreenletExit{}, /*block=*/false);
     });
     Output& out = Output::out();
@@ -40,6 +42,7 @@ int run_tool(std::function<int()> body, bool second_signal_exits) {
     });
     work.join();
     out.flush();
+    Output::err().flush();
     out.on_closed(nullptr);
     signals.cancel();
     if (signalled) return 128 + signalled;
