@@ -41,6 +41,9 @@ usage "green serve: MODE: 'ech' is not one of echo, chat, http (did you mean 'ec
 usage "green serve: unexpected arguments 'b' 'c'" serve echo a b c
 usage "green resolve: --json and --addresses cannot be used together" resolve --json --addresses
 usage "green fetch: --color: 'alwys' is not one of auto, always, never (did you mean 'always'?)" fetch --color alwys
+usage "green fetch: -L takes no value (got '-L=x')" fetch -L=x
+usage "green fetch: --location takes no value (got '--location=x')" fetch --location=x
+usage "green fetch: -k takes no value (got '-k=1')" fetch -d -k=1 -k=1
 
 out=$("$green" demo --tasks 40 --concurrency 10 2>/dev/null); rc=$?
 [ $rc -eq 0 ] || fail "demo exited $rc"

@@ -1,5 +1,6 @@
 #include "common/cli_docs.hpp"
 
+#include "common/output.hpp"
 #include "common/subcommand.hpp"
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <utility>
 
 namespace green::tools {
 
@@ -669,8 +671,30 @@ std::string plain_parse_error(const CLI::App& app, const std::string& message) {
     }
     return std::string(words.size() == 1 ? "unexpected argument " : "unexpected arguments ") + quoted_list(words);
   }
-  if (std::regex_match(message, m, no_convert)) return m.str(1) + ": '" + m.str(2) + "' is not a valid value";
+  if (std::regex_match(message, m, no_convert)) {
+    const CLI::Option* o = app.get_option_no_throw(m.str(1));
+    if (o && o->get_expected_max() == 0)
+      return m.str(1) + " takes no value (got '" + printable(m.str(1) + "=" + m.str(2)) + "')";
+    return m.str(1) + ": '" + m.str(2) + "' is not a valid value";
+  }
   return message;
+}
+
+std::string flag_with_value(const CLI::App& app, const std::vector<std::string>& args) {
+  bool value_next = false;  // the argument before was an option that takes this one
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (std::exchange(value_next, false) || a.size() < 2 || a[0] != '-') continue;
+    const std::size_t eq = a.find('=');
+    const CLI::Option* o = app.get_option_no_throw(a.substr(0, a[1] == '-' ? eq : 2));
+    if (!o) continue;
+    if (o->get_expected_max() > 0) {
+      value_next = eq == std::string::npos && (a[1] == '-' || a.size() == 2);
+    } else if (a[1] != '-' && eq == 2) {
+      return a.substr(0, 2) + " takes no value (got '" + printable(a) + "')";
+    }
+  }
+  return {};
 }
 
 }  // namespace green::tools

@@ -41,6 +41,11 @@ std::shared_ptr<CLI::FormatterBase> help_formatter();
 /// '--concurrency'?)"); `app` is the command whose line it was.
 std::string plain_parse_error(const CLI::App& app, const std::string& message);
 
+/// "-L takes no value (got '-L=x')" for a flag of `app` given a value in
+/// `args` (its arguments): CLI11 reads "-L=x" as -L and an unknown option
+/// "-=x". Empty when there is none.
+std::string flag_with_value(const CLI::App& app, const std::vector<std::string>& args);
+
 /// The candidate nearest to `word` by edit distance, if near enough to be
 /// a typo of it; empty otherwise.
 std::string nearest_word(const std::string& word, const std::vector<std::string>& candidates);

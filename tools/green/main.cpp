@@ -31,11 +31,16 @@ namespace {
 
 // A command line CLI11 rejected: "green fetch: MESSAGE" and where to look.
 // (A tool's own UsageError, such as a bad input line, is the one line alone.)
+void usage_error(const CLI::App* sub, const std::string& message) {
+  green::tools::diag_error("{}", message);
+  std::fprintf(stderr, "Run 'green%s%s --help' for more information.\n", sub ? " " : "",
+               sub ? sub->get_name().c_str() : "");
+}
+
 void usage_error(const CLI::App& app, const char* message) {
   const auto used = app.get_subcommands();
-  green::tools::diag_error("{}", green::tools::plain_parse_error(used.empty() ? app : *used.front(), message));
-  std::fprintf(stderr, "Run 'green%s%s --help' for more information.\n", used.empty() ? "" : " ",
-               used.empty() ? "" : used.front()->get_name().c_str());
+  const CLI::App* sub = used.empty() ? nullptr : used.front();
+  usage_error(sub, green::tools::plain_parse_error(sub ? *sub : app, message));
 }
 
 // A shell can start us with fd 0, 1 or 2 closed (`<&-`, `>&-`): the next
@@ -115,6 +120,15 @@ int main(int argc, char** argv) {
     return green::tools::kExitUsage;
   }
 
+  if (std::find(names.begin(), names.end(), argv[1]) != names.end()) {
+    const CLI::App* sub = app.get_subcommand(argv[1]);
+    const std::string bad = green::tools::flag_with_value(*sub, std::vector<std::string>(argv + 2, argv + argc));
+    if (!bad.empty()) {
+      green::tools::set_tool_name(sub->get_name());
+      usage_error(sub, bad);
+      return green::tools::kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
