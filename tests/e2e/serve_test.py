@@ -4,6 +4,7 @@ clients over loopback. Transcripts are checked byte for byte against the
 seed's chat protocol. Usage: serve_test.py PATH/TO/green [TEST...]"""
 import os
 import random
+import re
 import resource
 import selectors
 import signal
@@ -209,16 +210,21 @@ def test_chat_reserved_names():
 
 def test_localhost_both_families():
     # --host localhost listens on 127.0.0.1 and ::1 (one port), says so, and
-    # both kinds of client reach the same server.
+    # both kinds of client reach the same server, which counts them together.
     with Server("echo", "-v", host="localhost", lines=2) as srv:
         check(srv.head[1] == "listening on [::1]:%d\n" % srv.port, "second line: %r" % srv.head)
+        clients = []
         for addr in ("127.0.0.1", "::1"):
             c = srv.connect(addr=addr)
             c.sendall(b"ping\n")
             expect(c, b"ping\n", "echo over " + addr)
+            clients.append(c)
+        for c in clients:
             c.close()
         check(srv.stop() == 0, "did not stop cleanly")
-        check("".join(srv.log).count("caught SIGTERM") == 1, "the stop logged once per listener: %r" % srv.log)
+        log = "".join(srv.log)
+        check(log.count("caught SIGTERM") == 1, "the stop logged once per listener: %r" % srv.log)
+        check(re.search(r"connect \[::1\]:\d+ \(2 clients\)", log), "the clients counted per listener: %r" % log)
     with Server("chat", host="localhost", lines=2) as srv:
         a = join(srv, "a")
         b = srv.connect(addr="::1")

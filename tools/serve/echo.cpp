@@ -24,6 +24,7 @@ using green::net::TcpStream;
 // Shared by every hub of `serve echo --threads N`, for the summary.
 struct EchoStats {
   std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> clients{0};  // now, on every listener of every hub
   std::atomic<std::uint64_t> bytes{0};
   std::atomic<int> stop_signal{0};
 };
@@ -70,16 +71,20 @@ class EchoServer final : public HubServer {
   void handle(TcpStream& s) {
     const std::string who = opt_.verbose ? net::to_string(s.remote_endpoint()) : std::string();
     ++stats_.connections;
-    if (opt_.verbose) diag_line("connect " + who + " (" + count_of(server_.connections(), "client") + ")");
+    const std::uint64_t clients = ++stats_.clients;
+    if (opt_.verbose) diag_line("connect " + who + " (" + count_of(clients, "client") + ")");
     std::error_code ec;
     s.set_nodelay(true, ec);
     std::uint64_t bytes = 0;
     // Into the summary even when a stop kills this greenlet mid-loop.
     struct Tally {
-      std::atomic<std::uint64_t>& total;
+      EchoStats& stats;
       const std::uint64_t& n;
-      ~Tally() { total += n; }
-    } tally{stats_.bytes, bytes};
+      ~Tally() {
+        stats.bytes += n;
+        --stats.clients;
+      }
+    } tally{stats_, bytes};
     const char* why = "closed by peer";
     // Reads go into one buffer per hub (thread) shared by every connection
     // (read_shared() writes it only after its wait), used up to the
