@@ -9,6 +9,13 @@
 # (utime + stime from /proc at the end of its run, over every echo of the run)
 # is the steadier measure of what each server costs.
 #
+# The clients are closed-loop (each has one message in flight), so
+# messages/s is 1000 / round trip, and the round trip is mostly the time
+# each process waits for its CPU: the client costs about as much CPU per
+# echo as green does, so green's messages/s is bound by the client.
+# GREEN_BEFORE=path/to/an/older/example_web_echo adds it to the rounds as
+# "green-before" (an A/B interleaved with the others).
+#
 # Usage: bench/ws_bench.sh [BUILD_DIR] [CLIENTS] [SECONDS] [ROUNDS]   (build/release, 1000, 5, 3)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +24,7 @@ clients=${2:-1000}
 secs=${3:-5}
 rounds=${4:-3}
 servers=${SERVERS:-"green gevent-websocket node-ws"}
+[ -n "${GREEN_BEFORE:-}" ] && servers="green-before $servers"
 client=$build/bench/bench_ws
 [ -x "$client" ] || { echo "missing $client (build target bench_ws)" >&2; exit 2; }
 ulimit -n "$(ulimit -Hn)"
@@ -32,6 +40,7 @@ free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0));
 start() {  # name port
   case $1 in
     green) taskset -c 0 "$build/examples/example_web_echo" "$2" 2>/dev/null & ;;
+    green-before) taskset -c 0 "$GREEN_BEFORE" "$2" 2>/dev/null & ;;
     gevent-websocket) taskset -c 0 $py "$here/servers/gevent_ws_echo.py" "$2" 2>/dev/null & ;;
     node-ws) taskset -c 0 node "$here/servers/node_ws_echo.js" "$2" 2>/dev/null & ;;
   esac
