@@ -634,6 +634,13 @@ class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::f
   const std::string* prefix = nullptr;
   std::shared_ptr<unsigned> writing = std::make_shared<unsigned>(0);
 
+  // The hub's own executor type, not the socket's polymorphic one: every
+  // operation Beast composes copies and tracks work through its stream's
+  // executor several times per message. The server's sockets all run on the
+  // hub's io_context, so the target is always there.
+  using executor_type = asio::io_context::executor_type;
+  executor_type get_executor() noexcept { return *next_layer().get_executor().target<executor_type>(); }
+
   template <class Buffers, class Token>
   auto async_write_some(const Buffers& b, Token&& token) {
     return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
