@@ -7,6 +7,8 @@
 // async_wait(wait_write) for the rare full send buffer). Mixing our own
 // recv/send with Asio's reactor is safe because both run on the hub's thread
 // and Asio re-checks readiness when an operation is queued.
+#include "hub_impl.hpp"
+
 #include <green/hub.hpp>
 #include <green/io.hpp>
 #include <green/net.hpp>
@@ -492,6 +494,7 @@ void TcpStream::wait_readable(std::error_code& ec) {
   while (!rs.readable && is_open()) {
     rs.waiter = self;
     green::detail::park();
+    green::detail::Hub::get()->prefetch_next();
     if (rs.waiter == self) rs.waiter = nullptr;  // woken by an interrupt
     green::detail::check_interrupt();
   }
