@@ -47,6 +47,10 @@ std::error_code sys_error(int e) { return {e, std::system_category()}; }
 
 std::error_code to_std(const boost::system::error_code& ec) { return ec; }
 
+// try_read()'s EAGAIN. Comparing with an errc goes through two virtual
+// category calls even for a clear code, once per read on the hot path.
+bool would_block(const std::error_code& ec) noexcept { return ec && ec == std::errc::operation_would_block; }
+
 [[noreturn]] void throw_error(const std::error_code& ec, const std::string& what) { throw std::system_error(ec, what); }
 
 // Waits until `sock` is readable or writable (`what`), reading and writing
@@ -371,7 +375,7 @@ std::optional<std::size_t> TcpStream::read_without_waiting(std::span<char> buf, 
   // skips the trip through the hub.
   if (!async_mode_) {
     const std::size_t n = try_read(buf, ec);
-    if (ec != std::errc::operation_would_block) return n;
+    if (!would_block(ec)) return n;
     ec.clear();
   }
   streak_ = 0;
@@ -417,7 +421,7 @@ std::size_t TcpStream::read_shared(std::span<char> buf, Duration idle, std::erro
     }
     if (ec) return 0;
     const std::size_t n = try_read(buf, ec);
-    if (ec == std::errc::operation_would_block) continue;  // woken without data
+    if (would_block(ec)) continue;  // woken without data
     async_mode_ = n < buf.size();
     return n;
   }

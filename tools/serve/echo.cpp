@@ -96,12 +96,8 @@ class EchoServer final : public HubServer {
     const Duration idle = idle_ > Duration::zero() ? idle_ : forever;
     for (;;) {
       const std::size_t n = s.read_shared(shared, idle, ec);
-      if (ec == std::errc::timed_out) {
-        why = "idle timeout";
-        break;
-      }
       if (ec) {
-        why = "read error";
+        why = ec == std::errc::timed_out ? "idle timeout" : "read error";
         break;
       }
       if (n == 0) break;
