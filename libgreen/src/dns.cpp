@@ -39,8 +39,11 @@
 //    apart by id and question, as 1.18 does not keep ids unique. c-ares
 //    makes one try per query (it would double the wait at every retry);
 //    query() makes the tries.
+//  - green::fork: the child severs the channels' sockets and makes new
+//    channels; queries in flight fail there (fork.hpp).
 #include "dns_message.hpp"
 #include "fd_watch.hpp"
+#include "fork.hpp"
 
 #include <green/dns.hpp>
 #include <green/greenlet.hpp>
@@ -211,6 +214,7 @@ struct Channel {
   bool server_silent = false;       // the server answered nothing for a while
   std::size_t prepaid = 0;          // slots Resolver::wait_for_room kept for coming queries
   bool closing = false;
+  bool forked = false;              // replaced in the child of green::fork
   detail::WaitList slot_waiters;    // greenlets waiting for a slot, FIFO
   Request* sending = nullptr;       // the query ares_query is sending right now
   // c-ares 1.18 draws ids at random without checking for one in use, so an
@@ -565,6 +569,8 @@ struct Channel {
     }
     try {
       fill(*req->answer, status, abuf, alen);
+      if (status == ARES_EDESTRUCTION && req->ch->forked)
+        req->answer->error = "the process forked during the query (green::fork): it goes on in the parent only";
     } catch (...) {
       req->answer->status = Status::error;
       req->answer->error = "out of memory";
@@ -1047,13 +1053,29 @@ const ares_socket_functions Channel::socket_functions = {
 
 }  // namespace
 
-struct Resolver::Impl {
+struct Resolver::Impl : detail::ForkHook {
   Options opt;
   std::vector<std::string> servers;
+  double cap = 1;  // each channel's window limit
   // sockets_per_server channels per server, server by server.
   std::vector<std::unique_ptr<Channel>> channels;
   std::size_t next = 0;          // round-robin among a server's channels
   std::size_t reserve_next = 0;  // the same for wait_for_room
+
+  void sever() noexcept override {
+    for (const auto& ch : channels)
+      for (const auto& sock : ch->socks) detail::sever_descriptor(sock->fd);
+  }
+
+  // New channels (new sockets, fresh flow control); destroying the old ones
+  // ends their queries.
+  void rebuild() override {
+    for (auto& ch : channels) {
+      auto fresh = std::make_unique<Channel>(opt, ch->server, cap);
+      ch->forked = true;
+      std::swap(ch, fresh);
+    }
+  }
 };
 
 Resolver::Resolver(Options options) : impl_(std::make_unique<Impl>()) {
@@ -1088,10 +1110,11 @@ Resolver::Resolver(Options options) : impl_(std::make_unique<Impl>()) {
   if (im.opt.sockets_per_server < 1) throw std::invalid_argument("green::dns: sockets_per_server must be at least 1");
   if (im.opt.max_in_flight < 1) throw std::invalid_argument("green::dns: max_in_flight must be at least 1");
   // The server's limit is shared by its sockets.
-  const double cap = static_cast<double>(
+  im.cap = static_cast<double>(
       std::max<std::size_t>(1, im.opt.max_in_flight / static_cast<std::size_t>(im.opt.sockets_per_server)));
   for (const auto& s : list) {
-    for (int i = 0; i < im.opt.sockets_per_server; ++i) im.channels.push_back(std::make_unique<Channel>(im.opt, s, cap));
+    for (int i = 0; i < im.opt.sockets_per_server; ++i)
+      im.channels.push_back(std::make_unique<Channel>(im.opt, s, im.cap));
   }
   im.servers = std::move(list);
 }

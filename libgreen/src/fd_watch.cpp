@@ -100,6 +100,8 @@ void FdWatch::want(bool read, bool write) {
   if (!st_->closed) State::arm(st_);
 }
 
+int FdWatch::fd() const noexcept { return st_ && !st_->closed ? st_->fd : -1; }
+
 void FdWatch::close() noexcept {
   if (st_) st_->close();
 }

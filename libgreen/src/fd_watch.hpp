@@ -54,6 +54,8 @@ class FdWatch {
   void close() noexcept;
 
   explicit operator bool() const noexcept { return st_ != nullptr; }
+  /// The descriptor watched; -1 once closed.
+  int fd() const noexcept;
 
   struct State;
 

@@ -22,10 +22,14 @@
 //    switches: bodies are appended, counted, written to a file or handed to a
 //    non-switching callback. Finished transfers are drained with
 //    curl_multi_info_read and wake their greenlets.
+//  - green::fork: the child severs every connection it shares with the
+//    parent and starts with a new multi handle; transfers in flight fail
+//    there (fork.hpp).
 //  - A request waits with await_op, which holds an IoRef for the hub while
 //    the transfer is in flight; a kill or Timeout removes the easy handle
 //    (aborting the transfer) and raises.
 #include "fd_watch.hpp"
+#include "fork.hpp"
 
 #include <green/http.hpp>
 #include <green/io.hpp>
@@ -66,6 +70,7 @@ struct Transfer {
   int file_fd = -1;
   std::string write_error;
   std::function<void(CURLcode)> done;
+  std::size_t slot = 0;  // in Multi's list of transfers in flight
   char errbuf[CURL_ERROR_SIZE] = {0};
 };
 
@@ -147,7 +152,7 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-class Multi : public boost::asio::execution_context::service {
+class Multi : public boost::asio::execution_context::service, detail::ForkHook {
  public:
   using key_type = Multi;
   static boost::asio::execution_context::id id;
@@ -162,15 +167,51 @@ class Multi : public boost::asio::execution_context::service {
     // reactor is still intact.
     { stream_descriptor probe(io_); }
     global_init();
-    multi_ = curl_multi_init();
-    if (!multi_) throw std::runtime_error("green::http: curl_multi_init failed");
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Multi::on_socket);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Multi::on_timer);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    multi_ = make_multi();
+  }
+
+  CURLM* make_multi() {
+    CURLM* m = curl_multi_init();
+    if (!m) throw std::runtime_error("green::http: curl_multi_init failed");
+    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &Multi::on_socket);
+    curl_multi_setopt(m, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &Multi::on_timer);
+    curl_multi_setopt(m, CURLMOPT_TIMERDATA, this);
     // curl sizes its connection cache from the handles added so far, so a
     // burst of concurrent requests would close connections it could reuse.
-    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kDefaultCachedConnections);
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, kDefaultCachedConnections);
+    return m;
+  }
+
+  void sever() noexcept override {
+    for (const auto& w : watches_)
+      if (w && w->watch.fd() >= 0) detail::sever_descriptor(w->watch.fd());
+  }
+
+  // The parent's connections and transfers stay the parent's: the child gets
+  // an empty multi (limits set by set_pool_limits are not carried over).
+  void rebuild() override {
+    std::vector<Transfer*> lost;
+    lost.swap(transfers_);
+    for (Transfer* t : lost) {
+      // No join of a resolver thread the child does not have.
+      curl_easy_setopt(t->easy, CURLOPT_QUICK_EXIT, 1L);
+      curl_multi_remove_handle(multi_, t->easy);
+    }
+    timer_.cancel();
+    curl_multi_cleanup(multi_);  // writes only reach the severed sockets
+    multi_ = nullptr;
+    watches_.clear();
+    watched_ = open_sockets_ = in_flight_ = 0;
+    multi_ = make_multi();
+    for (Transfer* t : lost) {
+      std::snprintf(t->errbuf, sizeof t->errbuf, "%s",
+                    "the process forked during the transfer (green::fork): it goes on in the parent only");
+      if (auto done = std::move(t->done)) {
+        t->done = nullptr;
+        done(CURLE_ABORTED_BY_CALLBACK);
+      }
+    }
   }
 
   void shutdown() override {
@@ -207,10 +248,12 @@ class Multi : public boost::asio::execution_context::service {
   }
 
   void start(Transfer& t) {
+    t.slot = transfers_.size();
+    transfers_.push_back(&t);
     ++in_flight_;  // before adding: curl asks for its timer from inside add_handle
     const CURLMcode rc = curl_multi_add_handle(multi_, t.easy);
     if (rc != CURLM_OK) {
-      finished();
+      finished(&t);
       throw std::runtime_error(std::string("green::http: ") + curl_multi_strerror(rc));
     }
   }
@@ -220,7 +263,7 @@ class Multi : public boost::asio::execution_context::service {
   // through on_close) and completes the wait.
   void abort(Transfer& t) noexcept {
     curl_multi_remove_handle(multi_, t.easy);
-    finished();
+    finished(&t);
     if (t.done) {
       auto done = std::move(t.done);
       t.done = nullptr;
@@ -363,7 +406,7 @@ class Multi : public boost::asio::execution_context::service {
       Transfer* t = nullptr;
       curl_easy_getinfo(easy, CURLINFO_PRIVATE, &t);
       curl_multi_remove_handle(multi_, easy);
-      finished();
+      finished(t);
       if (t && t->done) {
         auto done = std::move(t->done);
         t->done = nullptr;
@@ -372,7 +415,12 @@ class Multi : public boost::asio::execution_context::service {
     }
   }
 
-  void finished() noexcept {
+  void finished(Transfer* t) noexcept {
+    if (t && t->slot < transfers_.size() && transfers_[t->slot] == t) {
+      transfers_[t->slot] = transfers_.back();
+      transfers_[t->slot]->slot = t->slot;
+      transfers_.pop_back();
+    }
     if (in_flight_ > 0) --in_flight_;
     if (in_flight_ == 0) timer_.cancel();
   }
@@ -383,6 +431,7 @@ class Multi : public boost::asio::execution_context::service {
   detail::HubTimer<Multi, &Multi::on_timeout> timer_;
   std::vector<std::unique_ptr<Watch>> watches_;  // by curl's descriptor number
   std::vector<CURL*> idle_;
+  std::vector<Transfer*> transfers_;  // in flight
   std::size_t in_flight_ = 0;
   std::size_t open_sockets_ = 0;
   std::size_t watched_ = 0;

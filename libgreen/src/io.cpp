@@ -1,3 +1,4 @@
+#include "fork.hpp"
 #include "hub_impl.hpp"
 
 #include <green/greenlet.hpp>
@@ -9,12 +10,15 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <map>
 #include <system_error>
+#include <vector>
 
 namespace green {
 
@@ -82,18 +86,66 @@ std::span<char> scratch_buffer() {
 
 // ---- fork ------------------------------------------------------------------
 
+namespace detail {
+
+namespace {
+thread_local ForkHook* t_fork_first = nullptr;
+thread_local ForkHook* t_fork_last = nullptr;
+}  // namespace
+
+ForkHook::ForkHook() noexcept : prev_(t_fork_last) {
+  (prev_ ? prev_->next_ : t_fork_first) = this;
+  t_fork_last = this;
+}
+
+ForkHook::~ForkHook() {
+  (prev_ ? prev_->next_ : t_fork_first) = next_;
+  (next_ ? next_->prev_ : t_fork_last) = prev_;
+}
+
+void sever_descriptor(int fd) noexcept {
+  // Unconnected: reads and writes fail at once, and epoll takes it.
+  const int own = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (own < 0) return;
+  ::dup3(own, fd, O_CLOEXEC);
+  ::close(own);
+}
+
+void fork_child_sever() noexcept {
+  for (ForkHook* h = t_fork_first; h; h = h->next_) h->sever();
+}
+
+void fork_child_rebuild() {
+  // Walk a copy: a rebuild may make or drop hooks.
+  std::vector<ForkHook*> hooks;
+  for (ForkHook* h = t_fork_first; h; h = h->next_) hooks.push_back(h);
+  for (ForkHook* h : hooks) h->rebuild();
+}
+
+}  // namespace detail
+
 int fork() {
   using boost::asio::execution_context;
   detail::Hub& hub = detail::Hub::get_or_throw();
   hub.io_.notify_fork(execution_context::fork_prepare);
+  detail::thread_pools_prepare_fork();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int e = errno;
+    detail::thread_pools_after_fork(false);
     hub.io_.notify_fork(execution_context::fork_parent);
     throw std::system_error(e, std::generic_category(), "green::fork");
   }
-  hub.io_.notify_fork(pid == 0 ? execution_context::fork_child : execution_context::fork_parent);
-  return pid;
+  if (pid > 0) {
+    detail::thread_pools_after_fork(false);
+    hub.io_.notify_fork(execution_context::fork_parent);
+    return pid;
+  }
+  detail::fork_child_sever();
+  hub.io_.notify_fork(execution_context::fork_child);
+  detail::thread_pools_after_fork(true);
+  detail::fork_child_rebuild();
+  return 0;
 }
 
 // ---- wait_read / wait_write / select ----------------------------------------

@@ -138,10 +138,15 @@ SelectResult select(const std::vector<int>& read_fds, const std::vector<int>& wr
 /// event loop (Asio's notify_fork: a new epoll instance with every watched
 /// descriptor registered again, new timer and wake-up descriptors; signal
 /// handlers kept) and, as under gevent, with every greenlet: memory is
-/// copied, so they all go on running in both processes. Descriptors are
-/// shared with the parent (sockets, c-ares's and curl's connections): the
-/// child should make its own dns::Resolver and HTTP requests, and not use a
-/// ThreadPool made before (threads do not survive a fork). Throws
+/// copied, so they all go on running in both processes. As gevent's reinit
+/// does for its resolver and thread pool, the child also gets its own
+/// c-ares channels (every dns::Resolver of the hub, so net::resolve too),
+/// its own curl multi handle (green::http: no connection of the parent's is
+/// reused) and new workers for every ThreadPool; what the child inherited
+/// there was in flight goes on in the parent only and fails in the child
+/// (Status::error, an http::Error, std::runtime_error from the pool).
+/// Other descriptors stay shared with the parent (sockets, pipes, servers),
+/// as with fork(2). Other threads' hubs do not exist in the child. Throws
 /// std::system_error if fork(2) fails. Never switches.
 int fork();
 

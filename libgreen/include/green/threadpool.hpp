@@ -29,11 +29,16 @@ struct PoolJob {
   std::function<void()> work;      // runs on a worker thread
   std::function<void()> complete;  // posts the completion to the hub
   std::atomic<bool> cancelled{false};
+  const void* hub = nullptr;  // the io_context of the waiting greenlet's hub
+  // Set in the child of green::fork when the job was running on a worker,
+  // which the child does not have.
+  std::exception_ptr lost;
 };
 }  // namespace detail
 
 /// A fixed maximum of worker threads, started on demand. Any hub (thread)
-/// may submit to it.
+/// may submit to it. It survives green::fork: the child starts its own
+/// workers (gevent's threadpool reinit).
 class ThreadPool {
  public:
   /// Up to `max_threads` workers (at least 1); none is started before the
@@ -50,7 +55,10 @@ class ThreadPool {
   /// returns; returns its value or rethrows its exception. A kill or Timeout
   /// while it waits withdraws the call if no worker has started it yet;
   /// a call already running cannot be interrupted, so the greenlet waits for
-  /// it to end and then raises. Switch point.
+  /// it to end and then raises. In the child of green::fork, a call that was
+  /// running on a worker at the fork raises std::runtime_error (the worker
+  /// did not survive; the parent's call goes on); queued calls run on new
+  /// workers. Switch point.
   template <class F>
   std::invoke_result_t<F&> run(F&& fn);
 
@@ -99,12 +107,14 @@ std::invoke_result_t<F&> ThreadPool::run(F&& fn) {
     }
   };
   boost::asio::io_context& io = green::io_context();
+  job->hub = &io;
   await_op<>(
       [&](auto handler) {
         job->complete = [&io, handler]() mutable { boost::asio::post(io, std::move(handler)); };
         submit(job);
       },
       [&] { job->cancelled.store(true, std::memory_order_relaxed); });
+  if (job->lost) std::rethrow_exception(job->lost);
   if (error) std::rethrow_exception(error);
   if constexpr (!std::is_void_v<R>) return std::move(*value);
 }
