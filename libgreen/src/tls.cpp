@@ -17,8 +17,12 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include <openssl/bio.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <stdexcept>
 
 namespace green::net {
 
@@ -49,6 +53,64 @@ std::error_code handshake_error(const boost::system::error_code& bec, SSL* ssl) 
 void restrict_versions(ssl::context& ctx) {
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+}
+
+void load_cert_and_key(ssl::context& ctx, const std::string& cert_file, const std::string& key_file) {
+  boost::system::error_code ec;
+  ctx.use_certificate_chain_file(cert_file, ec);
+  if (ec) throw std::system_error(ec, "TLS certificate file '" + cert_file + "'");
+  ctx.use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) throw std::system_error(ec, "TLS key file '" + key_file + "'");
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                            "TLS key file '" + key_file + "' does not match certificate '" + cert_file + "'");
+  }
+}
+
+// ALPN's wire form: each name preceded by its length.
+std::string alpn_wire(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& p : protocols) {
+    if (p.empty() || p.size() > 255)
+      throw std::invalid_argument("TLS: ALPN protocol name '" + p + "' is not 1 to 255 bytes long");
+    wire += static_cast<char>(p.size());
+    wire += p;
+  }
+  return wire;
+}
+
+// The server's choice: its own first protocol that the client offers (the
+// order Python's ssl module uses); nothing in common is no error.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,
+                void* arg) {
+  const auto* wire = static_cast<const std::string*>(arg);
+  unsigned char* chosen = nullptr;
+  unsigned char len = 0;
+  if (SSL_select_next_proto(&chosen, &len, reinterpret_cast<const unsigned char*>(wire->data()),
+                            static_cast<unsigned int>(wire->size()), in, in_len) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = chosen;
+  *out_len = len;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// A server context and what its callbacks point to, freed together.
+struct ServerContext {
+  ServerContext() : ctx(ssl::context::tls_server) {}
+  ssl::context ctx;
+  std::string alpn;
+};
+
+std::string name_text(X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (!bio) throw std::bad_alloc();
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(n > 0 ? n : 0));
+  BIO_free(bio);
+  return out;
 }
 
 std::shared_ptr<ssl::context> shared_system_context() {
@@ -98,19 +160,48 @@ std::shared_ptr<ssl::context> tls_client_context(const std::string& ca_file) {
   return ctx;
 }
 
+std::shared_ptr<ssl::context> tls_client_context(const TlsClientOptions& options) {
+  auto ctx = tls_client_context(options.ca_file);
+  if (!options.cert_file.empty() || !options.key_file.empty())
+    load_cert_and_key(*ctx, options.cert_file, options.key_file.empty() ? options.cert_file : options.key_file);
+  return ctx;
+}
+
 std::shared_ptr<ssl::context> tls_server_context(const std::string& cert_file, const std::string& key_file) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   restrict_versions(*ctx);
-  boost::system::error_code ec;
-  ctx->use_certificate_chain_file(cert_file, ec);
-  if (ec) throw std::system_error(ec, "TLS certificate file '" + cert_file + "'");
-  ctx->use_private_key_file(key_file, ssl::context::pem, ec);
-  if (ec) throw std::system_error(ec, "TLS key file '" + key_file + "'");
-  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                            "TLS key file '" + key_file + "' does not match certificate '" + cert_file + "'");
-  }
+  load_cert_and_key(*ctx, cert_file, key_file);
   return ctx;
+}
+
+std::shared_ptr<ssl::context> tls_server_context(const TlsServerOptions& options) {
+  auto h = std::make_shared<ServerContext>();
+  restrict_versions(h->ctx);
+  load_cert_and_key(h->ctx, options.cert_file, options.key_file);
+  SSL_CTX* native = h->ctx.native_handle();
+  if (options.client_auth != ClientAuth::none) {
+    if (options.client_ca_file.empty())
+      throw std::invalid_argument("TLS: client certificates are asked for but no client_ca_file is given");
+    boost::system::error_code ec;
+    h->ctx.load_verify_file(options.client_ca_file, ec);
+    if (ec) throw std::system_error(ec, "TLS client CA file '" + options.client_ca_file + "'");
+    // The CertificateRequest names them, so a client holding several
+    // certificates can pick the right one.
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.client_ca_file.c_str()))
+      SSL_CTX_set_client_CA_list(native, names);
+    SSL_CTX_set_verify(
+        native, SSL_VERIFY_PEER | (options.client_auth == ClientAuth::required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+        nullptr);
+    // Resuming a session of a verified client needs one, or OpenSSL fails
+    // the handshake.
+    static const unsigned char sid[] = "green";
+    SSL_CTX_set_session_id_context(native, sid, sizeof sid - 1);
+  }
+  if (!options.alpn.empty()) {
+    h->alpn = alpn_wire(options.alpn);
+    SSL_CTX_set_alpn_select_cb(native, &select_alpn, &h->alpn);
+  }
+  return std::shared_ptr<ssl::context>(h, &h->ctx);
 }
 
 // ---- TlsStream ---------------------------------------------------------------
@@ -156,6 +247,50 @@ std::string TlsStream::protocol() const {
   return SSL_get_version(const_cast<Stream&>(impl_->stream).native_handle());
 }
 
+std::string TlsStream::alpn_protocol() const {
+  if (!impl_) return {};
+  const unsigned char* data = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(const_cast<Stream&>(impl_->stream).native_handle(), &data, &len);
+  return data ? std::string(reinterpret_cast<const char*>(data), len) : std::string();
+}
+
+std::optional<PeerCertificate> TlsStream::peer_certificate() const {
+  if (!impl_) return std::nullopt;
+  X509* x = SSL_get1_peer_certificate(const_cast<Stream&>(impl_->stream).native_handle());
+  if (!x) return std::nullopt;
+  std::unique_ptr<X509, decltype(&X509_free)> cert(x, &X509_free);
+  PeerCertificate out;
+  out.subject = name_text(X509_get_subject_name(x));
+  out.issuer = name_text(X509_get_issuer_name(x));
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type == GEN_DNS || n->type == GEN_EMAIL || n->type == GEN_URI) {
+      const ASN1_IA5STRING* v = n->d.ia5;
+      out.alt_names.push_back(std::string(n->type == GEN_DNS     ? "DNS:"
+                                          : n->type == GEN_EMAIL ? "email:"
+                                                                 : "URI:") +
+                              std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                                          static_cast<std::size_t>(ASN1_STRING_length(v))));
+    } else if (n->type == GEN_IPADD) {
+      const unsigned char* b = ASN1_STRING_get0_data(n->d.ip);
+      const int len = ASN1_STRING_length(n->d.ip);
+      if (len == 4) {
+        boost::asio::ip::address_v4::bytes_type a;
+        std::copy(b, b + 4, a.begin());
+        out.alt_names.push_back("IP:" + boost::asio::ip::address_v4(a).to_string());
+      } else if (len == 16) {
+        boost::asio::ip::address_v6::bytes_type a;
+        std::copy(b, b + 16, a.begin());
+        out.alt_names.push_back("IP:" + boost::asio::ip::address_v6(a).to_string());
+      }
+    }
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
 TlsStream TlsStream::client(TcpStream tcp, std::string_view host, Duration timeout, const TlsClientOptions& options,
                             std::error_code& ec) {
   ec.clear();
@@ -168,10 +303,17 @@ TlsStream TlsStream::client(TcpStream tcp, std::string_view host, Duration timeo
     return {};
   }
   std::shared_ptr<ssl::context> ctx = options.context;
+  std::string alpn;
   try {
-    if (!ctx) ctx = options.ca_file.empty() ? shared_system_context() : tls_client_context(options.ca_file);
+    if (!ctx)
+      ctx =
+          options.ca_file.empty() && options.cert_file.empty() ? shared_system_context() : tls_client_context(options);
+    alpn = alpn_wire(options.alpn);
   } catch (const std::system_error& e) {
     ec = e.code();
+    return {};
+  } catch (const std::invalid_argument&) {
+    ec = std::make_error_code(std::errc::invalid_argument);
     return {};
   }
   const Tcp::endpoint peer = tcp.remote_endpoint();
@@ -188,6 +330,11 @@ TlsStream TlsStream::client(TcpStream tcp, std::string_view host, Duration timeo
   const address ip = name == "localhost" || name.empty() ? address() : parse_address(name, not_ip);
   const bool is_ip = !name.empty() && name != "localhost" && !not_ip;
   if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return {};
+  }
+  if (!alpn.empty() && SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(alpn.data()),
+                                           static_cast<unsigned>(alpn.size()))) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return {};
   }
@@ -356,7 +503,7 @@ struct TlsStreamServer::State {
 TlsStreamServer::TlsStreamServer(const Tcp::endpoint& local, Handler handler, TlsServerOptions tls,
                                  StreamServerOptions options)
     : st_(std::make_shared<State>()) {
-  st_->ctx = tls.context ? tls.context : tls_server_context(tls.cert_file, tls.key_file);
+  st_->ctx = tls.context ? tls.context : tls_server_context(tls);
   st_->opt = std::move(tls);
   st_->handler = std::move(handler);
   // The handshake runs in the connection's greenlet, never in the accept

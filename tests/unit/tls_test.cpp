@@ -29,7 +29,8 @@ using green::net::TlsStreamServer;
 
 // A throwaway self-signed certificate for localhost and 127.0.0.1 (P-256,
 // valid for a day), made at run time so no key is ever committed.
-void write_self_signed(const std::string& cert_path, const std::string& key_path, long serial) {
+void write_self_signed(const std::string& cert_path, const std::string& key_path, long serial,
+                       const char* cn = "localhost") {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   X509* x = X509_new();
   if (!key || !x) throw std::runtime_error("cannot make a test key");
@@ -39,7 +40,7 @@ void write_self_signed(const std::string& cert_path, const std::string& key_path
   X509_gmtime_adj(X509_getm_notAfter(x), 86400);
   X509_set_pubkey(x, key);
   X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
   X509_set_issuer_name(x, name);
   X509V3_CTX v3;
   X509V3_set_ctx_nodb(&v3);
@@ -63,7 +64,7 @@ void write_self_signed(const std::string& cert_path, const std::string& key_path
 }
 
 struct Certs {
-  std::string dir, cert, key, other_cert, other_key;
+  std::string dir, cert, key, other_cert, other_key, client_cert, client_key;
   Certs() {
     char tmpl[] = "/tmp/green-tls-test.XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
@@ -74,6 +75,9 @@ struct Certs {
     other_key = dir + "/other-key.pem";
     write_self_signed(cert, key, 1);
     write_self_signed(other_cert, other_key, 2);
+    client_cert = dir + "/client.pem";
+    client_key = dir + "/client-key.pem";
+    write_self_signed(client_cert, client_key, 3, "client");
   }
   ~Certs() {
     std::error_code ignored;
@@ -165,6 +169,130 @@ GREEN_TEST(Tls, WrongHostNameFailsVerification) {
   TlsStream::client(TcpStream::connect("127.0.0.1", server.local_endpoint().port(), 5s), "", 5s, trusting(certs().cert),
                     ec);
   EXPECT_EQ(ec, std::errc::invalid_argument) << ec.message();
+  server.stop(1s);
+}
+
+// ---- mutual TLS and ALPN ---------------------------------------------------------------
+
+// Answers one line: who the client is, or "anonymous".
+TlsStreamServer who_am_i(TlsServerOptions tls) {
+  tls.cert_file = certs().cert;
+  tls.key_file = certs().key;
+  return TlsStreamServer(
+      "127.0.0.1", 0,
+      [](TlsStream& s) {
+        const auto peer = s.peer_certificate();
+        s.write_all((peer ? peer->subject : std::string("anonymous")) + " " + s.alpn_protocol() + "\n");
+        s.shutdown(100ms);
+      },
+      std::move(tls));
+}
+
+GREEN_TEST(Tls, MutualTlsServerSeesTheVerifiedClientCertificate) {
+  TlsServerOptions tls;
+  tls.client_auth = green::net::ClientAuth::required;
+  tls.client_ca_file = certs().client_cert;
+  TlsStreamServer server = who_am_i(tls);
+  server.start();
+  TlsClientOptions o = trusting(certs().cert);
+  o.cert_file = certs().client_cert;
+  o.key_file = certs().client_key;
+  TlsStream c = TlsStream::connect("localhost", server.local_endpoint().port(), 5s, o);
+  EXPECT_EQ(c.read_line(), "CN=client \n");
+  const auto peer = c.peer_certificate();
+  ASSERT_TRUE(peer);
+  EXPECT_EQ(peer->subject, "CN=localhost");
+  EXPECT_EQ(peer->issuer, "CN=localhost");
+  EXPECT_EQ(peer->alt_names, (std::vector<std::string>{"DNS:localhost", "IP:127.0.0.1"}));
+  c.close();
+  server.stop(1s);
+  EXPECT_EQ(server.handshake_failures(), 0u);
+}
+
+// The server's verdict on the client, and what the client reads: never a hang.
+struct Rejected {
+  std::string server_error;
+  std::string client_error;
+};
+
+Rejected rejected_client(const TlsClientOptions& o) {
+  TlsServerOptions tls;
+  tls.client_auth = green::net::ClientAuth::required;
+  tls.client_ca_file = certs().client_cert;
+  Rejected r;
+  tls.on_handshake_error = [&](const green::net::Tcp::endpoint&, const std::error_code& ec) {
+    r.server_error = ec.message();
+  };
+  TlsStreamServer server = who_am_i(tls);
+  server.start();
+  green::Timeout limit(green::testing::scaled(10s));
+  std::error_code ec;
+  // TLS 1.3: the client's handshake completes before the server checks
+  // its certificate; the server's alert comes to the first read.
+  TlsStream c = TlsStream::connect("localhost", server.local_endpoint().port(), 5s, o, ec);
+  if (!ec) {
+    const std::string line = c.read_line(1024, ec);
+    EXPECT_EQ(line, "") << "the rejected client was served";
+  }
+  r.client_error = ec.message();
+  EXPECT_TRUE(ec) << "the client saw no error";
+  while (server.handshake_failures() == 0) green::sleep(1ms);
+  server.stop(1s);
+  return r;
+}
+
+GREEN_TEST(Tls, ServerRequiringAClientCertificateRejectsAClientWithoutOne) {
+  const Rejected r = rejected_client(trusting(certs().cert));
+  EXPECT_NE(r.server_error.find("peer did not return a certificate"), std::string::npos) << r.server_error;
+  EXPECT_NE(r.client_error.find("certificate required"), std::string::npos) << r.client_error;
+}
+
+GREEN_TEST(Tls, ClientCertificateFromAnotherCaFailsVerificationOnTheServer) {
+  TlsClientOptions o = trusting(certs().cert);
+  o.cert_file = certs().other_cert;
+  o.key_file = certs().other_key;
+  const Rejected r = rejected_client(o);
+  EXPECT_NE(r.server_error.find("certificate verify failed"), std::string::npos) << r.server_error;
+  EXPECT_NE(r.client_error.find("unknown ca"), std::string::npos) << r.client_error;
+}
+
+GREEN_TEST(Tls, ClientAuthWithoutACaFileIsRefusedWhenTheServerIsMade) {
+  TlsServerOptions tls;
+  tls.client_auth = green::net::ClientAuth::optional;
+  EXPECT_THROW(who_am_i(tls), std::invalid_argument);
+  tls.client_ca_file = certs().dir + "/missing.pem";
+  try {
+    who_am_i(tls);
+    ADD_FAILURE() << "a missing client CA file was accepted";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.pem"), std::string::npos) << e.what();
+  }
+}
+
+GREEN_TEST(Tls, AlpnPicksTheServersFirstChoiceTheClientOffers) {
+  TlsServerOptions tls;
+  tls.alpn = {"h2", "http/1.1"};
+  TlsStreamServer server = who_am_i(tls);
+  server.start();
+  const auto port = server.local_endpoint().port();
+  const auto ask = [&](std::vector<std::string> offered) {
+    TlsClientOptions o = trusting(certs().cert);
+    o.alpn = std::move(offered);
+    TlsStream c = TlsStream::connect("localhost", port, 5s, o);
+    std::string line = c.read_line();
+    EXPECT_EQ(line, "anonymous " + c.alpn_protocol() + "\n") << "both sides agree";
+    return c.alpn_protocol();
+  };
+  EXPECT_EQ(ask({"http/1.1", "h2"}), "h2");
+  EXPECT_EQ(ask({"http/1.1"}), "http/1.1");
+  EXPECT_EQ(ask({"spdy/3"}), "") << "nothing in common is no failure";
+  EXPECT_EQ(ask({}), "");
+  EXPECT_EQ(server.handshake_failures(), 0u);
+  std::error_code ec;
+  TlsClientOptions bad = trusting(certs().cert);
+  bad.alpn = {""};
+  TlsStream::connect("localhost", port, 5s, bad, ec);
+  EXPECT_EQ(ec, std::errc::invalid_argument);
   server.stop(1s);
 }
 

@@ -17,6 +17,14 @@
 // address is checked against the certificate's IP entries and sent without
 // SNI (RFC 6066 allows names only).
 //
+// Mutual TLS (Python's load_cert_chain on the client, verify_mode =
+// CERT_REQUIRED and load_verify_locations on the server) and ALPN
+// (set_alpn_protocols, selected_alpn_protocol) are options of the two
+// sides. Under TLS 1.3 the client finishes its handshake before the server
+// has checked the client's certificate: a client the server rejects learns
+// it at its first read (an error naming the alert, "certificate required",
+// "unknown ca"), never by waiting.
+//
 // A peer that closes the TCP connection without TLS's close_notify reads as
 // end of stream, as with Python's suppress_ragged_eofs=True (gevent's
 // default): most servers close that way.
@@ -34,10 +42,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace green::net {
 
@@ -57,11 +67,26 @@ const std::error_category& tls_verify_category() noexcept;
 /// Never switches.
 std::shared_ptr<ssl::context> tls_client_context(const std::string& ca_file = {});
 
+struct TlsClientOptions;
+struct TlsServerOptions;
+
+/// A client context for `options`: the CA file (or the system store) and
+/// the client certificate, if any. Throws std::system_error naming the
+/// file. Never switches.
+std::shared_ptr<ssl::context> tls_client_context(const TlsClientOptions& options);
+
 /// A server context: TLS 1.2 or later, with the certificate chain and the
 /// private key read from PEM files (gevent's certfile= and keyfile=; both
 /// may be the same file). Throws std::system_error naming the file that
 /// could not be used. Never switches.
 std::shared_ptr<ssl::context> tls_server_context(const std::string& cert_file, const std::string& key_file);
+
+/// A server context for `options`: certificate and key, client
+/// certificate checking and ALPN (everything but `context`). Throws
+/// std::system_error naming the file that could not be used, or
+/// std::invalid_argument (client_auth without client_ca_file, an empty or
+/// longer than 255 bytes ALPN name). Never switches.
+std::shared_ptr<ssl::context> tls_server_context(const TlsServerOptions& options);
 
 /// How a client checks the server.
 struct TlsClientOptions {
@@ -77,9 +102,26 @@ struct TlsClientOptions {
   std::string server_name;
   /// A context of one's own (from tls_client_context() or set up with
   /// client certificates, ciphers, ...), shared by the connections that
-  /// use it; null: a new tls_client_context(ca_file), or the process's
-  /// shared system-store context when `ca_file` is empty too.
+  /// use it; null: a new tls_client_context(*this), or the process's
+  /// shared system-store context when `ca_file` and `cert_file` are empty.
   std::shared_ptr<ssl::context> context;
+  /// A certificate chain and its private key (PEM; may be the same file) to
+  /// present when the server asks for one (mutual TLS; Python's
+  /// load_cert_chain). Ignored when `context` is given.
+  std::string cert_file;
+  std::string key_file;
+  /// Protocols to offer by ALPN, most wanted first ("h2", "http/1.1");
+  /// empty: no ALPN. Used with `context` too. What the server chose:
+  /// TlsStream::alpn_protocol().
+  std::vector<std::string> alpn;
+};
+
+/// The peer's certificate, as the handshake verified it.
+struct PeerCertificate {
+  std::string subject;  ///< RFC 2253 form: "CN=client,O=Example"
+  std::string issuer;   ///< likewise
+  /// The subjectAltName entries: "DNS:localhost", "IP:127.0.0.1", ...
+  std::vector<std::string> alt_names;
 };
 
 /// A TLS stream over TCP, with TcpStream's shape: read_some, read_line,
@@ -159,6 +201,14 @@ class TlsStream {
   const Tcp::endpoint& remote_endpoint() const noexcept { return peer_; }
   /// "TLSv1.3", ...; empty on a closed stream.
   std::string protocol() const;
+  /// The protocol ALPN settled on ("h2"); empty when the two sides had none
+  /// in common, or one did not ask (Python's selected_alpn_protocol()).
+  std::string alpn_protocol() const;
+  /// The certificate the peer presented: the server's on a client stream,
+  /// the client's on a server stream under mutual TLS; nullopt when the
+  /// peer sent none (Python's getpeercert()). Verified unless verification
+  /// was off (TlsClientOptions::verify, ClientAuth::none).
+  std::optional<PeerCertificate> peer_certificate() const;
   /// The Asio stream, for Asio and Beast operations run with green::yield.
   /// Bytes already buffered by read_line() are not seen by it.
   /// Throws std::logic_error on a stream that was never opened.
@@ -175,14 +225,32 @@ class TlsStream {
   bool eof_ = false;
 };
 
+/// Whether a server asks clients for a certificate (Python's verify_mode on
+/// a server context).
+enum class ClientAuth {
+  none,      ///< not asked for (CERT_NONE)
+  optional,  ///< asked for and verified if sent (CERT_OPTIONAL)
+  required,  ///< a client without a valid one fails the handshake (CERT_REQUIRED)
+};
+
 /// The TLS side of a TlsStreamServer.
 struct TlsServerOptions {
   /// PEM certificate chain and private key (gevent's certfile=, keyfile=),
   /// read once when the server is made. Ignored when `context` is given.
   std::string cert_file;
   std::string key_file;
-  /// A server context of one's own (tls_server_context() or hand made).
+  /// A server context of one's own (tls_server_context() or hand made);
+  /// then the settings down to `alpn` are ignored: they are the context's.
   std::shared_ptr<ssl::context> context;
+  /// Mutual TLS: ask clients for a certificate and verify it against the
+  /// CAs in `client_ca_file` (PEM; required unless client_auth is none).
+  /// The handler reads who the client is from TlsStream::peer_certificate().
+  ClientAuth client_auth = ClientAuth::none;
+  std::string client_ca_file;
+  /// Protocols this server speaks by ALPN, preferred first: the first of
+  /// them the client offers is chosen; none in common, or a client that
+  /// offers none, and the handshake goes on without ALPN (as Python's).
+  std::vector<std::string> alpn;
   /// How long a client has to complete its handshake (a client that
   /// connects and sends nothing holds only its own greenlet meanwhile).
   Duration handshake_timeout = std::chrono::seconds(10);
