@@ -31,6 +31,13 @@ for f in include/green/green.hpp include/green/detail/core.hpp "$libdir/libgreen
 done
 soname=$(objdump -p "$tmp/prefix/$libdir/libgreen.so" 2>/dev/null | awk '$1 == "SONAME" { print $2 }')
 [ "$soname" = libgreen.so.0 ] || fail "libgreen.so's SONAME is '$soname', not libgreen.so.0"
+# libgreen.so exports its API only (libgreen/green.map): no code of the Asio,
+# Beast or std templates compiled into it (about a thousand such functions before).
+leaked=$(nm -D --defined-only -C "$tmp/prefix/$libdir/libgreen.so" | awk '$2 ~ /^[TW]$/' |
+  grep -v -e ' green::' -e ' boost::system::' -e '_category()$' | head -n 3)
+[ -z "$leaked" ] || fail "libgreen.so exports code that is not its API: $leaked"
+nm -D --defined-only -C "$tmp/prefix/$libdir/libgreen.so" | grep -q ' T green::run_main\| T green::detail::run_main' ||
+  fail "libgreen.so does not export green::detail::run_main"
 # green.pc is relocatable: it works from a prefix other than the configured one.
 export PKG_CONFIG_PATH=$tmp/prefix/$libdir/pkgconfig
 [ "$(pkg-config --modversion green 2>&1)" = "$(awk 'NR == 1 { print $2 }' <<<"$("$tmp/prefix/bin/green" --version)")" ] ||
