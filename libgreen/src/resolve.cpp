@@ -3,9 +3,12 @@
 // do); DNS goes through green::dns, so only the asking greenlet parks.
 #include <green/net.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 
@@ -17,8 +20,7 @@ std::mutex g_options_mutex;
 ResolveOptions g_options;
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
            return std::tolower(x) == std::tolower(y);
          });
 }
@@ -40,8 +42,37 @@ std::vector<std::string> host_sources(const std::string& path) {
   return {"files", "dns"};
 }
 
-std::vector<address> from_hosts_file(const std::string& path, std::string_view host) {
-  std::vector<address> out;
+// The hosts file as (name, address) pairs in file order, parsed again only
+// when the file changed: a stat() per call instead of a read and parse (the
+// file can be large: ad-blocking lists run to 100,000 lines).
+struct HostsTable {
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  timespec mtime{};
+  std::vector<std::pair<std::string, address>> entries;
+};
+
+std::mutex g_hosts_mutex;
+
+std::shared_ptr<const HostsTable> hosts_table(const std::string& path) {
+  static std::shared_ptr<const HostsTable> cached;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_hosts_mutex);
+    if (cached && cached->path == path && cached->dev == st.st_dev && cached->ino == st.st_ino &&
+        cached->size == st.st_size && cached->mtime.tv_sec == st.st_mtim.tv_sec &&
+        cached->mtime.tv_nsec == st.st_mtim.tv_nsec)
+      return cached;
+  }
+  auto t = std::make_shared<HostsTable>();
+  t->path = path;
+  t->dev = st.st_dev;
+  t->ino = st.st_ino;
+  t->size = st.st_size;
+  t->mtime = st.st_mtim;
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
@@ -49,14 +80,22 @@ std::vector<address> from_hosts_file(const std::string& path, std::string_view h
     std::istringstream words(line);
     std::string addr;
     if (!(words >> addr)) continue;
-    for (std::string name; words >> name;) {
-      if (!iequals(name, host)) continue;
-      boost::system::error_code bec;
-      address a = boost::asio::ip::make_address(addr, bec);
-      if (!bec && std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
-      break;
-    }
+    boost::system::error_code bec;
+    const address a = boost::asio::ip::make_address(addr, bec);
+    if (bec) continue;
+    for (std::string name; words >> name;) t->entries.emplace_back(std::move(name), a);
   }
+  std::lock_guard<std::mutex> lock(g_hosts_mutex);
+  cached = t;
+  return t;
+}
+
+std::vector<address> from_hosts_file(const std::string& path, std::string_view host) {
+  std::vector<address> out;
+  const auto table = hosts_table(path);
+  if (!table) return out;
+  for (const auto& [name, a] : table->entries)
+    if (iequals(name, host) && std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
   return out;
 }
 

@@ -8,13 +8,16 @@
 #include "green_test.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -705,3 +708,32 @@ DNS_TEST(ConnectResolvesANameAndTriesEachAddressInTurn) {
   green::net::set_resolve_options(previous);
 }
 
+
+GREEN_TEST(Resolve, TheHostsFileIsReadAgainOnlyWhenItChanges) {
+  char tmpl[] = "/tmp/green-hosts-test-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  green::net::ResolveOptions opt;
+  opt.hosts_file = dir + "/hosts";
+  opt.nsswitch_file = dir + "/nsswitch.conf";
+  std::ofstream(opt.nsswitch_file) << "hosts: files\n";
+  std::ofstream(opt.hosts_file) << "127.0.0.7 a.test\n";
+  EXPECT_EQ(text(green::net::resolve("a.test", opt)), (std::vector<std::string>{"127.0.0.7"}));
+  EXPECT_EQ(text(green::net::resolve("A.TEST", opt)), (std::vector<std::string>{"127.0.0.7"})) << "from the cache";
+  // Rewritten in place with the same size: the modification time tells.
+  std::ofstream(opt.hosts_file) << "127.0.0.8 a.test\n";
+  struct timespec later[2] = {{0, UTIME_OMIT}, {0, 0}};
+  ::clock_gettime(CLOCK_REALTIME, &later[1]);
+  later[1].tv_sec += 10;
+  ::utimensat(AT_FDCWD, opt.hosts_file.c_str(), later, 0);
+  EXPECT_EQ(text(green::net::resolve("a.test", opt)), (std::vector<std::string>{"127.0.0.8"}));
+  // Replaced by rename (another inode), even with the same times.
+  std::ofstream(dir + "/new") << "127.0.0.9 a.test\n";
+  ::utimensat(AT_FDCWD, (dir + "/new").c_str(), later, 0);
+  std::rename((dir + "/new").c_str(), opt.hosts_file.c_str());
+  EXPECT_EQ(text(green::net::resolve("a.test", opt)), (std::vector<std::string>{"127.0.0.9"}));
+  std::error_code ec;
+  std::remove(opt.hosts_file.c_str());
+  EXPECT_TRUE(green::net::resolve("a.test", opt, ec).empty()) << "gone: not from the cache";
+  std::remove(opt.nsswitch_file.c_str());
+  ::rmdir(dir.c_str());
+}

@@ -68,7 +68,9 @@ address parse_address(std::string_view host, std::error_code& ec) noexcept;
 
 /// Where resolve() looks a name up.
 struct ResolveOptions {
-  /// Read on every call (a small file; gevent's resolvers read it too).
+  /// Parsed once and kept while its inode, size and modification time stay
+  /// the same (one stat() per call), so an edit or a replacement is seen by
+  /// the next call.
   std::string hosts_file = "/etc/hosts";
   /// Its "hosts:" line orders the sources: `files` (hosts_file) and `dns`;
   /// others (mdns, myhostname, ...) are skipped. Missing: files, then dns.
