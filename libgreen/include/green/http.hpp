@@ -222,5 +222,8 @@ std::string curl_version();
 
 }  // namespace green::http
 
+// Doxygen cannot place a specialization written outside namespace std.
+/// @cond
 template <>
 struct std::is_error_code_enum<green::http::UrlErrc> : std::true_type {};
+/// @endcond
