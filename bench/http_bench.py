@@ -17,15 +17,20 @@ aria2c and xargs+curl fetch only the first 1,000 URLs of each list (they
 manage tens of requests per second here); their rates are per request too.
 Each command runs under /usr/bin/time (wall, user+sys CPU, peak RSS); the
 median of --repeat runs (by wall time) is reported for green and curl, the
-runs of the clients interleaved (green, curl, green, curl, ...) so a change
-in the machine's load hits them alike. --baseline adds a second green binary
-(an older build) as one more client, to compare a change side by side.
-Prints a Markdown table with requests/s, CPU us per request, peak memory
-and the ratio to curl --parallel, ready for bench/RESULTS.md.
+runs of the clients interleaved and their order rotated by one each round
+(green, curl; curl, green; ...): the first client of a round ran faster, so a
+fixed order favoured green. The ratio to curl --parallel is the median of the
+per-round ratios for the repeated clients (the others ran once, in the first
+round). --baseline adds a second green binary (an older build) as one more
+client, to compare a change side by side. Prints the commit and the load
+average at the start and the end, then a Markdown table with requests/s,
+CPU us per request, peak memory and the ratio to curl --parallel, ready for
+bench/RESULTS.md.
 """
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -80,12 +85,17 @@ def main():
     only = set(filter(None, args.only.split(",")))
     n_small, n_big, n_stream = (20000, 200, 100000) if not args.quick else (2000, 20, 10000)
 
+    commit = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"], capture_output=True,
+                          text=True).stdout.strip()
+    load0 = " ".join(open("/proc/loadavg").read().split()[:3])
+    # SIGTERM (a harness's timeout) unwinds like SIGINT, through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = tempfile.mkdtemp(prefix="green-http-bench.")
-    os.chmod(work, 0o755)
     httpd = os.path.join(work, "httpd")
-    env = dict(os.environ, SMALL_FILES=str(n_small), BIG_FILES=str(n_big))
-    subprocess.run([HTTPD, "start", httpd, "1"], env=env, check=True, stdout=subprocess.DEVNULL)
     try:
+        os.chmod(work, 0o755)
+        env = dict(os.environ, SMALL_FILES=str(n_small), BIG_FILES=str(n_big))
+        subprocess.run([HTTPD, "start", httpd, "1"], env=env, check=True, stdout=subprocess.DEVNULL)
         conf = dict(l.split("=", 1) for l in open(os.path.join(httpd, "env")).read().split())
         base = f"http://127.0.0.1:{conf['HTTP_PORT']}"
         lists = {}
@@ -133,6 +143,7 @@ def main():
             yield "gevent Pool + urllib", ["/usr/bin/python3", gevent_prog, lst, str(c)], None, False
 
         rows = []
+        every = {}
         print(f"# nginx 1 worker on 127.0.0.1; {n_small} x ~1 KiB and {n_big} x 1 MiB; median of {args.repeat} for green/curl",
               file=sys.stderr)
         for kind in ("small", "big"):
@@ -141,7 +152,8 @@ def main():
                 chosen = [cl for cl in clients(c, lst, cfg) if not only or cl[0].split()[0] in only | {"curl"}]
                 runs = {cl[0]: [] for cl in chosen}
                 for round_ in range(args.repeat):
-                    for name, cmd, stdin, repeat in chosen:
+                    k = round_ % len(chosen)
+                    for name, cmd, stdin, repeat in chosen[k:] + chosen[:k]:
                         if round_ > 0 and not repeat:
                             continue
                         if os.path.isdir(scratch):
@@ -152,7 +164,10 @@ def main():
                     wall, cpu, rss, rc = sorted(runs[name])[len(runs[name]) // 2]
                     listed = [a for a in cmd + [stdin or ""] if a.endswith(".head")]
                     n = count(listed[0]) if listed else lists[kind][0]
-                    rows.append((kind, c, name, n, wall, cpu, rss, rc))
+                    ref = runs["curl --parallel"]
+                    per_round = [r[0] / x[0] * n / lists[kind][0] for x, r in zip(runs[name], ref)]
+                    rows.append((kind, c, name, n, wall, cpu, rss, rc, statistics.median(per_round)))
+                    every[(kind, c, name)] = runs[name]
                     print(f"  {kind:5} -c {c:3} {name:22} {n / wall:9.0f} req/s  {cpu:6.2f} CPU s  {rss / 1024:6.1f} MiB"
                           f"{'' if rc == 0 else f'  (exit {rc})'}", file=sys.stderr)
         wall, cpu, rss, rc = timed([green, "fetch", "-q", "--no-progress", "-c", "100"], stdin=stream)
@@ -161,18 +176,18 @@ def main():
         subprocess.run([HTTPD, "stop", httpd], stdout=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
 
-    out = []
+    out = [f"Commit {commit or 'unknown'} (this checkout), {os.path.abspath(args.green)}; load average {load0} at the "
+           f"start, {' '.join(open('/proc/loadavg').read().split()[:3])} at the end; {args.repeat} rounds, the order "
+           "rotated each round; 'vs curl --parallel' is the median of the per-round ratios.", ""]
     out.append("| files | -c | client | requests/s | vs curl --parallel | CPU s | CPU us/request | peak MiB |")
     out.append("|---|---|---|---:|---:|---:|---:|---:|")
     for kind in ("small", "big"):
         for c in (20, 100):
             group = [r for r in rows if r[0] == kind and r[1] == c]
-            ref = [r for r in group if r[2] == "curl --parallel"][0]
-            for (_, _, name, n, wall, cpu, rss, rc) in group:
+            for (_, _, name, n, wall, cpu, rss, rc, ratio) in group:
                 label = f"{lists[kind][0]} x {'1 KiB' if kind == 'small' else '1 MiB'}"
                 if n != lists[kind][0]:
                     name += f" (first {n})"
-                ratio = (n / wall) / (ref[3] / ref[4])
                 note = "" if rc == 0 else f" (exit {rc})"
                 out.append(f"| {label} | {c} | {name}{note} | {n / wall:,.0f} | {ratio:.2f}x | {cpu:.2f} | "
                            f"{cpu / n * 1e6:.0f} | {rss / 1024:.1f} |")
@@ -180,10 +195,11 @@ def main():
         out.append("")
         for kind in ("small", "big"):
             for c in (20, 100):
-                by = {r[2]: r for r in rows if r[0] == kind and r[1] == c}
-                new, old = by["green fetch"], by["green fetch (baseline)"]
-                out.append(f"{kind} -c {c}: green fetch / baseline = {(new[3] / new[4]) / (old[3] / old[4]):.2f}x "
-                           f"requests/s, {new[5] / old[5]:.2f}x CPU")
+                new, old = every[(kind, c, "green fetch")], every[(kind, c, "green fetch (baseline)")]
+                speed = statistics.median(o[0] / x[0] for x, o in zip(new, old))
+                cpu = statistics.median(x[1] / o[1] for x, o in zip(new, old))
+                out.append(f"{kind} -c {c}: green fetch / baseline = {speed:.2f}x requests/s, {cpu:.2f}x CPU "
+                           "(medians of the per-round ratios)")
     n, wall, cpu, rss, rc = stream_row
     out.append("")
     out.append(f"green fetch -c 100, {n:,} URLs from stdin: {n / wall:,.0f} requests/s, {cpu:.2f} CPU s, "
