@@ -15,6 +15,9 @@
 #   GREEN_ARGS='--sockets 2': more options for green's main run.
 #   DNS_BENCH_QUICK=1: only dnsperf and green (no adnshost, gevent or memory
 #   table), for repeating a comparison back to back.
+#   ROUNDS=N (default 1): dnsperf and green N times each, in turns, the one
+#   that goes first alternating from round to round; the table gives every
+#   round and the median of the per-round ratios green/dnsperf.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 green=${1:-$here/../build/release/tools/green}
@@ -22,8 +25,14 @@ conc=${2:-}
 knot="$here/../tests/dns/knot.sh"
 addr=127.0.0.153
 n=100000
+rounds=${ROUNDS:-1}
 work=$(mktemp -d /tmp/green-dns-bench-XXXXXX)
 trap '"$knot" stop "$work/knot"; rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+echo "Commit $(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown) (this checkout), $green;" \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+echo
 
 "$knot" start "$work/knot" $n all "$addr@53" >/dev/null
 awk -v n=$n 'BEGIN { for (i = 0; i < n; i++) if (i % 20 == 19) print "x" i ".nx.bulk.test"; else print "h" i ".bulk.test" }' >"$work/names"
@@ -49,29 +58,44 @@ row() {  # tool, queries/s, cpu, rss, lost, note
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$5" "$drops" "$6"
 }
 
-echo "| tool | queries/s | CPU s | peak RSS MiB | answers lost | server drops | notes |"
-echo "|---|---:|---:|---:|---:|---:|---|"
+echo "| round | tool | queries/s | CPU s | peak RSS MiB | answers lost | server drops | notes |"
+echo "|---|---|---:|---:|---:|---:|---:|---|"
+row() {  # tool, queries/s, cpu, rss, lost, note
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$round" "$1" "$2" "$3" "$4" "$5" "$drops" "$6"
+}
 
 # dnsperf: the server's ceiling (its default of 100 queries outstanding).
 awk '{ print $1, "A" }' "$work/names" >"$work/names.dnsperf"
-measure dnsperf dnsperf -s $addr -p 53 -d "$work/names.dnsperf" -n 1 -q 100 >"$work/dnsperf.out" 2>&1
-dnsperf_qps=$(awk '/Queries per second/ { printf "%.0f", $4 }' "$work/dnsperf.out")
-dnsperf_lost=$(awk '/Queries lost/ { print $3 }' "$work/dnsperf.out")
-row dnsperf "$dnsperf_qps" "$cpu" "$rss_mib" "$dnsperf_lost" "-q 100"
+run_dnsperf() {
+  measure dnsperf dnsperf -s $addr -p 53 -d "$work/names.dnsperf" -n 1 -q 100 >"$work/dnsperf.out" 2>&1
+  dnsperf_qps=$(awk '/Queries per second/ { printf "%.0f", $4 }' "$work/dnsperf.out")
+  dnsperf_lost=$(awk '/Queries lost/ { print $3 }' "$work/dnsperf.out")
+  row dnsperf "$dnsperf_qps" "$cpu" "$rss_mib" "$dnsperf_lost" "-q 100"
+}
 
 # green resolve.
-# shellcheck disable=SC2086  # GREEN_ARGS: extra options, word-split on purpose
-measure green "$green" resolve --no-progress --server $addr ${conc:+-c "$conc"} ${GREEN_ARGS:-} "$work/names" >"$work/green.out" 2>"$work/green.err" || true
-green_ok=$(cut -f1 "$work/green.out" | sort -u | wc -l)
-green_nx=$(grep -c ': NXDOMAIN$' "$work/green.err" || true)
-green_qps=$(awk -v n=$n -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-green_lost=$((want_ok - green_ok + want_nx - green_nx))
-label=${conc:+-c $conc}
-row "green resolve" "$green_qps" "$cpu" "$rss_mib" "$green_lost" "${label:-defaults}${GREEN_ARGS:+ $GREEN_ARGS}; $(tail -n 1 "$work/green.err" | sed 's/.*; //')"
+run_green() {
+  # shellcheck disable=SC2086  # GREEN_ARGS: extra options, word-split on purpose
+  measure green "$green" resolve --no-progress --server $addr ${conc:+-c "$conc"} ${GREEN_ARGS:-} "$work/names" >"$work/green.out" 2>"$work/green.err" || true
+  green_ok=$(cut -f1 "$work/green.out" | sort -u | wc -l)
+  green_nx=$(grep -c ': NXDOMAIN$' "$work/green.err" || true)
+  green_qps=$(awk -v n=$n -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+  green_lost=$((want_ok - green_ok + want_nx - green_nx))
+  label=${conc:+-c $conc}
+  row "green resolve" "$green_qps" "$cpu" "$rss_mib" "$green_lost" "${label:-defaults}${GREEN_ARGS:+ $GREEN_ARGS}; $(tail -n 1 "$work/green.err" | sed 's/.*; //')"
+}
+
+ratios=
+for round in $(seq "$rounds"); do
+  if [ $((round % 2)) = 1 ]; then run_dnsperf; run_green; else run_green; run_dnsperf; fi
+  ratios+="$(awk -v a="$green_qps" -v b="$dnsperf_qps" 'BEGIN { printf "%.3f", a / b }') "
+done
+ratio=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.2fx", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+round=
 
 if [ "${DNS_BENCH_QUICK:-0}" = 1 ]; then
   echo
-  echo "green/dnsperf: $(awk -v a="$green_qps" -v b="$dnsperf_qps" 'BEGIN { printf "%.2fx", a / b }')"
+  echo "green/dnsperf: $ratio (median of $rounds per-round ratios: $ratios); load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
   exit 0
 fi
 
@@ -108,7 +132,7 @@ gevent_qps=$(awk -v n=$n -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 row "gevent (ares, Pool 1000)" "$gevent_qps" "$cpu" "$rss_mib" "$((want_ok - gevent_ok + want_nx - gevent_nx))" "$gevent_err other errors"
 
 echo
-echo "green/dnsperf: $(awk -v a="$green_qps" -v b="$dnsperf_qps" 'BEGIN { printf "%.2fx", a / b }')," \
+echo "green/dnsperf: $ratio (median of $rounds per-round ratios: $ratios)," \
   "green/gevent: $(awk -v a="$green_qps" -v b="$gevent_qps" 'BEGIN { printf "%.1fx", a / b }')," \
   "green/adnshost: $(awk -v a="$green_qps" -v b="$adns_qps" 'BEGIN { printf "%.1fx", a / b }')"
 
@@ -124,3 +148,5 @@ for count in 10000 100000 1000000; do
   printf '| %d | %.0f | %s | %d | %d |\n' "$count" "$(awk -v c=$count -v s="$secs" 'BEGIN { print c / s }')" "$rss_mib" \
     $((count - ok - nx)) "$drops"
 done
+echo
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
