@@ -186,12 +186,17 @@ void send_buffers(Reply::Conn& c, const Buffers& b, boost::system::error_code& e
 // two iovecs (header, body) instead of one per field, and Beast's composed
 // buffer views are walked once instead of at every step of a write.
 template <class Fields>
-const std::string& serialize_header(Reply::Conn& c, const http::header<false, Fields>& h) {
+const std::string& serialize_header(std::string& out, const http::header<false, Fields>& h) {
   typename Fields::writer w(h, h.version(), h.result_int());
-  c.head.clear();
+  out.clear();
   const auto buffers = w.get();
-  for (const auto b : beast::buffers_range_ref(buffers)) c.head.append(static_cast<const char*>(b.data()), b.size());
-  return c.head;
+  for (const auto b : beast::buffers_range_ref(buffers)) out.append(static_cast<const char*>(b.data()), b.size());
+  return out;
+}
+
+template <class Fields>
+const std::string& serialize_header(Reply::Conn& c, const http::header<false, Fields>& h) {
+  return serialize_header(c.head, h);
 }
 
 // Closes after an error reply: half-close, then read and drop what the
@@ -573,6 +578,48 @@ void Reply::send(Response&& res) {
   } else {
     send_buffers(conn_, std::array<asio::const_buffer, 2>{asio::buffer(head), asio::buffer(res.body())}, ec);
     sent_ = res.body().size();
+  }
+  if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
+}
+
+PreparedHeader Reply::prepare(http::response_header<>&& head, std::uint64_t content_length) const {
+  http::response<http::empty_body> msg(std::move(head));
+  msg.version(11);
+  if (!conn_.st.opt.server_name.empty() && msg.find(http::field::server) == msg.end()) {
+    msg.set(http::field::server, conn_.st.opt.server_name);
+  }
+  msg.content_length(content_length);
+  msg.keep_alive(true);
+  PreparedHeader p;
+  p.head_ = std::move(msg.base());
+  p.length_ = content_length;
+  serialize_header(p.bytes_, p.head_);
+  return p;
+}
+
+void Reply::send(const PreparedHeader& prepared, std::string_view body) {
+  if (started_) throw std::logic_error("green::web::Reply::send after the header went out");
+  if (!head_only_ && body.size() != prepared.length_) {
+    throw std::logic_error("green::web::Reply::send: the body is not the prepared Content-Length long");
+  }
+  const std::string* head = &prepared.bytes_;
+  if (head_.version() != 11 || !keep_alive_) {
+    // Not the prepared form: the kept fields, serialized for this reply.
+    http::response<http::empty_body> msg(http::response_header<>(prepared.head_));
+    msg.version(head_.version());
+    msg.keep_alive(keep_alive_);
+    head = &serialize_header(conn_, msg.base());
+  }
+  started_ = true;
+  length_ = prepared.length_;
+  conn_.status = prepared.status();
+  boost::system::error_code ec;
+  if (head_only_ || body.empty()) {
+    send_buffers(conn_, asio::buffer(*head), ec);
+  } else {
+    send_buffers(conn_, std::array<asio::const_buffer, 2>{asio::buffer(*head), asio::buffer(body.data(), body.size())},
+                 ec);
+    sent_ = body.size();
   }
   if (ec) throw_io(ec, "write to " + net::to_string(conn_.stream.remote_endpoint()));
 }

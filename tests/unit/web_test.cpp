@@ -13,6 +13,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -95,6 +97,58 @@ GREEN_TEST(Web, HeadSendsTheHeadersOfGetWithoutTheBody) {
   const std::string r = read_all(c);
   EXPECT_NE(r.find("Content-Length: 9\r\n"), std::string::npos) << r;
   EXPECT_EQ(r.substr(r.size() - 4), "\r\n\r\n") << r;
+  server.stop();
+}
+
+// One header prepared by the first request and sent again for every later
+// one: kept alive for HTTP/1.1, re-serialized where the framing differs
+// (HTTP/1.0, Connection: close), header alone for HEAD.
+GREEN_TEST(Web, APreparedHeaderIsSentAgainAndFollowsEachRequestsFraming) {
+  std::optional<green::web::PreparedHeader> prepared;
+  const std::string body = "prepared body\n";
+  std::string wrong;
+  Server server(loopback(), Server::StreamingHandler([&](Request&, Reply& reply) {
+                  if (!prepared) {
+                    http::response_header<> h;
+                    h.set(http::field::content_type, "text/plain");
+                    prepared = reply.prepare(std::move(h), body.size());
+                  }
+                  if (!reply.head_only()) {  // for HEAD the body is not looked at
+                    try {
+                      reply.send(*prepared, "short");
+                    } catch (const std::logic_error& e) {
+                      wrong = e.what();  // nothing went out: the right body follows
+                    }
+                  }
+                  reply.send(*prepared, body);
+                }));
+  server.start();
+  TcpStream c = dial(server);
+  c.write_all("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (int i = 0; i < 2; ++i) {
+    const std::string r = read_response(c);
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+    EXPECT_NE(r.find("Content-Type: text/plain\r\nServer: green\r\nContent-Length: 14\r\n\r\nprepared body\n"),
+              std::string::npos)
+        << r;
+    EXPECT_EQ(r.find("Connection"), std::string::npos) << r;
+  }
+  EXPECT_NE(wrong.find("Content-Length"), std::string::npos) << wrong;
+  c.write_all("HEAD /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string head;
+  for (std::string line; (line = c.read_line()) != "\r\n";) head += line;
+  EXPECT_NE(head.find("Content-Length: 14\r\n"), std::string::npos) << head;
+  c.write_all("GET /d HTTP/1.0\r\n\r\n");
+  std::string last = read_all(c);
+  EXPECT_EQ(last.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << last;
+  EXPECT_EQ(last.substr(last.size() - body.size()), body);
+  EXPECT_EQ(last.find("Connection: keep-alive"), std::string::npos) << last;
+  TcpStream d = dial(server);
+  d.write_all("GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  last = read_all(d);
+  EXPECT_NE(last.find("Connection: close\r\n"), std::string::npos) << last;
+  EXPECT_EQ(last.substr(last.size() - body.size()), body);
+  EXPECT_EQ(server.requests(), 5u);
   server.stop();
 }
 

@@ -7,6 +7,7 @@
 #include "common/subcommand.hpp"
 #include "serve/frame.hpp"
 #include "serve/http_files.hpp"
+#include "serve/round_cache.hpp"
 
 #include <green/green.hpp>
 #include <green/net.hpp>
@@ -133,15 +134,39 @@ std::string json_line(const Access& a) {
 }
 
 // The Date header, formatted once a second per hub.
-const std::string& date_now() {
-  thread_local std::time_t last = 0;
-  thread_local std::string text;
+struct DateNow {
+  std::time_t second = 0;
+  std::string text;
+};
+const DateNow& date_now() {
+  thread_local DateNow d;
   const std::time_t now = std::time(nullptr);
-  if (now != last) {
-    last = now;
-    text = hf::http_date(now);
+  if (now != d.second) {
+    d.second = now;
+    d.text = hf::http_date(now);
   }
-  return text;
+  return d;
+}
+
+// Whether a request may get the same answer as another for the same target:
+// a GET or HEAD without a Range or a precondition.
+bool plain_request(const web::Request& req) {
+  using web::http::field;
+  if (req.method() != web::http::verb::get && req.method() != web::http::verb::head) return false;
+  for (const auto& f : req) {
+    switch (f.name()) {
+      case field::range:
+      case field::if_match:
+      case field::if_none_match:
+      case field::if_modified_since:
+      case field::if_unmodified_since:
+      case field::if_range:
+        return false;
+      default:
+        break;
+    }
+  }
+  return true;
 }
 
 // ---- the server ------------------------------------------------------------------
@@ -149,6 +174,18 @@ const std::string& date_now() {
 // Files up to this size are read into the response and go out with their
 // header in one write; bigger ones follow it with sendfile.
 constexpr std::uint64_t kInline = 64 * 1024;
+
+// A 200 for a small file, as a plain request for its target got it in this
+// round of the hub (round_cache.hpp): the serialized header and the bytes.
+// Later plain requests for the same target in the round get it without a
+// system call (open, fstat, pread, close) or a header built again. At most
+// kCached of them (kInline each) per round.
+struct CachedFile {
+  web::PreparedHeader header;
+  std::string body;
+  std::time_t date = 0;  // the second its Date field names
+};
+constexpr std::size_t kCached = 64;
 
 class HttpServer final : public HubServer {
  public:
@@ -183,6 +220,15 @@ class HttpServer final : public HubServer {
   }
 
   void handle(web::Request& req, web::Reply& reply) {
+    const DateNow& date = date_now();
+    const bool plain = plain_request(req);
+    const std::string_view target(req.target().data(), req.target().size());
+    if (plain) {
+      if (const auto hit = cache_.find(target); hit && hit->date == date.second) {
+        reply.send(hit->header, hit->body);  // holds `hit`: the send may wait for the client
+        return;
+      }
+    }
     const auto field = [&](web::http::field f) {
       auto it = req.find(f);
       return it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
@@ -190,7 +236,7 @@ class HttpServer final : public HubServer {
     using web::http::field;
     hf::Request r;
     r.method = std::string_view(req.method_string().data(), req.method_string().size());
-    r.target = std::string_view(req.target().data(), req.target().size());
+    r.target = target;
     r.range = field(field::range);
     r.conditions.if_match = field(field::if_match);
     r.conditions.if_none_match = field(field::if_none_match);
@@ -204,28 +250,44 @@ class HttpServer final : public HubServer {
     if (answer.has_file() && length > kInline && !reply.head_only()) {
       reply.header().result(status);
       for (const auto& [k, v] : answer.headers) reply.header().set(k, v);
-      reply.header().set(field::date, date_now());
+      reply.header().set(field::date, date.text);
       reply.content_length(length);
       reply.sendfile(answer.file.get(), answer.offset, length);
+      return;
+    }
+    if (plain && answer.status == 200 && answer.has_file() && !reply.head_only()) {
+      web::http::response_header<> head;
+      head.result(status);
+      for (const auto& [k, v] : answer.headers) head.insert(k, v);
+      head.insert(field::date, date.text);
+      auto entry = std::make_shared<CachedFile>();
+      entry->header = reply.prepare(std::move(head), length);
+      entry->date = date.second;
+      read_body(answer, entry->body);
+      cache_.put(target, entry);
+      reply.send(entry->header, entry->body);
       return;
     }
     web::Response res{status, req.version()};
     // insert, not set: the names are distinct, so no lookup for one to replace.
     for (const auto& [k, v] : answer.headers) res.insert(k, v);
-    res.insert(field::date, date_now());
+    res.insert(field::date, date.text);
     if (answer.has_file() && reply.head_only()) {
       res.content_length(length);  // announced, not read
     } else if (answer.has_file()) {
-      std::string& body = res.body();
-      body.resize(length);
-      const ssize_t n = ::pread(answer.file.get(), body.data(), length, static_cast<off_t>(answer.offset));
-      if (n != static_cast<ssize_t>(length)) {
-        throw std::system_error(std::make_error_code(std::errc::io_error), "the file changed while being read");
-      }
+      read_body(answer, res.body());
     } else {
       res.body() = std::move(answer.body);
     }
     reply.send(std::move(res));
+  }
+
+  static void read_body(const hf::Reply& answer, std::string& body) {
+    body.resize(answer.length);
+    const ssize_t n = ::pread(answer.file.get(), body.data(), answer.length, static_cast<off_t>(answer.offset));
+    if (n != static_cast<ssize_t>(answer.length)) {
+      throw std::system_error(std::make_error_code(std::errc::io_error), "the file changed while being read");
+    }
   }
 
   // Called by the server after each response (must not switch).
@@ -252,6 +314,7 @@ class HttpServer final : public HubServer {
   const HttpOptions& opt_;
   const hf::Root& root_;
   HttpStats& stats_;
+  RoundCache<CachedFile> cache_{kCached};  // before server_: its connections use it
   web::Server server_;
 };
 

@@ -114,6 +114,25 @@ struct AccessRecord {
 
 class WebSocket;
 
+/// A response header serialized once and sent with many replies, for a
+/// server that gives the same answer again and again (a static file): the
+/// fields are built and Beast serializes them once, not per request (the
+/// biggest user-space cost of a small reply). Reply::prepare() makes one,
+/// Reply::send(const PreparedHeader&, body) sends it. It holds the
+/// HTTP/1.1 keep-alive form; a reply that must differ (HTTP/1.0, or the
+/// connection closing after it) is serialized from the fields it keeps.
+class PreparedHeader {
+ public:
+  unsigned status() const noexcept { return head_.result_int(); }
+  std::uint64_t content_length() const noexcept { return length_; }
+
+ private:
+  friend class Reply;
+  http::response_header<> head_;
+  std::string bytes_;
+  std::uint64_t length_ = 0;
+};
+
 /// The streaming side of one request: sets the status and headers, then
 /// writes the body piece by piece, or switches the connection to WebSocket.
 /// Lives on the connection's greenlet for the duration of the handler call.
@@ -140,6 +159,17 @@ class Reply {
   /// Sends a whole response (Content-Length set from its body). Only before
   /// anything was written. Switch point.
   void send(Response&& res);
+
+  /// `head` (status and fields) with this server's Server field and a
+  /// Content-Length of `content_length`, serialized for
+  /// send(const PreparedHeader&, ...): for this reply and later ones, on
+  /// any connection of the same Server. Never switches.
+  PreparedHeader prepare(http::response_header<>&& head, std::uint64_t content_length) const;
+
+  /// Sends a whole response: `prepared`'s header and `body`, which must be
+  /// its Content-Length long (HEAD: the header alone, `body` unused). Only
+  /// before anything was written. Switch point.
+  void send(const PreparedHeader& prepared, std::string_view body);
 
   /// Whether the header went out.
   bool started() const noexcept { return started_; }
