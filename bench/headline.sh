@@ -16,7 +16,9 @@
 #   BUILD_DIR must hold a release build of: green_cli bench_loadgen
 #   bench_asio_echo bench_ws example_web_echo bench_core bench_fiber.
 #   GREEN_BEFORE=PATH/TO/an/older/green adds it as a before column where the
-#   script supports one (echo, serve http, fetch, chat).
+#   script supports one (echo, serve http, fetch, chat); WS_BEFORE=an older
+#   example_web_echo and CORE_BEFORE=an older bench_core do the same for the
+#   WebSocket echo and the switch.
 #   HEADLINE_QUICK=1: the smallest counts (one short round each), to check
 #   that every script still runs; its figures mean nothing.
 #   ONLY="echo http ws fetch dns chat switch": a subset, in that order.
@@ -29,13 +31,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # and of the per-round ratios.
 if [ "${1:-}" = --switch ]; then
   b=$2 rounds=$3 n=${SWITCH_N:-5000000}
-  names=(libgreen boost-fiber boost-context)
+  names=(libgreen ${CORE_BEFORE:+libgreen-before} boost-fiber boost-context)
   declare -A v
   for r in $(seq "$rounds"); do
-    k=$(((r - 1) % 3))
+    k=$(((r - 1) % ${#names[@]}))
     for name in "${names[@]:k}" "${names[@]:0:k}"; do
       case $name in
         libgreen) x=$(taskset -c 1 "$b/bench/bench_core" switch "$n" | awk '$1 == "switch_cpu_ns" { print $2 }') ;;
+        libgreen-before) x=$(taskset -c 1 "$CORE_BEFORE" switch "$n" | awk '$1 == "switch_cpu_ns" { print $2 }') ;;
         boost-fiber) x=$(taskset -c 1 "$b/bench/bench_fiber" switch "$n" | awk '$1 == "switch_cpu_ns" { print $2 }') ;;
         boost-context) x=$(taskset -c 1 "$b/bench/bench_fiber" jump "$n" | awk '$1 == "jump_direct_cpu_ns" { print $2 }') ;;
       esac
@@ -64,7 +67,8 @@ green=$build/tools/green
 before=${GREEN_BEFORE:-}
 only=${ONLY:-echo http ws fetch dns chat switch}
 for f in "$green" "$build/bench/servers/bench_loadgen" "$build/bench/servers/bench_asio_echo" "$build/bench/bench_ws" \
-  "$build/examples/example_web_echo" "$build/bench/bench_core" "$build/bench/bench_fiber" ${before:+"$before"}; do
+  "$build/examples/example_web_echo" "$build/bench/bench_core" "$build/bench/bench_fiber" ${before:+"$before"} \
+  ${WS_BEFORE:+"$WS_BEFORE"} ${CORE_BEFORE:+"$CORE_BEFORE"}; do
   [ -x "$f" ] || { echo "missing $f (build the release preset's targets first)" >&2; exit 2; }
 done
 cd "$root" || exit 2
@@ -117,7 +121,7 @@ section() {
 echo "## Headline benchmarks (bench/headline.sh), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "Machine: $(nproc) CPUs, $(awk -F': *' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)." \
-  "Command: \`${GREEN_BEFORE:+GREEN_BEFORE=$GREEN_BEFORE }${HEADLINE_QUICK:+HEADLINE_QUICK=$HEADLINE_QUICK }bench/headline.sh $rel\`." \
+  "Command: \`${GREEN_BEFORE:+GREEN_BEFORE=$GREEN_BEFORE }${WS_BEFORE:+WS_BEFORE=$WS_BEFORE }${CORE_BEFORE:+CORE_BEFORE=$CORE_BEFORE }${HEADLINE_QUICK:+HEADLINE_QUICK=$HEADLINE_QUICK }bench/headline.sh $rel\`." \
   "Every script interleaves its servers or clients round by round; ratios are medians of per-round ratios."
 echo
 a=${before:-$green}
@@ -135,7 +139,7 @@ for part in $only; do
     ws)
       # ws_bench.sh's GREEN_BEFORE is an example_web_echo binary, not green.
       section "WebSocket echo, 1,000 clients, vs node's ws and gevent-websocket" \
-        "GREEN_BEFORE= bench/ws_bench.sh $rel 1000 $ws_s $ws_r"
+        "GREEN_BEFORE=${WS_BEFORE:-} bench/ws_bench.sh $rel 1000 $ws_s $ws_r"
       ;;
     fetch)
       for c in 20 100; do
@@ -155,7 +159,7 @@ for part in $only; do
       ;;
     switch)
       section "the hub switch: libgreen sleep(0) vs Boost.Fiber yield vs a raw Boost.Context jump (CPU ns, pinned to CPU 1)" \
-        "bench/headline.sh --switch $rel $switch_r"
+        "${CORE_BEFORE:+CORE_BEFORE=$CORE_BEFORE }bench/headline.sh --switch $rel $switch_r"
       ;;
     *) echo "unknown part $part" >&2; exit 2 ;;
   esac

@@ -6,6 +6,9 @@
 # echo server, the seeds' gevent servers (/usr/bin/python3), socat fork
 # EXEC:cat and ncat --chat. The load client (bench_loadgen) is plain epoll.
 # Servers are pinned to CPU 0 and the load client to CPU 1.
+# One run per server in a fixed order: a survey, not a comparison to quote.
+# Ratios for RESULTS.md come from the interleaved scripts (echo_ab.sh and
+# chat_ab.sh: several rounds, medians of per-round ratios).
 #
 # Usage: bench/servers/servers.sh [BUILD_DIR] [SECONDS]   (default build/release, 5)
 set -u
