@@ -105,15 +105,21 @@ section() {
   echo "Commit: $commit  "
   echo "Load: \`$up0\` before, \`$up1\` after"
   echo
-  if grep -qv '^|' "$log"; then
+  # Tables, and the "## " titles some scripts give them, as Markdown; the
+  # rest (per-run lines, notes) in a text block before them.
+  if grep -qv '^|\|^## ' "$log"; then
     echo '```text'
-    grep -v '^|' "$log" | grep .
+    grep -v '^|\|^## ' "$log" | grep .
     echo '```'
     echo
   fi
   if grep -q '^|' "$log"; then
-    # one blank line between tables: a table ends where its lines stop
-    awk '/^\|/ { if (gap) print ""; print; gap = 0; next } { gap = 1 }' "$log" | sed '1{/^$/d}'
+    # blank: the last line printed was blank (or nothing yet); gap: a
+    # non-table line since the last table line, so a new table starts.
+    awk 'BEGIN { blank = 1 }
+         /^## / { if (!blank) print ""; print "####" substr($0, 3); print ""; blank = 1; gap = 0; next }
+         /^\|/ { if (gap && !blank) print ""; print; blank = 0; gap = 0; next }
+         { gap = 1 }' "$log"
     echo
   fi
 }
