@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every headline comparison of issues 14 and 17 in one command, through the
-# existing scripts, with modest round counts (about 15 minutes on a quiet
+# existing scripts, with modest round counts (under 15 minutes on a quiet
 # 2-core machine): serve echo vs the 1-thread Asio server (100 and 1,000
 # connections), serve http vs nginx, h2o and pywsgi (wrk -c50 and -c500, a
 # 1 GiB download, idle memory), WebSocket echo vs node's ws and
