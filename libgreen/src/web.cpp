@@ -43,6 +43,9 @@
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <array>
 #include <cerrno>
 #include <mutex>
@@ -179,6 +182,40 @@ void send_buffers(Reply::Conn& c, const Buffers& b, boost::system::error_code& e
   if (!would_block(ec)) return;
   ec = {};
   timed_write(c, [&] { asio::async_write(c.sock, rest, green::yield[ec]); });
+}
+
+// A reply of one or two plain buffers (header, body), nearly every one: a
+// single sendmsg of their iovecs. Asio's write walks them through
+// buffers_suffix and consuming_buffers first, several hundred instructions
+// per reply (callgrind), more than the rest of a cached small file's reply.
+template <std::size_t N>
+void send_buffers(Reply::Conn& c, const std::array<asio::const_buffer, N>& b, boost::system::error_code& ec) {
+  std::array<iovec, N> iov;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < N; ++i) {
+    iov[i] = {const_cast<void*>(b[i].data()), b[i].size()};
+    total += b[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = N;
+  ssize_t n;
+  do {
+    n = ::sendmsg(c.sock.native_handle(), &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  ec = {};
+  if (n >= 0 && static_cast<std::size_t>(n) == total) return;
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    ec.assign(errno, asio::error::get_system_category());
+    return;
+  }
+  beast::buffers_suffix<std::array<asio::const_buffer, N>> rest(b);
+  rest.consume(n > 0 ? static_cast<std::size_t>(n) : 0);
+  timed_write(c, [&] { asio::async_write(c.sock, rest, green::yield[ec]); });
+}
+
+void send_buffers(Reply::Conn& c, const asio::const_buffer& b, boost::system::error_code& ec) {
+  send_buffers(c, std::array<asio::const_buffer, 1>{b}, ec);
 }
 
 // Beast's header serializer (the fields' writer, which http::serializer
@@ -396,13 +433,16 @@ void Server::State::serve(net::TcpStream& s) {
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opt.max_header_bytes, UINT32_MAX)));
     parser.body_limit(opt.max_body_bytes);
     boost::system::error_code ec;
-    const auto arrival = Clock::now();
+    // From here for a header still on its way; one parsed at once (nearly
+    // every one) takes no time of its own, and no clock read is spent on it.
+    Clock::time_point arrival{};
     // What has arrived is parsed at once; only a header still on its way
     // waits, under the header timeout.
     http::read_header(reader, conn.buf, parser, ec);
     if (would_block(ec)) {
       if (!parser.got_some() && conn.buf.size() == 0) continue;  // woken, but nothing came: still idle
       ec = {};
+      arrival = Clock::now();
       if (!within(opt.header_timeout, [&] {
             read_waiting(
                 conn, [&](boost::system::error_code& e) { http::read_header(reader, conn.buf, parser, e); }, ec);
@@ -421,6 +461,7 @@ void Server::State::serve(net::TcpStream& s) {
     first = false;
     if (ec) {
       if (peer_gone(ec)) return;
+      if (arrival == Clock::time_point{}) arrival = Clock::now();
       if (ec == http::error::header_limit) {
         refuse(conn, http::status::request_header_fields_too_large, nullptr, arrival);
       } else if (ec == http::error::body_limit) {
