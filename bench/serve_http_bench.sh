@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # `green serve http` against nginx, h2o and gevent's pywsgi, side by side in
 # one run (issue 14). All four serve the same directory at the same time, each
-# pinned to CPU 0; the clients run on CPU 1. Rounds interleave the servers, and
-# the tables give the median of the rounds.
+# pinned to CPU 0; the clients run on CPU 1.
 #   small: wrk on a 1 KiB file, 50 and 500 connections (requests/s)
 #   big:   one curl download of a BIG_MIB file (MB/s; default 1024 MiB)
 #   idle:  IDLE_CONNS keep-alive connections after one request each: the
@@ -10,8 +9,19 @@
 # green runs with 1 hub, nginx with 1 worker (sendfile on, access log off),
 # h2o with 1 thread, pywsgi as one process (bench/servers/pywsgi_files.py).
 #
+# Every round runs each server once per workload, the order rotated by one
+# from round to round; before each measured wrk run the script waits until no
+# server uses CPU and then gives the server WARMUP seconds (default 1) of the
+# same load unmeasured. Ratios are medians of the per-round ratios
+# (bench/rounds.py). WARMUP=0 SETTLE=0 ROTATE=0 measure the way the script
+# did before (bench/RESULTS.md, "run-order bias"). CPU per request is the
+# server's user and kernel time (/proc/PID/stat) over the measured run's
+# requests; on loopback the kernel time includes the client's receive path,
+# which runs while the server sends.
+#
 # GREEN_BEFORE=PATH/TO/green adds "green-before", another build of green (the
-# commit before a change) run the same way, for a before/after in one run.
+# commit before a change) run the same way, for a before/after in one run;
+# give it the same binary for an A/A run: the "order check" line must say ~1.00.
 #
 # Usage: bench/serve_http_bench.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (build/release, 5, 5)
 set -u
@@ -23,9 +33,11 @@ green=$build/tools/green
 big_mib=${BIG_MIB:-1024}
 idle_conns=${IDLE_CONNS:-10000}
 servers=${SERVERS:-"green nginx h2o pywsgi"}
+warmup=${WARMUP:-1}
 if [ -n "${GREEN_BEFORE:-}" ]; then
   [ -x "$GREEN_BEFORE" ] || { echo "GREEN_BEFORE: no $GREEN_BEFORE" >&2; exit 2; }
-  servers="green green-before ${servers#green }"
+  rest=" $servers "
+  servers="green green-before ${rest/ green / }"
 fi
 [ -x "$green" ] || { echo "missing $green (build the release preset)" >&2; exit 2; }
 for t in wrk curl nginx h2o taskset; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
@@ -120,7 +132,6 @@ CONF
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 # The process that serves: nginx's worker is the child of the master started
 # (h2o serves from the process started; its child is a helper).
 serving_pid() {
@@ -131,21 +142,39 @@ serving_pid() {
   fi
   echo "$p"
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# Prints "REQ/S CPU-US-PER-REQUEST": the machine is shared, so the server's own
-# CPU time per request says more than requests/s when others compete for the cores.
+user_sys() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+# Waits (at most 5 s) until none of the servers has used CPU for 0.2 s: a
+# server still closing the last run's connections must not share CPU 0 with
+# the next one's measured run.
+settle() {
+  local now last="" i s
+  [ "${SETTLE:-1}" = 0 ] && return
+  for i in $(seq 25); do
+    now=$(for s in $servers; do user_sys "$(serving_pid "$s")"; done | tr '\n' ' ')
+    [ "$now" = "$last" ] && break
+    last=$now
+    sleep 0.2
+  done
+  echo "$(((i - 2) * 2))" >>"$work/settle"  # tenths of a second some server still ran
+}
+# Prints "REQ/S USER-US SYS-US" (the server's user and kernel CPU time per
+# request): the machine is shared, so the server's own CPU time per request
+# says more than requests/s when others compete for the cores.
 wrk_run() {
-  local p before after out
+  local p u0 s0 u1 s1 out
   p=$(serving_pid "$1")
-  before=$(cpu_ticks "$p")
+  settle
+  [ "$warmup" = 0 ] || taskset -c 1 wrk -t1 -c"$2" -d"${warmup}s" "http://127.0.0.1:${port[$1]}/1k.bin" >/dev/null
+  read -r u0 s0 < <(user_sys "$p")
   out=$(taskset -c 1 wrk -t1 -c"$2" -d"${secs}s" "http://127.0.0.1:${port[$1]}/1k.bin")
-  after=$(cpu_ticks "$p")
-  awk -v b="$before" -v a="$after" -v hz="$(getconf CLK_TCK)" '
+  read -r u1 s1 < <(user_sys "$p")
+  awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" '
     /^Requests\/sec:/ { rps = $2 }
     / requests in / { n = $1 }
-    END { printf "%s %.1f\n", rps, (a - b) / hz * 1e6 / (n > 0 ? n : 1) }' <<<"$out"
+    END { n = n > 0 ? n : 1; printf "%s %.2f %.2f\n", rps, u / hz * 1e6 / n, s / hz * 1e6 / n }' <<<"$out"
 }
 curl_mbps() {
+  settle
   taskset -c 1 curl -s -o /dev/null -w '%{speed_download} %{size_download}\n' "http://127.0.0.1:${port[$1]}/big.bin" |
     awk -v want=$((big_mib * 1048576)) '$2 != want { print "short download: " $2 > "/dev/stderr" } { printf "%.1f\n", $1 / 1e6 }'
 }
@@ -160,49 +189,42 @@ done
 echo "# serve http (issue 14): $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${secs}s per wrk run, $rounds rounds"
 echo "# uptime: $(uptime)"
 echo "# green $(git -C "$here" rev-parse --short HEAD 2>/dev/null), $(nginx -v 2>&1), $(h2o --version | head -1), gevent $(/usr/bin/python3 -c 'import gevent; print(gevent.__version__)')"
-declare -A runs
+runs=$work/runs
+set -- $servers
 for r in $(seq "$rounds"); do
+  k=$(((r - 1) % $#))
+  [ "${ROTATE:-1}" = 0 ] && k=0
+  order="${*:k+1} ${*:1:k}"
   for c in 50 500; do
-    for s in $servers; do
-      read -r rps cpu < <(wrk_run "$s" "$c")
-      runs[$s,$c]+="$rps "
-      runs[$s,cpu$c]+="$cpu "
+    pos=0
+    for s in $order; do
+      pos=$((pos + 1))
+      echo "$r c$c $pos $s $(wrk_run "$s" "$c")" >>"$runs"
     done
   done
-  for s in $servers; do [ "$s" = pywsgi ] || runs[$s,big]+="$(curl_mbps "$s") "; done
-  echo "# round $r done: $(uptime)" >&2
+  pos=0
+  for s in $order; do
+    [ "$s" = pywsgi ] && continue
+    pos=$((pos + 1))
+    echo "$r big $pos $s $(curl_mbps "$s") - -" >>"$runs"
+  done
+  echo "# round $r done (order $order): $(uptime)" >&2
 done
 echo "# uptime after: $(uptime)"
-
-med() { tr ' ' '\n' <<<"${runs[$1,$2]:-}" | grep . | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-
-for c in 50 500; do
-  echo
-  echo "## 1 KiB file, wrk -t1 -c$c, requests/s (median of $rounds)"
-  echo
-  echo "| server | median req/s | runs | green / server | median server CPU us/request | runs | server / green CPU |"
-  echo "|---|---:|---|---:|---:|---|---:|"
-  g=$(med green $c)
-  gc=$(med green cpu$c)
-  for s in $servers; do
-    m=$(med "$s" $c)
-    mc=$(med "$s" cpu$c)
-    echo "| $s | $m | ${runs[$s,$c]}| $(ratio "$g" "$m") | $mc | ${runs[$s,cpu$c]}| $(ratio "$mc" "$gc") |"
-  done
-done
-
+[ -s "$work/settle" ] && sort -n "$work/settle" | awk '{ a[NR] = $1 } END {
+  printf "# before a measured run, some server still used CPU for: median %.1f s, max %.1f s (%d runs)\n", a[int((NR + 1) / 2)] / 10, a[NR] / 10, NR }'
 echo
-echo "## ${big_mib} MiB file, one curl download, MB/s (median of $rounds)"
+echo "Runs (round, workload, place in the round, server, rate, CPU us/request user, kernel):"
 echo
-echo "| server | median MB/s | runs | green / server |"
-echo "|---|---:|---|---:|"
-g=$(med green big)
-for s in $servers; do
-  [ "$s" = pywsgi ] && continue
-  m=$(med "$s" big)
-  echo "| $s | $m | ${runs[$s,big]}| $(ratio "$g" "$m") |"
-done
+sed 's/^/    /' "$runs"
+pair=
+[ -n "${GREEN_BEFORE:-}" ] && pair="--pair green green-before"
+bound=
+[[ " $servers " = *" pywsgi "* ]] && bound="--bound pywsgi:30"
+echo
+echo "## 1 KiB file, wrk -t1 -c50 and -c500 (c50, c500), and one curl download of ${big_mib} MiB (big; MB/s)"
+grep -v ' big ' "$runs" | python3 "$here/rounds.py" --ref green --rate req/s --cpu us/request $pair $bound
+grep ' big ' "$runs" | python3 "$here/rounds.py" --ref green --rate MB/s $pair
 
 echo
 echo "## $idle_conns idle keep-alive connections (one request each): server resident memory"
