@@ -103,9 +103,12 @@ def main():
                     first.append(e[1] / l[1])
                 if total(e) and total(l) is not None:
                     later.append(total(l) / total(e))
+            def spread(xs):
+                return f"rounds {min(xs):.2f}-{max(xs):.2f}" if xs else "no rounds"
             print(f"\nOrder check, {a.pair[0]} vs {a.pair[1]}: the one that ran earlier in a round vs the later one: "
-                  f"{a.rate} x{fmt(med(first), 2)}, CPU per op x{fmt(med(later), 2)} for the later one "
-                  f"(medians of {len(first)} rounds; 1.00 = no order bias when both are one build)")
+                  f"{a.rate} x{fmt(med(first), 2)} ({spread(first)})"
+                  + (f", CPU per op x{fmt(med(later), 2)} for the later one ({spread(later)})" if later else "")
+                  + f"; medians of {len(first)} rounds, 1.00 = no order bias when both are one build")
         if a.bound and cpu:
             name, goal = a.bound.split(":")
             sysm = {s: med([r[(n, s)][3] for n in rounds if (n, s) in r]) for s in servers}

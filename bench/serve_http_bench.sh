@@ -23,12 +23,13 @@
 # commit before a change) run the same way, for a before/after in one run;
 # give it the same binary for an A/A run: the "order check" line must say ~1.00.
 #
-# Usage: bench/serve_http_bench.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (build/release, 5, 5)
+# Usage: bench/serve_http_bench.sh [BUILD_DIR] [SECONDS] [ROUNDS]
+#   (build/release, 5, one round per server: each gets each place once)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build/release}
 secs=${2:-5}
-rounds=${3:-5}
+rounds=${3:-}
 green=$build/tools/green
 big_mib=${BIG_MIB:-1024}
 idle_conns=${IDLE_CONNS:-10000}
@@ -186,11 +187,12 @@ for s in $servers; do
   [ "$got" = same ] || { echo "$s does not serve the file's bytes" >&2; exit 1; }
 done
 
+set -- $servers
+rounds=${rounds:-$#}
 echo "# serve http (issue 14): $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${secs}s per wrk run, $rounds rounds"
 echo "# uptime: $(uptime)"
 echo "# green $(git -C "$here" rev-parse --short HEAD 2>/dev/null), $(nginx -v 2>&1), $(h2o --version | head -1), gevent $(/usr/bin/python3 -c 'import gevent; print(gevent.__version__)')"
 runs=$work/runs
-set -- $servers
 for r in $(seq "$rounds"); do
   k=$(((r - 1) % $#))
   [ "${ROTATE:-1}" = 0 ] && k=0

@@ -23,13 +23,14 @@
 # "green-before" (an A/B interleaved with the others); the same binary as
 # green makes an A/A run, whose "order check" line must say ~1.00.
 #
-# Usage: bench/ws_bench.sh [BUILD_DIR] [CLIENTS] [SECONDS] [ROUNDS]   (build/release, 1000, 5, 3)
+# Usage: bench/ws_bench.sh [BUILD_DIR] [CLIENTS] [SECONDS] [ROUNDS]
+#   (build/release, 1000, 5, one round per server: each gets each place once)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build/release}
 clients=${2:-1000}
 secs=${3:-5}
-rounds=${4:-3}
+rounds=${4:-}
 servers=${SERVERS:-"green gevent-websocket node-ws"}
 [ -n "${GREEN_BEFORE:-}" ] && servers="green-before $servers"
 warmup=${WARMUP:-1}
@@ -67,6 +68,7 @@ trap 'cleanup; rm -f "$runs"' EXIT
 user_sys() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 echo "uptime: $(uptime)"
 set -- $servers
+rounds=${rounds:-$#}
 for r in $(seq "$rounds"); do
   k=$(((r - 1) % $#))
   pos=0

@@ -12,14 +12,14 @@
 # (bench/rounds.py). Give the same binary twice for an A/A run: its "order
 # check" lines must say ~1.00.
 #
-# Usage: bench/servers/echo_ab.sh GREEN_A GREEN_B [BUILD_DIR] [ROUNDS] [SECONDS]
+# Usage: bench/servers/echo_ab.sh GREEN_A GREEN_B [BUILD_DIR] [ROUNDS] [SECONDS]   (6 rounds of 2 s)
 #   BUILD_DIR (default build/release) provides bench_loadgen and bench_asio_echo.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 a=${1:?usage: echo_ab.sh GREEN_A GREEN_B [BUILD_DIR] [ROUNDS] [SECONDS]}
 b=${2:?usage: echo_ab.sh GREEN_A GREEN_B [BUILD_DIR] [ROUNDS] [SECONDS]}
 build=${3:-$here/../../build/release}
-rounds=${4:-8}
+rounds=${4:-6}
 secs=${5:-2}
 depth=${DEPTH:-4}
 warmup=${WARMUP:-1}
