@@ -11,8 +11,10 @@
 // its greenlet's stack and the socket).
 //
 // Requests are read with Beast's synchronous parser calls over the stream's
-// non-blocking recv (ConnReader); WebSocket frames and the drain of a closing
-// connection go through Asio reads (asio_reads()).
+// non-blocking recv (ConnReader), WebSocket frames with Beast's synchronous
+// reads over the same (UpgradedSocket); the drain of a closing connection
+// goes through Asio reads (asio_reads()).
+#include <green/event.hpp>
 #include <green/greenlet.hpp>
 #include <green/hub.hpp>
 #include <green/semaphore.hpp>
@@ -704,21 +706,27 @@ struct ReportOwnBytes {
   }
 };
 
-// The WebSocket's next layer, the connection's socket with three changes.
-// Reading: the bytes read past the upgrade request are put back in front: a
-// client may send its first frames right behind the request, before it reads
-// the 101, and the HTTP reader took them along. Once they are used up, reads
-// go straight to the socket. Writing: the first write Beast makes after
-// `prefix` was set carries those bytes (whole frames, or the rest of one the
-// socket took only part of) in front of its own, in one write. That write is
-// made under Beast's write lock, so a pong Beast answers meanwhile comes
-// before or after them, never inside, and messages stay in order. And it
-// counts Beast's writes in progress: while none is, a frame may go straight
-// to the socket (WebSocket::Impl::send_now).
+// The WebSocket's next layer, the connection's socket with these changes.
+// Reading: WebSocket::receive() runs Beast's synchronous read, and
+// read_some() parks the greenlet on the stream's readiness watches
+// (TcpStream::wait_readable(), then try_read()): no Beast or Asio operation,
+// no cancellation slot and no timer per message, no system call on a socket
+// known to be empty, and a Timeout or kill is thrown right through Beast's
+// read (which stays consistent: a read that throws has read nothing). The
+// bytes read past the upgrade request come first: a client may send its
+// first frames right behind the request, before it reads the 101, and the
+// HTTP reader took them along. Writing from inside a read (Beast's pongs and
+// close answers) goes through write_some() under the send lock, so it lands
+// between messages. Beast's own writes (the asynchronous fallback of a send):
+// the first one after `prefix` was set carries those bytes (whole frames, or
+// the rest of one the socket took only part of) in front of its own, in one
+// write; and they are counted while in progress: while none is, a frame may
+// go straight to the socket (WebSocket::Impl::send_now).
 class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::flat_buffer> {
  public:
-  using buffered_read_stream::buffered_read_stream;
+  UpgradedSocket(Tcp::socket& s, WebSocket::Impl& owner) : buffered_read_stream(s), im(owner) {}
 
+  WebSocket::Impl& im;
   const std::string* prefix = nullptr;
   std::shared_ptr<unsigned> writing = std::make_shared<unsigned>(0);
 
@@ -744,12 +752,28 @@ class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::f
         },
         token, b);
   }
+
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& b, boost::system::error_code& ec);
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& b) {
+    boost::system::error_code ec;
+    const std::size_t n = read_some(b, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  template <class ConstBuffers>
+  std::size_t write_some(const ConstBuffers& b, boost::system::error_code& ec);
+  template <class ConstBuffers>
+  std::size_t write_some(const ConstBuffers& b) {
+    boost::system::error_code ec;
+    const std::size_t n = write_some(b, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
 };
 
-// Beast closes a WebSocket's transport through these (found by ADL).
-[[maybe_unused]] void teardown(beast::role_type role, UpgradedSocket& s, boost::system::error_code& ec) {
-  websocket::teardown(role, s.next_layer(), ec);
-}
+void teardown(beast::role_type role, UpgradedSocket& s, boost::system::error_code& ec);
 
 template <class Handler>
 void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& h) {
@@ -791,14 +815,41 @@ struct boost::asio::associator<Associator, green::web::ReportOwnBytes<Handler>, 
 
 namespace green::web {
 
+// The idle ping, Beast's keep_alive_pings without Beast's timer, which is
+// cancelled and queued again for every message read (5% of the server's
+// CPU in a 1,000-client echo). This one is armed once per half idle
+// timeout: when it fires it looks whether anything was read since the last
+// time; if not, it pings (or has the send in progress do it), and if still
+// nothing came by the next time, the connection ends (a parked receive
+// returns nullopt, close code 1006).
+struct PingTimer : detail::TimerNode {
+  explicit PingTimer(WebSocket::Impl& i) noexcept : TimerNode(&PingTimer::fire), im(i) {}
+  static void fire(detail::TimerNode* t);
+  WebSocket::Impl& im;
+};
+
 struct WebSocket::Impl {
-  Impl(Tcp::socket& s, const Options& o) : ws(s), opt(o) {}
+  Impl(net::TcpStream& s, const Options& o) : ws(s.socket(), *this), stream(s), opt(o) {}
+  ~Impl() { detail::timer_cancel(ping_timer); }
   websocket::stream<UpgradedSocket> ws;
+  net::TcpStream& stream;
   const Options& opt;
   green::Lock send_lock;
-  beast::flat_buffer rbuf;
-  std::string batch;  // send_many's frames before its last message; the rest of a frame sent in part
+  beast::flat_buffer rbuf;  // a message being read (kept when a Timeout or kill interrupts it)
+  std::string batch;        // send_many's frames before its last message; the rest of a frame sent in part
   std::uint16_t code = 0;
+  bool close_sent = false;    // by close(): nothing goes out after it
+  bool receiving = false;     // a greenlet is in receive()
+  bool draining = false;      // close() reads the peer's answer itself
+  green::Event ended;         // the read side saw the end (a close frame, an error)
+  PingTimer ping_timer{*this};
+  Duration ping_every{};      // half the idle timeout; zero: no idle ping
+  std::uint64_t reads = 0;    // reads that got bytes
+  std::uint64_t reads_seen = 0;
+  bool pinged = false;        // since the last read seen
+  bool ping_wanted = false;   // the timer found a send in progress: it pings when done
+
+  bool is_open() const noexcept { return !close_sent && ws.is_open() && stream.is_open(); }
 
   // Writes whole frames straight to the socket when it is open and no write
   // of Beast's is under way (one could have part of a frame out): a message
@@ -807,8 +858,8 @@ struct WebSocket::Impl {
   // false when nothing went out; the caller then sends through Beast. Needs
   // send_lock. Switch point only when the socket takes part of the frames:
   // the rest then goes out in front of a ping (Beast's write lock keeps a
-  // pong Beast is about to send behind it), and the call waits for that
-  // like a send (a failure ends the connection).
+  // write of Beast's behind it), and the call waits for that like a send (a
+  // failure ends the connection).
   template <class Buffers>
   bool send_now(const Buffers& frames) {
     auto& up = ws.next_layer();
@@ -816,7 +867,10 @@ struct WebSocket::Impl {
     boost::system::error_code ec;
     const std::size_t n = up.next_layer().send(frames, 0, ec);
     if (ec) return false;  // full (Beast waits for room) or failed (Beast reports it)
-    if (n == beast::buffer_bytes(frames)) return true;
+    if (n == beast::buffer_bytes(frames)) {
+      if (ping_wanted) ping_now();
+      return true;
+    }
     beast::buffers_suffix<Buffers> rest(frames);
     rest.consume(n);
     std::string tail = beast::buffers_to_string(rest);  // `frames` may be `batch` itself
@@ -827,6 +881,7 @@ struct WebSocket::Impl {
       ~Done() { im.ws.next_layer().prefix = nullptr; }
     } done{*this};
     bool in_time = false;
+    ping_wanted = false;  // this ping serves
     try {
       in_time = within(opt.write_timeout, [&] { ws.async_ping({}, green::yield[ec]); });
     } catch (...) {
@@ -839,12 +894,132 @@ struct WebSocket::Impl {
     return true;
   }
 
+  // A frame Beast's read writes (a pong, the answer to a close, the close
+  // that fails a connection), whole, under send_lock (a send parked on a slow
+  // client finishes its frame first). Switch point; a write that cannot
+  // finish ends the connection.
+  template <class Buffers>
+  void write_whole(const Buffers& frames, boost::system::error_code& ec) {
+    std::lock_guard<green::Lock> hold(send_lock);
+    if (!close_sent) write_locked(frames, ec);
+  }
+
+  // The frames, whole, needing send_lock; no write of Beast's is under way.
+  template <class Buffers>
+  void write_locked(const Buffers& frames, boost::system::error_code& ec) {
+    auto& sock = ws.next_layer().next_layer();
+    beast::buffers_suffix<Buffers> rest(frames);
+    rest.consume(sock.send(rest, 0, ec));
+    if (ec && !would_block(ec)) return;
+    ec = {};
+    if (beast::buffer_bytes(rest) != 0) {
+      bool in_time = false;
+      try {
+        in_time = within(opt.write_timeout, [&] { asio::async_write(sock, rest, green::yield[ec]); });
+      } catch (...) {
+        abort();
+        throw;
+      }
+      if (!in_time) ec = asio::error::timed_out;
+      if (ec) return abort();
+    }
+    if (ping_wanted) ping_now();
+  }
+
+  // The idle ping, when nothing else is being written (else ping_wanted
+  // has the writer send it). Never switches.
+  void ping_now() noexcept {
+    ping_wanted = false;
+    auto& up = ws.next_layer();
+    if (!is_open()) return;
+    if (*up.writing != 0 || up.prefix != nullptr) {
+      ping_wanted = true;
+      return;
+    }
+    static constexpr std::array<char, 2> kPing{static_cast<char>(0x89), 0};
+    boost::system::error_code ec;
+    const std::size_t n = up.next_layer().send(asio::buffer(kPing), 0, ec);
+    if (!ec && n != kPing.size()) abort();  // half a frame out
+    // A full socket takes no ping: the peer is not reading, and the next
+    // look finds nothing read.
+  }
+
   void abort() noexcept {
     if (code == 0) code = websocket::close_code::abnormal;
-    boost::system::error_code ignored;
-    ws.next_layer().next_layer().close(ignored);
+    stream.close();  // wakes a parked receive
   }
 };
+
+void PingTimer::fire(detail::TimerNode* t) {
+  WebSocket::Impl& im = static_cast<PingTimer*>(t)->im;
+  if (!im.stream.is_open()) return;
+  if (im.reads != im.reads_seen) {
+    im.reads_seen = im.reads;
+    im.pinged = false;
+  } else if (!im.pinged) {
+    im.pinged = true;
+    if (im.send_lock.locked()) {
+      im.ping_wanted = true;  // the send or close in progress pings when its frame is out
+    } else {
+      im.ping_now();
+    }
+  } else {
+    im.abort();
+    return;
+  }
+  detail::timer_arm(*t, Clock::now() + im.ping_every);
+}
+
+namespace {
+
+template <class MutableBuffers>
+std::size_t UpgradedSocket::read_some(const MutableBuffers& b, boost::system::error_code& ec) {
+  ec = {};
+  if (buffer().size() > 0) {
+    const std::size_t n = asio::buffer_copy(b, buffer().data());
+    buffer().consume(n);
+    return n;
+  }
+  for (auto it = asio::buffer_sequence_begin(b); it != asio::buffer_sequence_end(b); ++it) {
+    const asio::mutable_buffer m = *it;
+    if (m.size() == 0) continue;
+    for (;;) {
+      std::error_code sec;
+      im.stream.wait_readable(sec);  // returns at once unless the socket is known to be empty
+      std::size_t n = 0;
+      if (!sec) n = im.stream.try_read(std::span<char>(static_cast<char*>(m.data()), m.size()), sec);
+      if (sec == std::errc::operation_would_block) continue;
+      if (sec) {
+        ec.assign(sec.value(), asio::error::get_system_category());
+      } else if (n == 0) {
+        ec = asio::error::eof;
+      } else {
+        ++im.reads;
+      }
+      return n;
+    }
+  }
+  return 0;
+}
+
+template <class ConstBuffers>
+std::size_t UpgradedSocket::write_some(const ConstBuffers& b, boost::system::error_code& ec) {
+  ec = {};
+  im.write_whole(b, ec);
+  return ec ? 0 : beast::buffer_bytes(b);
+}
+
+// Beast's synchronous read ends a connection through this (found by ADL):
+// the server closes first (RFC 6455 7.1.1), without waiting for the peer's
+// end of the stream.
+void teardown(beast::role_type, UpgradedSocket& s, boost::system::error_code& ec) {
+  ec = {};
+  std::error_code ignored;
+  s.im.stream.shutdown_write(ignored);
+  s.im.stream.close();
+}
+
+}  // namespace
 
 WebSocket::WebSocket(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 WebSocket::WebSocket(WebSocket&&) noexcept = default;
@@ -856,14 +1031,12 @@ WebSocket Reply::accept_websocket(Request& req) {
   started_ = true;
   upgraded_ = true;
   const Options& opt = conn_.st.opt;
-  auto impl = std::make_unique<WebSocket::Impl>(asio_reads(conn_), opt);
+  auto impl = std::make_unique<WebSocket::Impl>(conn_.stream, opt);
   auto& ws = impl->ws;
   websocket::stream_base::timeout t{};
   t.handshake_timeout = opt.header_timeout > Duration::zero() ? opt.header_timeout : websocket::stream_base::none();
-  t.idle_timeout = opt.websocket_idle_timeout > Duration::zero() && opt.websocket_idle_timeout != forever
-                       ? opt.websocket_idle_timeout
-                       : websocket::stream_base::none();
-  t.keep_alive_pings = true;
+  t.idle_timeout = websocket::stream_base::none();  // PingTimer
+  t.keep_alive_pings = false;
   ws.set_option(t);
   ws.read_message_max(opt.max_message_bytes);
   if (!opt.server_name.empty()) {
@@ -877,14 +1050,29 @@ WebSocket Reply::accept_websocket(Request& req) {
   ws.async_accept(req, green::yield[ec]);
   conn_.status = ec ? 400 : 101;
   if (ec) throw_io(ec, "WebSocket handshake with " + net::to_string(conn_.stream.remote_endpoint()));
+  if (opt.websocket_idle_timeout > Duration::zero() && opt.websocket_idle_timeout != forever) {
+    impl->ping_every = opt.websocket_idle_timeout / 2;
+    detail::timer_arm(impl->ping_timer, Clock::now() + impl->ping_every);
+  }
   return WebSocket(std::move(impl));
 }
 
 std::optional<WebSocket::Message> WebSocket::receive() {
   auto& im = *impl_;
-  im.rbuf.clear();
+  if (im.draining) {  // one reader at a time: close() reads until the end
+    im.ended.wait();
+    return std::nullopt;
+  }
   boost::system::error_code ec;
-  im.ws.async_read(im.rbuf, green::yield[ec]);
+  {
+    struct Mark {
+      Impl& im;
+      explicit Mark(Impl& i) : im(i) { im.receiving = true; }
+      ~Mark() { im.receiving = false; }
+    } mark(im);
+    // A message a Timeout or kill interrupted goes on where it stopped.
+    im.ws.read(im.rbuf, ec);
+  }
   if (ec) {
     if (ec == websocket::error::closed) {
       im.code = static_cast<std::uint16_t>(im.ws.reason().code);
@@ -896,17 +1084,21 @@ std::optional<WebSocket::Message> WebSocket::receive() {
     } else if (im.code == 0) {
       im.code = websocket::close_code::abnormal;
     }
+    im.rbuf.clear();
+    im.ended.set();
     return std::nullopt;
   }
   Message m;
   m.binary = im.ws.got_binary();
   m.data = beast::buffers_to_string(im.rbuf.data());
+  im.rbuf.clear();
   return m;
 }
 
 void WebSocket::send(std::string_view data, bool binary) {
   auto& im = *impl_;
   std::lock_guard<green::Lock> hold(im.send_lock);
+  if (im.close_sent) throw_io(websocket::error::closed, "WebSocket send");
   std::array<char, 10> head;
   const std::array<asio::const_buffer, 2> frame{asio::buffer(head.data(), frame_header(head, data.size(), binary)),
                                                 asio::buffer(data.data(), data.size())};
@@ -917,6 +1109,7 @@ void WebSocket::send(std::string_view data, bool binary) {
                               [&] { im.ws.async_write(asio::buffer(data.data(), data.size()), green::yield[ec]); });
   if (!in_time) throw std::system_error(std::make_error_code(std::errc::timed_out), "WebSocket send");
   if (ec) throw_io(ec, "WebSocket send");
+  if (im.ping_wanted) im.ping_now();
 }
 
 void WebSocket::send_many(std::span<const std::string_view> messages, bool binary) {
@@ -924,6 +1117,7 @@ void WebSocket::send_many(std::span<const std::string_view> messages, bool binar
   if (messages.size() == 1) return send(messages[0], binary);
   auto& im = *impl_;
   std::lock_guard<green::Lock> hold(im.send_lock);
+  if (im.close_sent) throw_io(websocket::error::closed, "WebSocket send");
   // A batch as big as a chat's 64 KiB is not kept for each idle connection.
   struct Done {
     Impl& im;
@@ -961,25 +1155,59 @@ void WebSocket::send_many(std::span<const std::string_view> messages, bool binar
   if (!in_time || ec) im.abort();
   if (!in_time) throw std::system_error(std::make_error_code(std::errc::timed_out), "WebSocket send");
   if (ec) throw_io(ec, "WebSocket send");
+  if (im.ping_wanted) im.ping_now();
 }
 
 void WebSocket::close(std::uint16_t code, std::string_view reason) {
   auto& im = *impl_;
-  if (!im.ws.is_open()) return;
-  std::lock_guard<green::Lock> hold(im.send_lock);
-  if (!im.ws.is_open()) return;
-  if (im.code == 0) im.code = code;
-  boost::system::error_code ec;
-  im.ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(code),
-                                            beast::string_view(reason.data(), reason.size())),
-                    green::yield[ec]);
+  if (!im.is_open()) return;
+  {
+    std::lock_guard<green::Lock> hold(im.send_lock);
+    if (!im.is_open()) return;
+    if (im.code == 0) im.code = code;
+    std::string frame{static_cast<char>(0x88), 0};
+    if (code != 0) {
+      reason = reason.substr(0, 123);  // a control frame's payload is at most 125 bytes
+      frame[1] = static_cast<char>(2 + reason.size());
+      frame += static_cast<char>(code >> 8);
+      frame += static_cast<char>(code & 0xff);
+      frame += reason;
+    }
+    boost::system::error_code ec;
+    im.write_locked(asio::buffer(frame), ec);
+    if (ec) return im.abort();
+    im.close_sent = true;  // Beast's own answer to the peer's close is not sent (write_whole)
+  }
+  // The peer's close: read by the greenlet in receive() if there is one,
+  // else here (what comes before it is dropped). Beast's read then ends the
+  // connection (teardown).
+  within(im.opt.websocket_idle_timeout, [&] {
+    if (im.receiving) {
+      im.ended.wait();
+      return;
+    }
+    struct Drain {
+      Impl& im;
+      explicit Drain(Impl& i) : im(i) { im.draining = true; }
+      ~Drain() {
+        im.draining = false;
+        im.ended.set();
+      }
+    } drain(im);
+    boost::system::error_code ec;
+    while (!ec) {
+      im.ws.read(im.rbuf, ec);
+      im.rbuf.clear();
+    }
+  });
+  if (im.stream.is_open()) im.abort();
 }
 
 void WebSocket::abort() noexcept {
   if (impl_) impl_->abort();
 }
 
-bool WebSocket::is_open() const noexcept { return impl_ && impl_->ws.is_open(); }
+bool WebSocket::is_open() const noexcept { return impl_ && impl_->is_open(); }
 std::uint16_t WebSocket::close_code() const noexcept { return impl_ ? impl_->code : 0; }
 
 // ---- Server -----------------------------------------------------------------------

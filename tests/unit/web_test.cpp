@@ -425,6 +425,78 @@ GREEN_TEST(Web, KillAndTimeoutInterruptAParkedWebSocketReceive) {
   EXPECT_EQ(server.connections(), 0u);
 }
 
+GREEN_TEST(Web, TheIdlePingKeepsAWebSocketPeerThatAnswersIt) {
+  green::web::Options opt;
+  opt.websocket_idle_timeout = green::testing::scaled(200ms);  // a ping after 100 ms of silence
+  Server server(
+      loopback(),
+      [&](Request& req, Reply& reply) {
+        auto ws = reply.accept_websocket(req);
+        while (auto m = ws.receive()) ws.send(m->data);
+      },
+      opt);
+  server.start();
+  TcpStream c = dial(server);
+  websocket::stream<green::net::Tcp::socket&> ws(c.socket());
+  ws.async_handshake("x", "/", green::yield);
+  int pings = 0;
+  ws.control_callback([&](websocket::frame_type kind, boost::beast::string_view) {
+    if (kind == websocket::frame_type::ping) ++pings;
+  });
+  // The client reads (answering each ping) and says nothing for 3 idle
+  // timeouts; without the pings, or with their pongs unseen, the server
+  // would end the connection after one.
+  boost::beast::flat_buffer buf;
+  auto reader = green::spawn([&] { ws.async_read(buf, green::yield); });
+  green::sleep(green::testing::scaled(600ms));
+  ws.async_write(boost::asio::buffer(std::string("still here")), green::yield);
+  reader.join();
+  EXPECT_EQ(boost::beast::buffers_to_string(buf.data()), "still here");
+  EXPECT_GE(pings, 2);
+  ws.async_close(websocket::close_code::normal, green::yield);
+  server.stop(5s);
+}
+
+GREEN_TEST(Web, CloseWhileAnotherGreenletReceivesEndsTheReceiveWithThePeersAnswer) {
+  std::uint16_t code = 0;
+  bool reader_ended = false, send_refused = false;
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    auto ws = reply.accept_websocket(req);
+    auto reader = green::spawn([&] {
+      while (ws.receive()) {
+      }
+      reader_ended = true;
+    });
+    ws.send("bye soon");
+    green::Timeout limit(10s);
+    ws.close(4000, "done");
+    reader.join();
+    code = ws.close_code();
+    EXPECT_FALSE(ws.is_open());
+    try {
+      ws.send("after the close");
+    } catch (const std::system_error&) {
+      send_refused = true;
+    }
+  });
+  server.start();
+  TcpStream c = dial(server);
+  websocket::stream<green::net::Tcp::socket&> ws(c.socket());
+  ws.async_handshake("x", "/", green::yield);
+  boost::beast::flat_buffer buf;
+  ws.async_read(buf, green::yield);
+  EXPECT_EQ(boost::beast::buffers_to_string(buf.data()), "bye soon");
+  boost::system::error_code ec;
+  ws.async_read(buf, green::yield[ec]);  // answers the close
+  EXPECT_EQ(ec, websocket::error::closed);
+  EXPECT_EQ(ws.reason().code, 4000);
+  EXPECT_EQ(ws.reason().reason, "done");
+  server.stop(5s);
+  EXPECT_TRUE(reader_ended);
+  EXPECT_TRUE(send_refused);
+  EXPECT_EQ(code, 4000);
+}
+
 GREEN_TEST(Web, TheRequestCarriesThePeerAddressAndNotXForwardedFor) {
   std::vector<green::net::Tcp::endpoint> peers;
   Server server(loopback(), [&](Request& req) {
