@@ -252,14 +252,13 @@ class Resolve {
   // carries the CNAME chain and the NXDOMAIN report they share.
   void emit(const Result& r) {
     NameFacts* f = r.facts.get();
-    // One write: writing may park, and the chain stays next to its records.
-    std::string lines;
     if (!r.chain.empty() && !(f && f->chain_printed)) {
-      lines = r.chain;
       if (f) f->chain_printed = true;
+      // One write: writing may park, and the chain stays next to its records.
+      out_.write(r.chain + r.text);
+    } else if (!r.text.empty()) {
+      out_.write(r.text);  // not copied first: most answers have no chain
     }
-    lines += r.text;
-    if (!lines.empty()) out_.write(lines);
     if (r.problem.empty()) return;
     if (r.nxdomain && f) {
       if (f->nxdomain_reported) return;
@@ -329,6 +328,9 @@ class Resolve {
       s += '\n';
       return;
     }
+    // Room for the usual line (NAME A TTL ADDRESS) at once, instead of
+    // growing through two reallocations.
+    if (!a.records.empty()) s.reserve(64 * a.records.size());
     for (const auto& r : a.records) {
       std::string& line = r.type == static_cast<std::uint16_t>(dns::Type::cname) ? out.chain : s;
       // An IDN's own records under the name as given, not its xn-- form.
