@@ -425,6 +425,35 @@ GREEN_TEST(Web, KillAndTimeoutInterruptAParkedWebSocketReceive) {
   EXPECT_EQ(server.connections(), 0u);
 }
 
+GREEN_TEST(Web, AMessageATimeoutInterruptedIsWholeAtTheNextReceive) {
+  bool timed_out = false;
+  std::string got;
+  green::Event first_part_in;
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    auto ws = reply.accept_websocket(req);
+    try {
+      green::Timeout t(green::testing::scaled(50ms));
+      ws.receive();  // reads the first fragment, then waits for the rest
+    } catch (const green::Timeout&) {
+      timed_out = true;
+    }
+    first_part_in.set();
+    if (auto m = ws.receive()) got = m->data;
+    ws.receive();  // the client's close
+  });
+  server.start();
+  TcpStream c = dial(server);
+  websocket::stream<green::net::Tcp::socket&> ws(c.socket());
+  ws.async_handshake("x", "/", green::yield);
+  ws.async_write_some(false, boost::asio::buffer(std::string("first half, ")), green::yield);
+  first_part_in.wait();
+  ws.async_write_some(true, boost::asio::buffer(std::string("second half")), green::yield);
+  ws.async_close(websocket::close_code::normal, green::yield);
+  server.stop(5s);
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(got, "first half, second half");
+}
+
 GREEN_TEST(Web, TheIdlePingKeepsAWebSocketPeerThatAnswersIt) {
   green::web::Options opt;
   opt.websocket_idle_timeout = green::testing::scaled(200ms);  // a ping after 100 ms of silence
