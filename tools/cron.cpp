@@ -354,8 +354,8 @@ class Cron {
     const char* why = !interrupted || out.closed() ? ""
                       : out.error()                ? "; stopped: stdout failed"
                                                    : "; stopped by signal";
-    diag("{}, {} failed, {} timed out, {} skipped{}", count_of(runs_started_, "run"), failed_, timed_out_, skipped_,
-         why);
+    diag_summary("{}, {} failed, {} timed out, {} skipped{}", count_of(runs_started_, "run"), failed_, timed_out_,
+                 skipped_, why);
   }
 
   void start_scheduler(const std::shared_ptr<JobState>& j, Clock::time_point anchor) {

@@ -702,13 +702,13 @@ class Fetcher {
         interrupted ? fmt::format(" (interrupted; {} not read)",
                                   unread ? count_of(*unread, "input line") : std::string("the rest of the input"))
                     : std::string();
-    diag("{} in {:.2f} s ({:.0f} requests/s), {} received{}", count_of(done_, "URL"), elapsed, rps,
+    diag_summary("{} in {:.2f} s ({:.0f} requests/s), {} received{}", count_of(done_, "URL"), elapsed, rps,
          human_bytes(bytes_), stopped);
-    diag("status 1xx {}  2xx {}  3xx {}  4xx {}  5xx {}  errors {}{}{}", classes_[1], classes_[2], classes_[3],
+    diag_summary("status 1xx {}  2xx {}  3xx {}  4xx {}  5xx {}  errors {}{}{}", classes_[1], classes_[2], classes_[3],
          classes_[4], classes_[5], errors_, bad_lines_ ? fmt::format("  bad lines {}", bad_lines_) : std::string(),
          interrupted_ ? fmt::format("  interrupted {}", interrupted_) : std::string());
     if (done_ > 0) {
-      diag("latency p50 {}  p90 {}  p99 {}", human_seconds(latency_.percentile(50)),
+      diag_summary("latency p50 {}  p90 {}  p99 {}", human_seconds(latency_.percentile(50)),
            human_seconds(latency_.percentile(90)), human_seconds(latency_.percentile(99)));
     }
   }

@@ -371,7 +371,7 @@ class Resolve {
                           count_of(counts_.wanted - counts_.done, "query", "queries"),
                           unread ? count_of(*unread, "input line") : std::string("the rest of the input"));
     }
-    diag_line(line);
+    diag_line(line, Severity::info, /*keep=*/true);
   }
 
   static constexpr std::size_t kPoolFactor = 4;

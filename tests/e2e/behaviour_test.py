@@ -17,7 +17,9 @@ loopback (nginx for fetch, Knot for resolve, real TCP clients for serve):
     2); stdin, stdout or stderr closed by the shell; a non-blocking stdin;
   - stdout that fails (`> /dev/full`): reported once, a summary, status 1;
     stdout that nobody reads: SIGINT still stops the run with a summary
-    whose numbers add up to the input, and the pipe's flags are untouched.
+    whose numbers add up to the input, and the pipe's flags are untouched;
+  - stderr that nobody reads never stalls the work: every result still
+    reaches stdout and the run ends by itself (diagnostics are dropped).
 
 Usage: behaviour_test.py PATH/TO/green [TEST...]"""
 import fcntl
@@ -266,6 +268,35 @@ def stuck_reader(args, while_stuck=None):
         os.close(w)
 
 
+def unread_stderr(args, server=None):
+    """Runs green with stderr a 4 KiB pipe that nobody reads (the way
+    `2> >(sleep 1000)` is), stdout read as usual: (status, stdout, the first
+    4 KiB of stderr). With `server(p, err_fd)`, it is called once green runs
+    (it may read stderr's first line) and must stop green. A run that hangs
+    fails the test."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: full after a few dozen lines
+    p = subprocess.Popen([GREEN, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=w, env=env_with())
+    os.close(w)
+    try:
+        if server:
+            server(p, r)
+        try:
+            out, _ = p.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise AssertionError("%s hung on a stderr nobody reads" % args)
+        os.set_blocking(r, False)
+        try:
+            err = os.read(r, 65536)
+        except BlockingIOError:
+            err = b""
+        return p.returncode, out, err
+    finally:
+        os.close(r)
+
+
 def number(pattern, text):
     m = re.search(pattern, text)
     check(m, "no %r in %r" % (pattern, text[-400:]))
@@ -451,6 +482,17 @@ def test_fetch_stdout_errors():
     check(done + unread == 3000 and unread > 0, "the summary does not add up to 3000: %r" % err[-400:])
 
 
+def test_fetch_stderr_unread():
+    urls = "".join("http://127.0.0.1:1/refused-%d\n" % i for i in range(1500))  # a line on stderr each
+    path = os.path.join(work, "refused-urls.txt")
+    with open(path, "w") as f:
+        f.write(urls + "%s/files/size-1.bin\n" % http)
+    rc, out, err = unread_stderr(["fetch", "-c", "50", path])
+    check(rc == 1 and len(lines_of(out)) == 1501 and b"200\t1\t" in out,
+          "fetch with stderr unread: %d, %d lines" % (rc, len(lines_of(out))))
+    check(err.startswith(b"green fetch: http://127.0.0.1:1/refused-"), "stderr: %r" % err[:200])
+
+
 # ---- resolve ---------------------------------------------------------------------
 
 def resolve_args(*more):
@@ -543,6 +585,15 @@ def test_resolve_stdout_errors():
     unread = number(rb", (\d+) input lines? not read", err)
     check(names + unread == BULK and unread > 0 and queries + unfinished == names,
           "the summary does not add up to %d: %r" % (BULK, err[-400:]))
+
+
+def test_resolve_stderr_unread():
+    path = os.path.join(work, "half-missing.txt")
+    with open(path, "w") as f:
+        f.write("".join("h%d.bulk.test\nmissing%d.green.test\n" % (i, i) for i in range(1500)))
+    rc, out, err = unread_stderr(resolve_args("--no-progress", path))
+    check(rc == 1 and len(lines_of(out)) == 1500, "resolve with stderr unread: %d, %d lines" % (rc, len(lines_of(out))))
+    check(b"NXDOMAIN" in err, "stderr: %r" % err[:200])
 
 
 # ---- cron ------------------------------------------------------------------------
@@ -645,6 +696,14 @@ def test_cron_exit_codes():
     check(rc == 2 and b"green cron: " in err and b"soon" in err, "a bad duration: %d %r" % (rc, err))
 
 
+def test_cron_stderr_unread():
+    # The job's stderr fills the pipe and then its own (it waits, as in any
+    # pipeline); MAIN's end still ends the run, and the summary is given up on.
+    rc, out, err = unread_stderr(["cron", "--grace", "100ms", "--every", "50ms", "seq 3000 >&2; echo out", "--",
+                                  "sleep", "0.5"])
+    check(rc == 0 and lines_of(out)[:1] == ["out"], "cron with stderr unread: %d %r" % (rc, out[-200:]))
+
+
 # ---- serve -----------------------------------------------------------------------
 
 class Serve(e2e.Server):
@@ -667,6 +726,30 @@ def test_serve_signals():
         check(rc == want, "%s exited %d, want %d" % (sig.name, rc, want))
         check(b"green serve echo: 1 connection, 5 B echoed in " in err, "no summary after %s: %r" % (sig.name, err))
         check(out == b"", "a server wrote to stdout: %r" % out)
+
+
+def test_serve_stderr_unread():
+    """serve echo -v logs every connect and disconnect: with its stderr
+    unread, clients are still served, and SIGTERM still stops it."""
+    def clients(p, err_fd):
+        first = b""
+        while b"\n" not in first:
+            check(select.select([err_fd], [], [], TIMEOUT)[0], "no 'listening on' line")
+            first += os.read(err_fd, 1)  # one byte at a time: the rest stays unread
+        port = int(re.search(rb":(\d+)\n", first).group(1))
+        for i in range(300):  # about 30 KiB of log lines
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as c:
+                c.sendall(b"ping %d\n" % i)
+                got = b""
+                while not got.endswith(b"\n"):
+                    chunk = c.recv(64)
+                    check(chunk, "connection %d closed before its echo" % i)
+                    got += chunk
+                check(got == b"ping %d\n" % i, "echo %d: %r" % (i, got))
+        p.send_signal(signal.SIGTERM)
+    rc, out, err = unread_stderr(["serve", "echo", "-v", "--port", "0"], clients)
+    check(rc == 0 and out == b"", "serve echo -v with stderr unread: %d %r" % (rc, out[:200]))
+    check(err.startswith(b"green serve echo: connect "), "stderr: %r" % err[:200])
 
 
 def test_serve_colour_and_exit_codes():

@@ -26,10 +26,15 @@ constexpr std::size_t kBatch = 64 * 1024;
 constexpr std::size_t kLimit = 256 * 1024;  // bytes waiting before a producer parks
 constexpr auto kMaxDelay = std::chrono::milliseconds(100);
 constexpr auto kGiveUp = std::chrono::seconds(1);  // after a stop: a reader this quiet is not coming back
+constexpr std::size_t kDiagLimit = 64 * 1024;      // diagnostics waiting for stderr before they are dropped
 std::string g_tool = "green";
 void (*g_before_diag)() = nullptr;
 
-Output* g_err = nullptr;  // Output::err() once made: diag_line queues behind it
+Output* g_err = nullptr;  // Output::err() once made: it does not report on itself
+
+// The tools' hubs other than the first (serve --threads) run on other
+// threads; an Output's buffer belongs to the main thread's hub.
+bool on_main_thread() { return ::gettid() == ::getpid(); }
 
 }  // namespace
 
@@ -172,7 +177,14 @@ void Output::drain() {
   progress_.set();
 }
 
-void Output::flush() {
+void Output::flush() { flush_until(false); }
+
+void Output::flush_at_exit() {
+  note_dropped(true);
+  flush_until(true);
+}
+
+void Output::flush_until(bool give_up_when_stuck) {
   if (!green::in_hub() || !pollable_) {
     while (pending() > 0 && !closed_ && !failed_)
       if (!try_write()) block_until_writable();
@@ -182,13 +194,47 @@ void Output::flush() {
     urgent_.set();
     start_drainer();
     progress_.clear();
-    if (!stopping_) {
+    if (!stopping_ && !give_up_when_stuck) {
       progress_.wait();
     } else if (!progress_.wait(kGiveUp)) {
       give_up();
       return;
     }
   }
+}
+
+void Output::diag(std::string_view line, bool keep) {
+  if (!on_main_thread()) {
+    // No buffer to share with the main hub: the whole line in one write (a
+    // pipe takes a line this short whole or not at all), or dropped.
+    ssize_t n;
+    do {
+      n = socket_ ? ::send(fd_, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
+                  : ::write(fd_, line.data(), line.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ++dropped_elsewhere_;
+    return;
+  }
+  if (closed_ || failed_) return;  // given up on: nobody to tell
+  if (!keep && green::in_hub() && pending() + line.size() > kDiagLimit) {
+    ++dropped_;
+    return;
+  }
+  note_dropped(false);
+  append(line, false, false);
+}
+
+void Output::note_dropped(bool force) {
+  const std::size_t n = dropped_ + dropped_elsewhere_.exchange(0);
+  dropped_ = 0;
+  if (n == 0 || closed_ || failed_) return;
+  const std::string note =
+      fmt::format("{}: {} dropped: {} was not read fast enough\n", g_tool, count_of(n, "diagnostic line"), name_);
+  if (!force && pending() + note.size() > kDiagLimit) {
+    dropped_ = n;
+    return;
+  }
+  append(note, false, false);
 }
 
 void Output::stop_waiting() noexcept {
@@ -275,8 +321,8 @@ std::string printable(std::string_view s, std::size_t max) {
 
 void set_before_diag(void (*fn)()) { g_before_diag = fn; }
 
-void diag_line(std::string_view message, Severity severity) {
-  if (g_before_diag) g_before_diag();
+void diag_line(std::string_view message, Severity severity, bool keep) {
+  if (g_before_diag && on_main_thread()) g_before_diag();
   std::string line = g_tool;
   line += ": ";
   if (severity == Severity::info)
@@ -284,12 +330,7 @@ void diag_line(std::string_view message, Severity severity) {
   else
     line += paint(message, severity == Severity::error ? Color::red : Color::yellow, color_stderr());
   line += '\n';
-  // Behind what Output::err() holds, so the order stays; dropped once it
-  // gave up on a reader that does not read (a blocking write would hang).
-  if (g_err && (g_err->pending() > 0 || g_err->failed() || g_err->closed()))
-    g_err->write_nowait(line);
-  else
-    std::fwrite(line.data(), 1, line.size(), stderr);
+  Output::err().diag(line, keep);
 }
 
 }  // namespace green::tools

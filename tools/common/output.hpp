@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -59,6 +60,18 @@ class Output {
   /// on: what is left is dropped and its size reported on stderr. Switch
   /// point.
   void flush();
+  /// flush() at the end of a run, giving up on a reader that takes nothing
+  /// for a second whether or not the run was stopped (stderr: a summary is
+  /// not worth hanging for). Switch point.
+  void flush_at_exit();
+
+  /// A diagnostic (a whole line) for stderr that never blocks and never
+  /// switches, from any thread: queued behind what waits (bounded: beyond
+  /// 64 KiB waiting it is dropped and counted, unless `keep`, as a summary
+  /// is); on a thread other than the main one it is written at once or
+  /// dropped and counted. A note of how many were dropped comes with the
+  /// next one that fits and at flush_at_exit().
+  void diag(std::string_view line, bool keep = false);
 
   /// The reader left (EPIPE).
   bool closed() const noexcept { return closed_; }
@@ -84,6 +97,8 @@ class Output {
   void start_drainer();
   void fail(int err);
   void give_up();
+  void flush_until(bool give_up_when_stuck);
+  void note_dropped(bool force);
 
   int fd_;
   bool tty_;
@@ -102,6 +117,8 @@ class Output {
   green::Event room_;      // set while producers may append
   green::Event progress_;  // set by every write that made progress, and at the end
   std::function<void()> on_closed_;
+  std::size_t dropped_ = 0;                       // diagnostics dropped on the main thread
+  std::atomic<std::size_t> dropped_elsewhere_{0};  // ... and on the others (serve --threads)
 };
 
 /// The running tool's name, for diagnostics ("green fetch: ...").
@@ -124,7 +141,9 @@ enum class Severity { info, warning, error };
 /// One diagnostic line on stderr: "green TOOL: message". With colour on
 /// stderr (see color.hpp) the message of a warning is yellow and of an error
 /// red. A progress line on the terminal is erased first (it redraws itself).
-void diag_line(std::string_view message, Severity severity = Severity::info);
+/// Never blocks (Output::diag): a stderr nobody reads cannot stall the
+/// work; `keep` (a summary) is queued even past the bound.
+void diag_line(std::string_view message, Severity severity = Severity::info, bool keep = false);
 
 /// Called before a diagnostic is written (the progress display erases its line).
 void set_before_diag(void (*fn)());
@@ -132,6 +151,13 @@ void set_before_diag(void (*fn)());
 template <class... A>
 void diag(fmt::format_string<A...> f, A&&... args) {
   diag_line(fmt::format(f, std::forward<A>(args)...));
+}
+
+/// A summary line: as diag(), but never dropped for a full buffer (it still
+/// waits at most flush_at_exit()'s second for a reader that does not read).
+template <class... A>
+void diag_summary(fmt::format_string<A...> f, A&&... args) {
+  diag_line(fmt::format(f, std::forward<A>(args)...), Severity::info, true);
 }
 
 template <class... A>

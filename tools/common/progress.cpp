@@ -71,15 +71,17 @@ void Progress::draw() {
     line += count_of(done_, item_, items_);
   }
   line += fmt::format("  {:.0f}/s  {}", rate, count_of(bad_count_, bad_, bads_));
-  std::fputs(line.c_str(), stderr);
-  std::fflush(stderr);
+  // A terminal held by ^S takes nothing: the line waits for a redraw that
+  // finds stderr caught up, and the work never waits for it.
+  Output& err = Output::err();
+  if (err.pending() > 0) return;
+  err.write_nowait(line);
   drawn_ = true;
 }
 
 void Progress::finish() {
   if (!active_ || !drawn_) return;
-  std::fputs("\r\033[K", stderr);
-  std::fflush(stderr);
+  Output::err().write_nowait("\r\033[K");
   drawn_ = false;
 }
 

@@ -42,7 +42,7 @@ int run_tool(std::function<int()> body, bool second_signal_exits) {
     });
     work.join();
     out.flush();
-    Output::err().flush();
+    Output::err().flush_at_exit();  // never hangs on a stderr nobody reads
     out.on_closed(nullptr);
     signals.cancel();
     if (signalled) return 128 + signalled;

@@ -315,8 +315,7 @@ class ChatRoom {
     for (const auto& s : servers_) announce(s->local_endpoint());
     green::Greenlet<void> reaper;
     for (const auto& w : webs_) {
-      std::fprintf(stderr, "listening on http://%s/\n", net::to_string(w->local_endpoint()).c_str());
-      std::fflush(stderr);
+      Output::err().diag("listening on http://" + net::to_string(w->local_endpoint()) + "/\n", /*keep=*/true);
       w->start();
     }
     if (!webs_.empty()) reaper = green::spawn([this] { reap(); });
@@ -326,7 +325,7 @@ class ChatRoom {
     writers_.kill();
     std::size_t accepted = 0;
     for (const auto& s : servers_) accepted += s->accepted();
-    diag("{} connection{}, {} joined, {} message{} in {:.1f} s", accepted, accepted == 1 ? "" : "s", joins_, messages_,
+    diag_summary("{} connection{}, {} joined, {} message{} in {:.1f} s", accepted, accepted == 1 ? "" : "s", joins_, messages_,
          messages_ == 1 ? "" : "s", seconds_since(start));
     return exit_status(stop_signal_);
   }

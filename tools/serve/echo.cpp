@@ -134,7 +134,7 @@ int run_echo(const EchoOptions& opt) {
       return std::make_unique<EchoServer>(opt, stats, opt.idle_timeout, ep, reuse_port);
     });
     if (status != kExitOk) return status;
-    diag("{} connection{}, {} echoed in {:.1f} s", stats.connections.load(), stats.connections == 1 ? "" : "s",
+    diag_summary("{} connection{}, {} echoed in {:.1f} s", stats.connections.load(), stats.connections == 1 ? "" : "s",
          human_bytes(stats.bytes), seconds_since(start));
     return exit_status(stats.stop_signal);
   });

@@ -28,8 +28,7 @@ std::vector<net::address> hosts_or_usage_error(const std::string& host) {
 void report_unbound(const std::string& why) { diag_line(why + "; serving on the other address", Severity::warning); }
 
 void announce(const net::Tcp::endpoint& ep) {
-  std::fprintf(stderr, "listening on %s\n", net::to_string(ep).c_str());
-  std::fflush(stderr);
+  Output::err().diag("listening on " + net::to_string(ep) + "\n", /*keep=*/true);
 }
 
 int exit_status(int stop_signal) { return stop_signal == SIGINT ? kExitInterrupted : kExitOk; }
@@ -123,7 +122,11 @@ int serve_on_hub(const ServerCommon& opt, const std::function<int(const std::vec
   net::ignore_sigpipe();
   const auto addrs = hosts_or_usage_error(opt.host);
   try {
-    return green::run([&] { return body(addrs); });
+    return green::run([&] {
+      const int rc = body(addrs);
+      Output::err().flush_at_exit();
+      return rc;
+    });
   } catch (const std::system_error& e) {
     diag_line(e.what(), Severity::error);
     return kExitFailure;

@@ -307,7 +307,7 @@ class HttpServer final : public HubServer {
     if (opt_.json) {
       if (!stats_.stdout_closed && !write_line(1, json_line(a))) stats_.stdout_closed = true;
     } else {
-      write_line(2, clf_line(a));
+      Output::err().diag(clf_line(a));  // never blocks: a stalled stderr drops lines, counted
     }
   }
 
@@ -336,7 +336,7 @@ int run_http(const HttpOptions& opt) {
         });
     if (status != kExitOk) return status;
     const std::uint64_t n = stats.requests;
-    diag("{} request{} ({} failed), {} sent in {:.1f} s", n, n == 1 ? "" : "s", stats.errors.load(),
+    diag_summary("{} request{} ({} failed), {} sent in {:.1f} s", n, n == 1 ? "" : "s", stats.errors.load(),
          human_bytes(stats.bytes), seconds_since(start));
     return exit_status(stats.stop_signal);
   });
