@@ -273,7 +273,10 @@ pieces=$(grep -c '"stream":"stdout","line":"x*","partial":true' "$tmp/long.json"
 longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$tmp/long.json")
 [ "$pieces" -eq 458 ] || fail "30 MB line: $pieces partial pieces, want 458 (30,000,000 / 64 KiB, rounded up)"
 [ "$longest" -lt 70000 ] || fail "30 MB line: a JSON line of $longest bytes"
-"$green" cron --every 100ms 'printf abc' -- sleep 0.15 >"$tmp/nonl.out"
+# MAIN ends once the job has run (a MAIN of `sleep 0.15` raced the first
+# tick at 100 ms: on a loaded machine there were two runs, or none).
+T=$tmp "$green" cron --every 100ms 'test -e "$T/nonl" || { touch "$T/nonl"; printf abc; }' \
+  -- sh -c 'until test -e "$T/nonl"; do sleep 0.02; done' >"$tmp/nonl.out"
 printf abc | cmp -s - "$tmp/nonl.out" || fail "printf abc came out as $(od -c "$tmp/nonl.out" | head -2)"
 
 # 14. Crontab mistakes are usage errors naming the file and what is wrong.
@@ -306,7 +309,8 @@ printf '# name: greeter\n* * * * * * echo hello\n' >"$tmp/named"
 out=$("$green" cron --tab "$tmp/named" --every 100ms 'echo cmd' --name shorty -- sleep 1.2 2>/dev/null)
 grep -q $'^greeter\thello$' <<<"$out" || fail "named crontab job: $out"
 grep -q $'^shorty\tcmd$' <<<"$out" || fail "--name: $out"
-"$green" cron --json --every 100ms 'echo cmd' --name shorty -- sleep 0.15 >"$tmp/named.json" 2>/dev/null
+T=$tmp "$green" cron --json --every 100ms 'touch "$T/named-ran"; echo cmd' --name shorty \
+  -- sh -c 'until test -e "$T/named-ran"; do sleep 0.02; done' >"$tmp/named.json" 2>/dev/null
 grep -q '"event":"exit","job":"shorty"' "$tmp/named.json" || fail "--name in JSON: $(cat "$tmp/named.json")"
 
 # 16. The crontab is reloaded when it changes; a broken version is reported
@@ -368,7 +372,7 @@ T=$tmp "$green" cron --grace 200ms --every 50ms 'echo $$ >>"$T/flood2.pids"; hea
 gpid=$!; pids+=("$gpid")
 wait_for_lines "$tmp/flood2.pids" 1
 # 1 MB is more than the pipe and green's buffer hold: stderr is stuck now.
-n=$(wc -l <"$tmp/ticks2" 2>/dev/null || echo 0)
+n=$(cat "$tmp/ticks2" 2>/dev/null | wc -l)
 wait_for_lines "$tmp/ticks2" $((n + 10))
 kill -TERM "$gpid"
 for _ in $(seq 1 300); do kill -0 "$gpid" 2>/dev/null || break; sleep 0.1; done
