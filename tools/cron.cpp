@@ -323,15 +323,26 @@ class Cron {
       if (running_ > 0 || (main && !main->returncode())) return true;
       return !green::proc::descendants().empty();
     };
-    if (interrupted && busy() && !hurry_.is_set())
-      diag("stopping: waiting up to --grace {} for {} and what they started (a second signal stops them now)",
-           format_duration(opt_.grace), count_of(running_, "running job run"));
+    if (interrupted && busy() && !hurry_.is_set()) {
+      // Name only what is there: "0 running job runs" read as nothing to wait for.
+      const bool main_runs = main && !main->returncode();
+      std::string what = running_ > 0 ? count_of(running_, "job run") : "";
+      if (main_runs) what += (what.empty() ? "" : " and ") + std::string("the main command");
+      if (what.empty())
+        what = "what the jobs left running in the background";
+      else
+        what += running_ + (main_runs ? 1 : 0) == 1 ? " (and what it started)" : " (and what they started)";
+      diag("stopping: waiting up to --grace {} for {} to finish (a second signal stops them now)",
+           format_duration(opt_.grace), what);
+    }
     while (busy() && Clock::now() < deadline && !hurry_.is_set())
       hurry_.wait(std::min<Duration>(50ms, deadline - Clock::now()));
     if (busy()) {
       const std::string why = hurry_.is_set() ? "on a second signal" : "after --grace " + format_duration(opt_.grace);
       if (running_ > 0) diag_warn("killing {} still running {}", count_of(running_, "job run"), why);
       if (main && !main->returncode()) diag_warn("killing the main command {}", why);
+      if (running_ == 0 && (!main || main->returncode()))
+        diag_warn("killing what the jobs left running in the background {}", why);
       // Everything under us: the runs' trees, what they left behind, MAIN.
       // Repeat while processes fork as they die.
       for (int round = 0; round < 100 && green::proc::signal_tree(0, SIGKILL) > 0; ++round) green::sleep(10ms);

@@ -683,6 +683,14 @@ def test_cron_sigint():
     rc, out, err = run_.interrupt()
     check(rc == 130, "SIGINT exited %d" % rc)
     check(re.search(rb"\d+ runs?, ", err) and b"stopped by signal" in err, "no summary after SIGINT: %r" % err)
+    # No job runs at the stop, MAIN does: the wait names only MAIN.
+    run_ = Interrupt(["cron", "--grace", "100ms", "--every", "1h", "true", "--", "sh", "-c",
+                      "trap '' TERM; echo up; sleep 5"])
+    run_.wait_for_lines(1)
+    rc, out, err = run_.interrupt()
+    check(rc == 130 and b"waiting up to --grace 100ms for the main command (and what it started) to finish" in err
+          and b"killing the main command after --grace 100ms" in err and b"0 job run" not in err,
+          "stop with only MAIN running: %d %r" % (rc, err))
 
 
 def test_cron_exit_codes():
