@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tables for the server benchmarks that run their servers in rounds.
 
-    bench/rounds.py [--ref NAME] [--pair A B] [--bound NAME:GOAL] [--rate UNIT] [--cpu UNIT] < RUNS
+    bench/rounds.py [--ref NAME] [--pair A B] [--bound NAME:GOAL] [--rate UNIT] [--cpu UNIT] [--title WORDS] < RUNS
 
 RUNS has one line per measured run: ROUND WORKLOAD POSITION SERVER RATE
 USER SYS, where POSITION is the run's place in its round's order (the
@@ -51,6 +51,7 @@ def main():
     ap.add_argument("--bound")
     ap.add_argument("--rate", default="ops/s")
     ap.add_argument("--cpu", default="us/op")
+    ap.add_argument("--title", default="", help="words before the workload in each table's title")
     a = ap.parse_args()
     runs = defaultdict(dict)  # workload -> (round, server) -> (pos, rate, usr, sys)
     servers, workloads = [], []
@@ -73,7 +74,7 @@ def main():
         rounds = sorted({k[0] for k in r}, key=int)
         places = {v[0] for k, v in r.items() if k[1] == servers[0]}
         how = "order rotated from round to round" if len(places) > 1 else "the same order every round"
-        print(f"\n### {w} (medians of {len(rounds)} rounds, {how})\n")
+        print(f"\n## {a.title}{w} (medians of {len(rounds)} rounds, {how})\n")
         cpu = any(v[2] is not None for v in r.values())
         if cpu:
             print(f"| server | {a.rate} | {a.ref} / server | CPU {a.cpu}: user | kernel | total | server / {a.ref} CPU |")

@@ -223,10 +223,8 @@ pair=
 [ -n "${GREEN_BEFORE:-}" ] && pair="--pair green green-before"
 bound=
 [[ " $servers " = *" pywsgi "* ]] && bound="--bound pywsgi:30"
-echo
-echo "## 1 KiB file, wrk -t1 -c50 and -c500 (c50, c500), and one curl download of ${big_mib} MiB (big; MB/s)"
-grep -v ' big ' "$runs" | python3 "$here/rounds.py" --ref green --rate req/s --cpu us/request $pair $bound
-grep ' big ' "$runs" | python3 "$here/rounds.py" --ref green --rate MB/s $pair
+grep -v ' big ' "$runs" | python3 "$here/rounds.py" --title "1 KiB file, wrk -t1 -" --ref green --rate req/s --cpu us/request $pair $bound
+grep ' big ' "$runs" | python3 "$here/rounds.py" --title "${big_mib} MiB file, one curl download: " --ref green --rate MB/s $pair
 
 echo
 echo "## $idle_conns idle keep-alive connections (one request each): server resident memory"

@@ -84,7 +84,7 @@ for r in $(seq "$rounds"); do
     cpu=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v e="$echoes" -v hz="$(getconf CLK_TCK)" '
       BEGIN { if (e > 0) printf "%.2f %.2f", u / hz * 1e6 / e, s / hz * 1e6 / e; else print "- -" }')
     echo "round $r, place $pos, $s: $out; server CPU us per echo, user and kernel: $cpu"
-    echo "$r ws$clients $pos $s $(echo "$out" | awk '{print $2}') $cpu" >>"$runs"
+    echo "$r $clients $pos $s $(echo "$out" | awk '{print $2}') $cpu" >>"$runs"
     p99[$s]+="$(echo "$out" | awk '{print $6}') "
     kill "$pid"; wait "$pid" 2>/dev/null; pid=
   done
@@ -93,7 +93,7 @@ pair=
 [ -n "${GREEN_BEFORE:-}" ] && pair="--pair green green-before"
 bound=
 [[ " $servers " = *" gevent-websocket "* ]] && bound="--bound gevent-websocket:20"
-python3 "$here/rounds.py" --ref green --rate messages/s --cpu us/echo $pair $bound <"$runs"
+python3 "$here/rounds.py" --title "WebSocket echo, 32 B messages, clients: " --ref green --rate messages/s --cpu us/echo $pair $bound <"$runs"
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "p99 round trip, ms (median of the rounds): $(for s in $servers; do printf '%s %s, ' "$s" "$(median <<<"${p99[$s]}")"; done | sed 's/, $//')"

@@ -75,5 +75,5 @@ done
 echo
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). rr: round trips/s (64 B, depth $depth), CPU ns per"
 echo "round trip; stream: MB/s echoed, CPU ns per MB. Server / B CPU > 1: B spends less."
-grep ' rr' "$out_file" | python3 "$here/../rounds.py" --ref B --pair A B --rate "round trips/s" --cpu ns/round-trip
-grep ' stream ' "$out_file" | python3 "$here/../rounds.py" --ref B --pair A B --rate MB/s --cpu ns/MB
+grep ' rr' "$out_file" | python3 "$here/../rounds.py" --title "serve echo, 64 B request/response: " --ref B --pair A B --rate "round trips/s" --cpu ns/round-trip
+grep ' stream ' "$out_file" | python3 "$here/../rounds.py" --title "serve echo, 100 connections: " --ref B --pair A B --rate MB/s --cpu ns/MB
