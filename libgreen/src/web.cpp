@@ -220,6 +220,12 @@ void send_buffers(Reply::Conn& c, const asio::const_buffer& b, boost::system::er
   send_buffers(c, std::array<asio::const_buffer, 1>{b}, ec);
 }
 
+// Statuses whose responses never have content (RFC 9110 6.4.1).
+bool no_content(http::status s) {
+  return http::to_status_class(s) == http::status_class::informational || s == http::status::no_content ||
+         s == http::status::not_modified;
+}
+
 // Beast's header serializer (the fields' writer, which http::serializer
 // uses) gathered into one buffer of the connection: a reply then goes out as
 // two iovecs (header, body) instead of one per field, and Beast's composed
@@ -549,7 +555,12 @@ void Reply::start(bool chunked) {
   if (!conn_.st.opt.server_name.empty() && msg.find(http::field::server) == msg.end()) {
     msg.set(http::field::server, conn_.st.opt.server_name);
   }
-  if (length_) {
+  if (no_content(msg.result())) {
+    // Framed by its status: no body follows, whatever is written.
+    if (!length_ || msg.result() != http::status::not_modified) msg.content_length(boost::none);
+    head_only_ = true;
+    chunked = false;
+  } else if (length_) {
     msg.content_length(*length_);
   } else if (chunked) {
     msg.chunked(true);
@@ -606,9 +617,19 @@ void Reply::send(Response&& res) {
   if (!conn_.st.opt.server_name.empty() && res.find(http::field::server) == res.end()) {
     res.set(http::field::server, conn_.st.opt.server_name);
   }
-  // A HEAD handler may announce the length without building the body.
-  if (!(head_only_ && res.body().empty() && res.has_content_length())) res.prepare_payload();
-  if (!res.has_content_length() && !res.chunked()) keep_alive_ = false;
+  const bool bodiless = no_content(res.result());
+  if (bodiless) {
+    if (!res.body().empty()) throw std::logic_error("green::web::Reply::send: a 1xx, 204 or 304 response has a body");
+    // Beast's prepare_payload() would add Content-Length: 0, which RFC 9110
+    // (8.6) forbids in 1xx and 204 and in a 304 allows only with the length
+    // a 200 would have (the handler's to set, as for HEAD).
+    if (res.chunked()) res.chunked(false);  // drops Content-Length too
+    if (res.result() != http::status::not_modified) res.content_length(boost::none);
+  } else if (!(head_only_ && res.body().empty() && res.has_content_length())) {
+    // A HEAD handler may announce the length without building the body.
+    res.prepare_payload();
+  }
+  if (!bodiless && !res.has_content_length() && !res.chunked()) keep_alive_ = false;
   res.keep_alive(keep_alive_);
   started_ = true;
   conn_.status = res.result_int();

@@ -152,6 +152,51 @@ GREEN_TEST(Web, APreparedHeaderIsSentAgainAndFollowsEachRequestsFraming) {
   server.stop();
 }
 
+// RFC 9110 8.6: no Content-Length in a 204, and in a 304 only the one a 200
+// would have had (Beast's prepare_payload adds "Content-Length: 0" to both);
+// neither closes the connection, and a streaming 304 sends no body.
+GREEN_TEST(Web, ResponsesWithoutContentCarryNoFramingAndKeepTheConnection) {
+  Server server(loopback(), Server::StreamingHandler([](Request& req, Reply& reply) {
+                  if (req.target() == "/stream") {
+                    reply.header().result(http::status::not_modified);
+                    reply.write("dropped");
+                    return;
+                  }
+                  Response res{req.target() == "/204" ? http::status::no_content : http::status::not_modified,
+                               req.version()};
+                  res.set(http::field::etag, "\"x\"");
+                  if (req.target() == "/304-length") res.content_length(1234);
+                  reply.send(std::move(res));
+                }));
+  server.start();
+  TcpStream c = dial(server);
+  const auto head = [&](const char* target) {
+    c.write_all(std::string("GET ") + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string h;
+    for (std::string line; (line = c.read_line()) != "\r\n";) h += line;
+    return h;
+  };
+  std::string h = head("/204");
+  EXPECT_EQ(h.rfind("HTTP/1.1 204", 0), 0u) << h;
+  EXPECT_EQ(h.find("Content-Length"), std::string::npos) << h;
+  h = head("/304");
+  EXPECT_EQ(h.rfind("HTTP/1.1 304", 0), 0u) << h;
+  EXPECT_EQ(h.find("Content-Length"), std::string::npos) << h;
+  EXPECT_EQ(h.find("Transfer-Encoding"), std::string::npos) << h;
+  h = head("/304-length");
+  EXPECT_NE(h.find("Content-Length: 1234\r\n"), std::string::npos) << h;
+  h = head("/stream");
+  EXPECT_EQ(h.rfind("HTTP/1.1 304", 0), 0u) << h;
+  EXPECT_EQ(h.find("Content-Length"), std::string::npos) << h;
+  EXPECT_EQ(h.find("Transfer-Encoding"), std::string::npos) << h;
+  // Still open, and nothing was sent after those headers.
+  c.write_all("GET /304 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string last = read_all(c);
+  EXPECT_EQ(last.rfind("HTTP/1.1 304", 0), 0u) << last;
+  EXPECT_EQ(server.requests(), 5u);
+  server.stop();
+}
+
 GREEN_TEST(Web, AStreamingHandlerWritesChunksAndLongPollsOnAQueue) {
   green::Queue<std::string> q;
   Server server(loopback(), [&](Request&, Reply& reply) {
