@@ -713,13 +713,14 @@ namespace {
 // Completes one of Beast's writes: counts it finished, and reports the
 // bytes Beast asked to write even when a batch went out in front of them.
 // Forwards the handler's executor, allocator and cancellation slot
-// (asio::associator below). The counter is shared: an idle ping Beast
-// started may complete after the WebSocket is gone.
+// (asio::associator below). Every write of Beast's is waited for by the
+// greenlet that started it (green::yield waits for a cancelled one too), so
+// the counter outlives them.
 template <class Handler>
 struct ReportOwnBytes {
   Handler handler;
   std::size_t n;
-  std::shared_ptr<unsigned> writing;
+  unsigned* writing;
   static constexpr std::size_t kAsWritten = std::size_t(-1);
   void operator()(boost::system::error_code ec, std::size_t written) {
     --*writing;
@@ -749,7 +750,7 @@ class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::f
 
   WebSocket::Impl& im;
   const std::string* prefix = nullptr;
-  std::shared_ptr<unsigned> writing = std::make_shared<unsigned>(0);
+  unsigned writing = 0;
 
   // The hub's own executor type, not the socket's polymorphic one: every
   // operation Beast composes copies and tracks work through its stream's
@@ -763,13 +764,13 @@ class UpgradedSocket : public beast::buffered_read_stream<Tcp::socket&, beast::f
     return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const Buffers& bufs) {
           using Done = ReportOwnBytes<decltype(handler)>;
-          ++*writing;
+          ++writing;
           if (prefix == nullptr) {
-            return next_layer().async_write_some(bufs, Done{std::move(handler), Done::kAsWritten, writing});
+            return next_layer().async_write_some(bufs, Done{std::move(handler), Done::kAsWritten, &writing});
           }
           const std::string* front = std::exchange(prefix, nullptr);
           asio::async_write(next_layer(), beast::buffers_cat(asio::buffer(*front), bufs),
-                            Done{std::move(handler), beast::buffer_bytes(bufs), writing});
+                            Done{std::move(handler), beast::buffer_bytes(bufs), &writing});
         },
         token, b);
   }
@@ -884,7 +885,7 @@ struct WebSocket::Impl {
   template <class Buffers>
   bool send_now(const Buffers& frames) {
     auto& up = ws.next_layer();
-    if (!ws.is_open() || *up.writing != 0 || up.prefix != nullptr) return false;
+    if (!ws.is_open() || up.writing != 0 || up.prefix != nullptr) return false;
     boost::system::error_code ec;
     const std::size_t n = up.next_layer().send(frames, 0, ec);
     if (ec) return false;  // full (Beast waits for room) or failed (Beast reports it)
@@ -953,7 +954,7 @@ struct WebSocket::Impl {
     ping_wanted = false;
     auto& up = ws.next_layer();
     if (!is_open()) return;
-    if (*up.writing != 0 || up.prefix != nullptr) {
+    if (up.writing != 0 || up.prefix != nullptr) {
       ping_wanted = true;
       return;
     }
