@@ -210,9 +210,12 @@ class Resolve {
       const std::size_t ntypes = is_address ? 1 : types_.size();
       auto facts = ntypes > 1 ? std::make_shared<NameFacts>() : nullptr;
       counts_.wanted += ntypes;
+      const bool idn = !is_address && qname != line->text;
       for (std::size_t i = 0; i < ntypes; ++i) {
-        Job job{line->text, qname, is_address ? dns::Type::ptr : types_[i], is_address && opt_.addresses,
-                !is_address && qname != line->text, facts};
+        // The last (most often the only) type takes the strings instead of copies.
+        const bool last = i + 1 == ntypes;
+        Job job{last ? std::move(line->text) : line->text, last ? std::move(qname) : qname,
+                is_address ? dns::Type::ptr : types_[i], is_address && opt_.addresses, idn, facts};
         pacer.wait();
         if (opt_.ordered) in_order_.start();
         if (!job.literal) resolver_.wait_for_room();
