@@ -295,6 +295,21 @@ def test_a_changed_file_is_seen_by_the_next_request():
         c.close()
         rc, out, _ = curl(srv.url + "/changing/f.txt")
         check(rc == 0 and out == b"third\n", "a new connection: %r" % out)
+        # Pipelined, so the later ones are answered from the first one's
+        # entry: If-None-Match naming its ETag (weakly too) is 304, naming
+        # another is the 200 (If-Modified-Since beside it is ignored).
+        rc, out, _ = curl("-D", "-", "-o", "/dev/null", srv.url + "/changing/f.txt")
+        etag = header(out.decode(), "ETag").encode()
+
+        def req(extra):
+            return b"GET /changing/f.txt HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n"
+        resp = raw(srv.port, req(b"") + req(b"If-None-Match: " + etag + b"\r\n") +
+                   req(b'If-None-Match: "other"\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n') +
+                   req(b"If-None-Match: W/" + etag + b"\r\nConnection: close\r\n"))
+        statuses = [int(s) for s in re.findall(rb"^HTTP/1\.1 (\d{3}) ", resp, re.M)]
+        check(statuses == [200, 304, 200, 304], "pipelined conditional requests: %r" % resp)
+        check(resp.count(b"third\n") == 2 and resp.count(b"Content-Length") == 2 and
+              resp.count(b"ETag: " + etag) == 4, "pipelined conditional requests: %r" % resp)
     shutil.rmtree(d)
 
 

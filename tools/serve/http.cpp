@@ -148,25 +148,44 @@ const DateNow& date_now() {
   return d;
 }
 
-// Whether a request may get the same answer as another for the same target:
-// a GET or HEAD without a Range or a precondition.
-bool plain_request(const web::Request& req) {
+// How a request may use the answer cached for its target: a GET or HEAD
+// with no Range and no precondition gets it as it is ("plain": one such
+// request fills the cache); with If-None-Match as its only precondition
+// (If-Modified-Since beside it is ignored, RFC 9110 13.1.3) it gets a 304
+// when that names the cached ETag, the cached 200 when not: what respond()
+// would answer.
+struct Reuse {
+  bool ok = false;
+  bool plain = false;
+  std::string_view if_none_match;
+};
+Reuse reuse_of(const web::Request& req) {
   using web::http::field;
-  if (req.method() != web::http::verb::get && req.method() != web::http::verb::head) return false;
+  Reuse r;
+  if (req.method() != web::http::verb::get && req.method() != web::http::verb::head) return r;
+  bool if_modified_since = false;
   for (const auto& f : req) {
     switch (f.name()) {
       case field::range:
       case field::if_match:
-      case field::if_none_match:
-      case field::if_modified_since:
       case field::if_unmodified_since:
       case field::if_range:
-        return false;
+        return r;
+      case field::if_none_match:
+        if (!r.if_none_match.empty()) return r;  // two of them: respond() decides
+        r.if_none_match = std::string_view(f.value().data(), f.value().size());
+        if (r.if_none_match.empty()) return r;
+        break;
+      case field::if_modified_since:
+        if_modified_since = true;
+        break;
       default:
         break;
     }
   }
-  return true;
+  r.plain = r.if_none_match.empty() && !if_modified_since;
+  r.ok = r.plain || !r.if_none_match.empty();
+  return r;
 }
 
 // ---- the server ------------------------------------------------------------------
@@ -183,7 +202,8 @@ constexpr std::uint64_t kInline = 64 * 1024;
 struct CachedFile {
   web::PreparedHeader header;
   std::string body;
-  std::time_t date = 0;  // the second its Date field names
+  std::string etag, last_modified;  // for a 304
+  std::time_t date = 0;             // the second its Date field names
 };
 constexpr std::size_t kCached = 64;
 
@@ -221,11 +241,20 @@ class HttpServer final : public HubServer {
 
   void handle(web::Request& req, web::Reply& reply) {
     const DateNow& date = date_now();
-    const bool plain = plain_request(req);
+    const Reuse reuse = reuse_of(req);
+    const bool plain = reuse.plain;
     const std::string_view target(req.target().data(), req.target().size());
-    if (plain) {
+    if (reuse.ok) {
       if (const auto hit = cache_.find(target); hit && hit->date == date.second) {
-        reply.send(hit->header, hit->body);  // holds `hit`: the send may wait for the client
+        if (!reuse.if_none_match.empty() && hf::etag_matches(reuse.if_none_match, hit->etag, true)) {
+          web::Response res{web::http::status::not_modified, req.version()};
+          res.insert(web::http::field::etag, hit->etag);
+          res.insert(web::http::field::last_modified, hit->last_modified);
+          res.insert(web::http::field::date, date.text);
+          reply.send(std::move(res));
+        } else {
+          reply.send(hit->header, hit->body);  // holds `hit`: the send may wait for the client
+        }
         return;
       }
     }
@@ -263,6 +292,8 @@ class HttpServer final : public HubServer {
       auto entry = std::make_shared<CachedFile>();
       entry->header = reply.prepare(std::move(head), length);
       entry->date = date.second;
+      entry->etag = answer.header("ETag");
+      entry->last_modified = answer.header("Last-Modified");
       read_body(answer, entry->body);
       cache_.put(target, entry);
       reply.send(entry->header, entry->body);
