@@ -105,7 +105,7 @@ struct Request {
   // Loss detection (see Channel's flow control): the UDP datagram as c-ares
   // sent it, when and in which order it was last sent.
   bool tracked = false;  // in the channel's send-ordered list
-  bool quiet = false;    // in the channel's list of queries a silent server left
+  bool quiet = false;    // in the channel's list of queries waiting for a slot to be sent again
   bool has_qid = false;  // in the channel's qid table
   Request* same_bucket = nullptr;  // the next query in that table's bucket
   std::uint16_t qid = 0;
@@ -222,7 +222,9 @@ struct Channel {
   std::array<Request*, 4096> by_qid{};  // chained through Request::same_bucket
   Request* oldest = nullptr;        // tracked queries in send order
   Request* newest = nullptr;
-  Request* quiet_first = nullptr;   // queries that left the window while the server was silent
+  // Queries to send again once each gets a slot: those a silent server left,
+  // and lost ones that hold no slot (sent while it was silent).
+  Request* quiet_first = nullptr;
   Request* quiet_last = nullptr;
   std::uint64_t next_seq = 1;
   std::uint64_t answered_seq = 0;   // the latest-sent query whose answer came
@@ -233,6 +235,9 @@ struct Channel {
   int reorder_scale = 1;
   Clock::time_point probe_hold{};  // no probe before this
   double undo_cwnd = 0, undo_ssthresh = 0;  // before the last halving
+  double silent_cwnd = 0;                   // the window when the server went silent
+  Clock::time_point last_answer{};          // the server's latest answer to a query of ours
+  Clock::time_point silent_probe{};         // a silent server's next probe
   struct Resent {
     std::uint16_t qid = 0;
     Clock::time_point at{};
@@ -299,6 +304,7 @@ struct Channel {
     }
   }
   static inline char kGone = 0;
+  static inline char kUncounted = 0;  // granted by a silence: sent holding no slot
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
@@ -679,15 +685,24 @@ struct Channel {
     // the slot, counted by whoever granted it.
     while (!detail::wait_on(slot_waiters, node, detail::no_deadline)) {
     }
+    if (node.slot == &kUncounted) counted = false;
     return node.slot != &kGone;
   }
 
   // The server went silent: the window stops counting (see detect_losses)
   // until it answers again.
   void go_silent() noexcept {
+    if (!server_silent) {
+      silent_cwnd = cwnd;
+      silent_probe = Clock::now() + silence();
+    }
     server_silent = true;
-    cwnd = ssthresh = max_window;
-    while (!closing && detail::grant_front(slot_waiters)) ++in_window;
+    // Without slots: once the server answers again they are not a window's
+    // worth of queries each free to be sent again at once.
+    while (detail::WaitNode* n = closing ? nullptr : slot_waiters.front()) {
+      n->slot = &kUncounted;
+      detail::grant_front(slot_waiters);
+    }
   }
 
   // `answered`: the server answered the slot's query (the window may grow).
@@ -704,6 +719,16 @@ struct Channel {
 
   void grant_slots() noexcept {
     if (closing) return;
+    // Queries to send again go first, as TCP retransmits before new data.
+    while (!server_silent && in_window < static_cast<std::size_t>(cwnd) && quiet_first) {
+      Request& r = *quiet_first;
+      untrack(r);
+      if (r.sends < kMaxSends && resend(r)) {
+        r.holds_slot = true;
+        ++in_window;
+        sent(r, Clock::now());
+      }
+    }
     while (in_window < static_cast<std::size_t>(cwnd) && detail::grant_front(slot_waiters)) ++in_window;
   }
 
@@ -739,14 +764,18 @@ struct Channel {
   }
 
   // The server answers again after a silence: what it left unanswered
-  // meanwhile is taken as lost and sent again now (outside the window),
-  // rather than waiting out the try. (A server that only looked silent, to
-  // a machine too loaded to run it, drops the burst the open window sent.)
-  void wake_up(Clock::time_point now) noexcept {
-    while (Request* r = quiet_first) {
-      untrack(*r);
-      if (r->sends < kMaxSends && resend(*r)) sent(*r, now);
-    }
+  // meanwhile is taken as lost and sent again rather than waiting out the
+  // try, but through a window that starts small again, as TCP's does after
+  // a retransmission timeout: a server that was stopped, or only looked
+  // silent to a machine too loaded to run it, may have a small socket
+  // buffer, and a burst of everything that waited (or a window left wide
+  // open) would overflow it at once, and again at every re-send.
+  void wake_up() noexcept {
+    ssthresh = std::max(silent_cwnd / 2, std::min(kMinWindow, max_window));
+    cwnd = std::min(kInitialWindow, max_window);
+    undo_cwnd = 0;  // a late answer now does not bring the old window back
+    recovery_seq = next_seq - 1;
+    grant_slots();
   }
 
   // c-ares is done with the query: nothing of it may stay behind.
@@ -841,10 +870,11 @@ struct Channel {
     }
     Request& r = *found;
     const auto now = Clock::now();
+    last_answer = now;
+    if (r.quiet) untrack(r);  // answered after all: not to be sent again
     if (server_silent) {
       server_silent = false;
-      if (r.quiet) untrack(r);
-      wake_up(now);
+      wake_up();
     }
     if (!r.tracked) return;
     if (r.sends == 1) rtt_sample(now - r.sent);  // Karn: a re-sent query's answer is ambiguous
@@ -928,9 +958,20 @@ struct Channel {
           recovery_seq = next_seq - 1;
         }
         untrack(*r);
+        if (!r->holds_slot || static_cast<double>(in_window) > cwnd) {
+          // Sent while the server was silent, or beyond a window that has
+          // shrunk since (after a silence, to its start): sent again once it
+          // gets a slot, so the re-sends too come a window at a time.
+          if (r->holds_slot) {
+            r->holds_slot = false;
+            --in_window;
+          }
+          make_quiet(*r);
+          continue;
+        }
         if (r->sends < kMaxSends && resend(*r)) {
           sent(*r, now);
-        } else if (r->holds_slot) {
+        } else {
           r->holds_slot = false;
           release_slot(false);
         }
@@ -947,18 +988,31 @@ struct Channel {
         if (resend(*r)) sent(*r, now);
         continue;
       }
-      if (now - r->first_sent < silent) break;
+      // Silent means nothing answered for that long, not only this query:
+      // after a silence the oldest queries are older than that, and the
+      // server answering the others would be taken for silent again.
+      if (now - std::max(r->first_sent, last_answer) < silent) break;
       // The server is silent (dead, or far slower than the timeout). A
       // window only protects a server that answers; here it would make the
       // names wait their timeouts in turn. So the query leaves the window,
       // which stops counting until the server answers again.
       make_quiet(*r);
+      go_silent();  // first: the slot freed below must not send it again
       if (r->holds_slot) {
         r->holds_slot = false;
         release_slot(false);
       }
-      go_silent();
     }
+    if (server_silent && quiet_first && now >= silent_probe) {
+      // TCP's retransmission timeout: one query now and then, so that a
+      // server back from a silence is noticed even when nothing else is
+      // outstanding to be answered (it woke only to an answer).
+      silent_probe = now + silence();
+      Request& q = *quiet_first;
+      make_quiet(q);  // to the back: the next probe asks another
+      if (q.sends < kMaxSends && resend(q)) ++q.sends;
+    }
+    grant_slots();  // lost queries above that wait for a slot, where there is room
     arm_loss_timer();
   }
 
@@ -980,19 +1034,21 @@ struct Channel {
   }
 
   void arm_loss_timer() noexcept {
-    if (!oldest) {
+    const bool probing = server_silent && quiet_first;
+    if (!oldest && !probing) {
       loss_timer.cancel();
       return;
     }
-    Clock::time_point at;
-    if (oldest->seq < answered_seq) {
+    Clock::time_point at = silent_probe;  // when only probing
+    if (oldest && oldest->seq < answered_seq) {
       at = oldest->sent + lost_after();
-    } else {
+    } else if (oldest) {
       const Duration probe = probe_after();
       const Duration silent = std::max(probe, silence());
       at = oldest->sends == 1 && probe < silent ? std::max(oldest->sent + probe, probe_hold)
-                                                : oldest->first_sent + silent;
+                                                : std::max(oldest->first_sent, last_answer) + silent;
     }
+    if (probing && oldest) at = std::min(at, silent_probe);
     try {
       loss_timer.arm(at);
     } catch (...) {

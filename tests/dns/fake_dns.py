@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A misbehaving DNS server on a loopback UDP port, for green resolve's tests.
 
-    fake_dns.py PORTFILE LOG [--rcvbuf BYTES] [--late SECONDS]
+    fake_dns.py PORTFILE LOG [--rcvbuf BYTES] [--late SECONDS] [--pause N:SECONDS]
 
 Binds 127.0.0.1 on a free port, writes the port to PORTFILE, then answers A
 queries by the first label of the name asked (digits are its number i):
@@ -23,7 +23,9 @@ queries by the first label of the name asked (digits are its number i):
 Every datagram received is logged to LOG as "NAME ID" (hex), one line each,
 so a test can check what reached the server and in which order. With
 --rcvbuf the socket's receive buffer is that small, so a burst overflows it
-and the kernel drops queries, as a busy server's would. Stops on SIGTERM.
+and the kernel drops queries, as a busy server's would. With --pause it stops
+reading for SECONDS after the Nth datagram, as a server that hangs for a
+while (or a process the machine did not run) does. Stops on SIGTERM.
 """
 import heapq
 import random
@@ -65,6 +67,9 @@ def main():
     args = sys.argv[3:]
     rcvbuf = int(args[args.index("--rcvbuf") + 1]) if "--rcvbuf" in args else 0
     late = float(args[args.index("--late") + 1]) if "--late" in args else 0.5
+    pause_at, pause = (args[args.index("--pause") + 1] if "--pause" in args else "0:0").split(":")
+    pause_at, pause = int(pause_at), float(pause)
+    received = 0
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -92,6 +97,9 @@ def main():
                 msg, peer = s.recvfrom(4096, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
+            received += 1
+            if received == pause_at:
+                time.sleep(pause)
             if len(msg) < 12 or msg[2] & 0x80:
                 continue
             q = parse_question(msg)

@@ -2,7 +2,8 @@
 # `green resolve` against a misbehaving DNS server (tests/dns/fake_dns.py) on
 # loopback: queries dropped (all, some, the first copy), late answers,
 # SERVFAIL, junk, truncated and wrong-id replies before the real one, and a
-# server whose small socket buffer overflows under the default window.
+# server whose small socket buffer overflows under the default window, also
+# after it hung for a while.
 # Results are checked by counts and values; `timeout` only catches a hang.
 # Usage: resolve_faults_test.sh PATH/TO/green
 set -u
@@ -99,6 +100,17 @@ rc=$?
 [ $rc -eq 0 ] || fail "small buffer exited $rc: $(tail -n 1 "$work/small.err")"
 [ "$(cut -f1 "$work/small.out" | sort -u | wc -l)" -eq 3000 ] || fail "small buffer: $(wc -l <"$work/small.out") answers, want 3000"
 echo "small-buffer server: $(($(wc -l <"$work/small.log") - 3000)) datagrams beyond one per name"
+
+# ---- the same server hangs for 1.5 s mid-run: the window starts small again -------
+# It stops reading at its 500th datagram (as a stopped or starved process
+# does): green finds it silent and sends what waited; its answers then
+# reopen the window from the start, not wide (a burst there, and at each
+# re-send, overflowed the 4 KiB buffer: 500-700 of 3,000 names timed out).
+start paused --rcvbuf 4096 --pause 500:1.5
+resolve --server "127.0.0.1:$port" --timeout 2s --retries 1 "$work/small.txt" >"$work/paused.out" 2>"$work/paused.err"
+rc=$?
+[ $rc -eq 0 ] || fail "server hung for 1.5 s: exited $rc: $(tail -n 1 "$work/paused.err")"
+[ "$(cut -f1 "$work/paused.out" | sort -u | wc -l)" -eq 3000 ] || fail "server hung for 1.5 s: $(wc -l <"$work/paused.out") answers, want 3000"
 
 if [ $failures -gt 0 ]; then
   echo "$failures check(s) failed" >&2

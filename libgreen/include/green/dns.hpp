@@ -193,7 +193,10 @@ struct Options {
 /// plus a reordering allowance (RACK, RFC 8985); it is then sent again at
 /// once, so a drop costs a round trip, not a timeout. A server that answers
 /// nothing for half a timeout (at most 1 s) is silent: its window stops
-/// counting until it answers again, so its queries time out together.
+/// counting until it answers again (one query is asked again each such
+/// period, to notice), so its queries time out together. When it answers
+/// again the window starts over at 16, as TCP's does after a retransmission
+/// timeout, and what it left unanswered is sent again through it.
 class Resolver {
  public:
   /// Throws std::invalid_argument naming a malformed server, or
