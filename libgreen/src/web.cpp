@@ -859,6 +859,7 @@ struct WebSocket::Impl {
   green::Lock send_lock;
   beast::flat_buffer rbuf;  // a message being read (kept when a Timeout or kill interrupts it)
   std::string batch;        // send_many's frames before its last message; the rest of a frame sent in part
+  std::string owed;         // a pong or close answer of Beast's read that a Timeout or kill kept from going out
   std::uint16_t code = 0;
   bool close_sent = false;    // by close(): nothing goes out after it
   bool receiving = false;     // a greenlet is in receive()
@@ -920,10 +921,37 @@ struct WebSocket::Impl {
   // that fails a connection), whole, under send_lock (a send parked on a slow
   // client finishes its frame first). Switch point; a write that cannot
   // finish ends the connection.
+  // A Timeout or kill that ends the wait for send_lock leaves the frame in
+  // `owed`, which the next receive() sends first: Beast has consumed the
+  // ping or close it answers, and after a close it believes its answer out.
   template <class Buffers>
   void write_whole(const Buffers& frames, boost::system::error_code& ec) {
-    std::lock_guard<green::Lock> hold(send_lock);
+    try {
+      send_lock.lock();
+    } catch (...) {
+      owed = beast::buffers_to_string(frames);
+      throw;
+    }
+    std::lock_guard<green::Lock> hold(send_lock, std::adopt_lock);
     if (!close_sent) write_locked(frames, ec);
+  }
+
+  // Sends `owed`; true when it was the answer to the peer's close, which
+  // ends the connection as Beast's read would have. Switch point.
+  bool send_owed() {
+    std::lock_guard<green::Lock> hold(send_lock);
+    const std::string frame = std::exchange(owed, {});
+    const bool close_answer = static_cast<unsigned char>(frame[0]) == 0x88;
+    boost::system::error_code ec;
+    if (!close_sent) write_locked(asio::buffer(frame), ec);
+    if (!close_answer) return false;
+    close_sent = true;
+    code = static_cast<std::uint16_t>(ws.reason().code);
+    if (code == 0) code = websocket::close_code::no_status;
+    std::error_code ignored;
+    stream.shutdown_write(ignored);
+    stream.close();
+    return true;
   }
 
   // The frames, whole, needing send_lock; no write of Beast's is under way.
@@ -1083,6 +1111,10 @@ std::optional<WebSocket::Message> WebSocket::receive() {
   auto& im = *impl_;
   if (im.draining) {  // one reader at a time: close() reads until the end
     im.ended.wait();
+    return std::nullopt;
+  }
+  if (!im.owed.empty() && im.send_owed()) {
+    im.ended.set();
     return std::nullopt;
   }
   boost::system::error_code ec;

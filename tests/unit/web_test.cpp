@@ -630,6 +630,57 @@ GREEN_TEST(Web, AbortEndsASendParkedOnAClientThatStoppedReading) {
   EXPECT_EQ(code, 1006);
 }
 
+GREEN_TEST(Web, APeersCloseReadWhileASendHoldsTheSocketIsAnsweredAfterAReceiveTimeout) {
+  // The close answer Beast's read writes waits behind a send parked on a
+  // client that does not read; a Timeout of the receive that fires
+  // meanwhile must not lose it: the next receive sees the end, and the
+  // client gets the answer after the message.
+  green::web::Options opt;
+  opt.websocket_idle_timeout = 2s;  // ends a connection whose close went unanswered
+  const std::string big(8 * 1024 * 1024, 'x');
+  std::uint16_t code = 0;
+  int timeouts = 0;
+  Server server(
+      loopback(),
+      [&](Request& req, Reply& reply) {
+        auto ws = reply.accept_websocket(req);
+        auto sender = green::spawn([&] { ws.send(big, true); });
+        green::Timeout limit(10s);
+        for (;;) {
+          try {
+            green::Timeout t(green::testing::scaled(50ms));
+            if (!ws.receive()) break;
+          } catch (const green::Timeout& e) {
+            if (e == limit) throw;
+            ++timeouts;
+          }
+        }
+        code = ws.close_code();
+        sender.join();
+      },
+      opt);
+  server.start();
+  TcpStream c = dial(server);
+  c.socket().set_option(boost::asio::socket_base::receive_buffer_size(64 * 1024));
+  c.write_all(
+      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  green::sleep(green::testing::scaled(50ms));  // the send fills the socket and parks
+  // A masked close (key 0, so the payload is as written), code 1000.
+  c.write_all(std::string("\x88\x82\0\0\0\0\x03\xe8", 8));
+  green::sleep(green::testing::scaled(200ms));  // receive's Timeouts fire while the send holds the socket
+  std::string got;
+  {
+    green::Timeout limit(10s);
+    got = read_all(c);
+  }
+  server.stop(5s);
+  EXPECT_GT(timeouts, 0);
+  EXPECT_EQ(code, 1000);
+  ASSERT_GT(got.size(), big.size());
+  EXPECT_EQ(got.substr(got.size() - 4), std::string("\x88\x02\x03\xe8", 4));  // the answer, last
+}
+
 GREEN_TEST(Web, AWebSocketPeerThatAnswersNoPingIsClosedAfterTheIdleTimeout) {
   green::web::Options opt;
   opt.websocket_idle_timeout = 200ms;  // a ping after 100 ms of silence
