@@ -310,6 +310,16 @@ def test_a_changed_file_is_seen_by_the_next_request():
         check(statuses == [200, 304, 200, 304], "pipelined conditional requests: %r" % resp)
         check(resp.count(b"third\n") == 2 and resp.count(b"Content-Length") == 2 and
               resp.count(b"ETag: " + etag) == 4, "pipelined conditional requests: %r" % resp)
+        # Behind a cached answer, a Range, a HEAD, another spelling of the
+        # target and an HTTP/1.0 request each get their own answer.
+        resp = raw(srv.port, req(b"") + req(b"Range: bytes=1-2\r\n") +
+                   req(b"").replace(b"GET", b"HEAD", 1) + req(b"").replace(b"f.txt", b"%66.txt?x=1", 1) +
+                   req(b"").replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        statuses = [int(s) for s in re.findall(rb"HTTP/1\.[01] (\d{3}) ", resp)]  # "hi" is right before one
+        check(statuses == [200, 206, 200, 200, 200] and resp.count(b"third\n") == 3 and
+              b"Content-Range: bytes 1-2/6\r\n" in resp and b"\r\n\r\nhi" in resp and
+              resp.count(b"Content-Length: 6\r\n") == 4 and b"HTTP/1.0 200 OK\r\n" in resp and
+              resp.endswith(b"\r\n\r\nthird\n"), "pipelined requests behind a cached answer: %r" % resp)
     shutil.rmtree(d)
 
 
