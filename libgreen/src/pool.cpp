@@ -58,19 +58,26 @@ void Group::on_done(detail::Link* l, detail::GreenletBase&) {
   m->group->remove(m);
 }
 
+// Membership is found from the greenlet's side: its links (usually one or
+// two) include this group's Member. Walking the group's own list made every
+// add() (StreamServer's per accepted connection) a scan of all members.
 void Group::discard(const GreenletRef& g) noexcept {
-  for (Member* m = head_; m; m = m->next) {
-    if (m->ref == g) {
-      detail::base_of(g)->remove_link(*m);
-      remove(m);
+  detail::GreenletBase* b = detail::base_of(g);
+  if (!b) return;
+  for (detail::Link* l = b->first_link(); l; l = l->next) {
+    if (l->fn == &Group::on_done && static_cast<Member*>(l)->group == this) {
+      b->remove_link(*l);
+      remove(static_cast<Member*>(l));
       return;
     }
   }
 }
 
 bool Group::contains(const GreenletRef& g) const noexcept {
-  for (Member* m = head_; m; m = m->next)
-    if (m->ref == g) return true;
+  const detail::GreenletBase* b = detail::base_of(g);
+  if (!b) return false;
+  for (const detail::Link* l = b->first_link(); l; l = l->next)
+    if (l->fn == &Group::on_done && static_cast<const Member*>(l)->group == this) return true;
   return false;
 }
 

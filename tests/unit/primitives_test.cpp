@@ -485,6 +485,41 @@ GREEN_TEST(Pool, AddWithTimeoutThrowsPoolFull) {
   other.join();
 }
 
+GREEN_TEST(Pool, MembershipIsPerGroupAndSurvivesOtherLinks) {
+  green::Group a;
+  green::Pool b(2);
+  green::Event ev;
+  int linked = 0;
+  auto g = green::spawn([&] { ev.wait(); });
+  g.link_value([&](green::GreenletRef) { ++linked; });  // a link that is no membership
+  auto other = green::spawn([&] { ev.wait(); });
+  EXPECT_FALSE(a.contains(g));
+  EXPECT_FALSE(a.contains(green::GreenletRef()));
+  b.add(other);
+  b.add(g);
+  a.add(g);
+  a.add(g);  // once only
+  EXPECT_EQ(a.size(), 1u);
+  EXPECT_EQ(b.size(), 2u);
+  EXPECT_EQ(b.free_count(), 0u);
+  EXPECT_TRUE(a.contains(g));
+  EXPECT_TRUE(b.contains(g));
+  EXPECT_FALSE(a.contains(other));
+  b.discard(g);  // leaves a's membership and the other link alone
+  EXPECT_FALSE(b.contains(g));
+  EXPECT_TRUE(b.contains(other));
+  EXPECT_EQ(b.free_count(), 1u);
+  EXPECT_TRUE(a.contains(g));
+  a.discard(other);  // not a member: nothing happens
+  EXPECT_EQ(a.size(), 1u);
+  ev.set();
+  EXPECT_TRUE(a.join());
+  EXPECT_TRUE(b.join());
+  EXPECT_EQ(linked, 1);
+  EXPECT_FALSE(a.contains(g));
+  EXPECT_EQ(b.size(), 0u);
+}
+
 GREEN_TEST(Pool, ImapRethrowsATasksExceptionInItsTurn) {
   green::Pool pool(4);
   auto results = pool.imap(
