@@ -88,8 +88,8 @@ struct Channel;
 
 // A channel's pending send of queued datagrams. The send is posted to the
 // hub's io_context when the first datagram is queued, so it runs on the hub's
-// stack at its next I/O poll: after the ready greenlets (at most
-// kPollInterval of them, which queue more) and before the hub waits.
+// stack at its next I/O poll: after the greenlets that were ready at the
+// last one (which may queue more) and before the hub waits.
 struct Flush {
   Channel* ch;  // null once the channel is gone
   bool queued = false;

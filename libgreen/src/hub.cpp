@@ -1,8 +1,9 @@
 // The scheduler. Greenlets switch directly to the next ready greenlet
 // (symmetric transfer, context_switch.hpp), so a sleep(0) hand-off is one
 // stack switch; the hub's own context runs only to poll I/O and timers,
-// which it does when nothing is ready or after kPollInterval consecutive
-// hand-offs (so a busy greenlet cannot starve I/O).
+// which it does when nothing is ready or after one pass over what was ready
+// at the last poll (at least kPollInterval hand-offs), so a busy greenlet
+// cannot starve I/O.
 #include "hub_impl.hpp"
 
 #include "sanitizers.hpp"
@@ -11,6 +12,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -238,9 +240,9 @@ void Hub::finish_unstarted(GreenletBase* g) noexcept {
 }
 
 Context* Hub::pick_next() {
-  while (since_poll_ < kPollInterval && !ready_.empty()) {
+  while (budget_ > 0 && !ready_.empty()) {
     Runnable* r = ready_.pop();
-    ++since_poll_;
+    --budget_;
     if (r->kind == Runnable::Kind::callback) {
       auto* cb = static_cast<Callback*>(r);
       ++callback_depth_;
@@ -359,7 +361,6 @@ void Hub::fire_timers() {
 void Hub::drive(GreenletBase* main) {
   for (;;) {
     if (main ? main->dead() : live_ == 0) return;
-    since_poll_ = 0;
     bool can_wake = true;
     if (ready_.empty() && !idle_.empty()) {
       // Nothing to run: green::idle() callers go once I/O and timers that
@@ -371,6 +372,7 @@ void Hub::drive(GreenletBase* main) {
     } else {
       can_wake = poll(ready_.empty());
     }
+    budget_ = std::max(ready_.size(), kPollInterval);
     Context* to = pick_next();
     if (to != &hub_ctx_) {
       jump(&hub_ctx_, to);
@@ -400,7 +402,7 @@ void Hub::teardown() {
   }
   // Run the notifiers of the last greenlets to finish.
   while (!ready_.empty()) {
-    since_poll_ = 0;
+    budget_ = ready_.size();
     if (pick_next() != &hub_ctx_) fatal("a greenlet became ready during teardown");
   }
 }

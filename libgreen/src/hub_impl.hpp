@@ -81,9 +81,13 @@ class Hub;
 /// wrapper call; initial-exec: no __tls_get_addr call in libgreen.so.
 extern constinit thread_local Hub* t_hub [[gnu::tls_model("initial-exec")]];
 
-/// Greenlets switched to in a row before the hub's own context runs to poll
-/// I/O and timers (so a busy greenlet cannot starve I/O).
-inline constexpr unsigned kPollInterval = 64;
+/// The fewest greenlets switched to in a row before the hub's own context
+/// runs to poll I/O and timers (so a busy greenlet cannot starve I/O). After
+/// a poll the hub first runs everything that was ready then, one pass over
+/// the queue, however long: polling mid-pass (every 64 switches, as before)
+/// cost serve echo at 1,000 connections six times Asio's epoll_waits per
+/// round trip, each finding only part of the next pass's work.
+inline constexpr std::size_t kPollInterval = 64;
 
 /// Cache lines of a parked greenlet's stack that prefetch_next() loads: 1
 /// KiB, the frames an I/O wait returns through up to the handler's loop
@@ -120,10 +124,10 @@ class Hub {
     Context* from = current_;
     Context* to;
     Runnable* r;
-    if (since_poll_ < kPollInterval && !ready_.empty() && (r = ready_.front())->kind == Runnable::Kind::greenlet &&
+    if (budget_ > 0 && !ready_.empty() && (r = ready_.front())->kind == Runnable::Kind::greenlet &&
         static_cast<GreenletBase*>(r)->state_ == GreenletBase::State::ready) [[likely]] {
       ready_.pop();
-      ++since_poll_;
+      --budget_;
       auto* g = static_cast<GreenletBase*>(r);
       g->state_ = GreenletBase::State::running;
       to = &g->ctx_;
@@ -225,7 +229,7 @@ class Hub {
   GreenletBase* live_head_ = nullptr;
   GreenletBase* live_tail_ = nullptr;
   std::uint64_t timer_seq_ = 0;
-  unsigned since_poll_ = 0;
+  std::size_t budget_ = 0;  // switches left before the hub polls again (see kPollInterval)
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer os_timer_;
   Clock::time_point os_timer_deadline_ = Clock::time_point::max();
