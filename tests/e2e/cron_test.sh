@@ -232,9 +232,13 @@ grep -q "killed what it left running at --timeout 300ms" "$tmp/left.err" ||
 [ -s "$tmp/left.out" ] || fail "the job printed no pid"
 all_gone "background child after --timeout" $(cut -f2 "$tmp/left.out")
 
-"$green" cron --grace 300ms --every 100ms 'sleep 17 & a=$!; setsid sleep 18 & echo $a $!' >"$tmp/bg.out" 2>"$tmp/bg.err" &
+# Two runs: a run held open by its children would skip the second tick. A
+# 300 ms period (it was 100 ms): a shell that took longer than the period to
+# fork twice and exit, on a loaded machine, was a real overlap.
+"$green" cron --grace 300ms --every 300ms 'sleep 17 & a=$!; setsid sleep 18 & echo $a $!' >"$tmp/bg.out" 2>"$tmp/bg.err" &
 gpid=$!; pids+=("$gpid")
-wait_for . "$tmp/bg.out"
+for _ in $(seq 1 300); do [ "$(wc -l <"$tmp/bg.out")" -ge 2 ] && break; sleep 0.1; done
+[ "$(wc -l <"$tmp/bg.out")" -ge 2 ] || fail "background children: no second run ($(cat "$tmp/bg.err"))"
 kill -TERM "$gpid"
 wait "$gpid"; rc=$?
 [ $rc -eq 143 ] || fail "SIGTERM with background children gave $rc"
