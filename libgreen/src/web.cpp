@@ -1214,6 +1214,12 @@ void WebSocket::send_many(std::span<const std::string_view> messages, bool binar
 
 void WebSocket::close(std::uint16_t code, std::string_view reason) {
   auto& im = *impl_;
+  // The peer's close came already, its answer owed (Beast no longer calls
+  // the stream open): that answer ends it.
+  if (!im.owed.empty() && im.stream.is_open() && im.send_owed()) {
+    im.ended.set();
+    return;
+  }
   if (!im.is_open()) return;
   {
     std::lock_guard<green::Lock> hold(im.send_lock);

@@ -681,6 +681,47 @@ GREEN_TEST(Web, APeersCloseReadWhileASendHoldsTheSocketIsAnsweredAfterAReceiveTi
   EXPECT_EQ(got.substr(got.size() - 4), std::string("\x88\x02\x03\xe8", 4));  // the answer, last
 }
 
+GREEN_TEST(Web, CloseAfterAReceiveTimeoutLeftThePeersCloseUnansweredAnswersIt) {
+  // As above, but the handler calls close() after the Timeout: the peer's
+  // close is in already, so close() answers it and does not wait for another.
+  const std::string big(8 * 1024 * 1024, 'x');
+  std::uint16_t code = 0;
+  bool closed = false;
+  Server server(loopback(), [&](Request& req, Reply& reply) {
+    auto ws = reply.accept_websocket(req);
+    auto sender = green::spawn([&] { ws.send(big, true); });
+    try {
+      green::Timeout t(green::testing::scaled(100ms));
+      ws.receive();
+    } catch (const green::Timeout&) {
+    }
+    green::Timeout limit(10s);  // the idle timeout is 60 s
+    ws.close(1001);
+    closed = true;
+    code = ws.close_code();
+    sender.join();
+  });
+  server.start();
+  TcpStream c = dial(server);
+  c.socket().set_option(boost::asio::socket_base::receive_buffer_size(64 * 1024));
+  c.write_all(
+      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  green::sleep(green::testing::scaled(50ms));
+  c.write_all(std::string("\x88\x82\0\0\0\0\x03\xe8", 8));
+  green::sleep(green::testing::scaled(200ms));
+  std::string got;
+  {
+    green::Timeout limit(15s);
+    got = read_all(c);
+  }
+  server.stop(5s);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(code, 1000);
+  ASSERT_GT(got.size(), big.size());
+  EXPECT_EQ(got.substr(got.size() - 4), std::string("\x88\x02\x03\xe8", 4));
+}
+
 GREEN_TEST(Web, AWebSocketPeerThatAnswersNoPingIsClosedAfterTheIdleTimeout) {
   green::web::Options opt;
   opt.websocket_idle_timeout = 200ms;  // a ping after 100 ms of silence
