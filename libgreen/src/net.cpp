@@ -480,19 +480,19 @@ std::size_t TcpStream::try_read(std::span<char> buf, std::error_code& ec) noexce
   }
 }
 
-void TcpStream::wait_readable(std::error_code& ec) {
+bool TcpStream::wait_readable(std::error_code& ec) {
   ec.clear();
-  if (!rbuf_.empty()) return;
+  if (!rbuf_.empty()) return false;
   if (!is_open()) {
     ec = sys_error(EBADF);
-    return;
+    return false;
   }
   green::detail::check_interrupt();
-  if (eof_) return;
+  if (eof_) return false;
   streak_ = 0;
   ReadState& rs = impl_->rs;
   if (!rs.read_watch || !rs.error_watch) impl_->start_watches();
-  if (rs.readable) return;
+  if (rs.readable) return false;
   green::detail::GreenletBase* self = green::detail::current();
   green::detail::IoRef io;
   while (!rs.readable && is_open()) {
@@ -503,6 +503,7 @@ void TcpStream::wait_readable(std::error_code& ec) {
     green::detail::check_interrupt();
   }
   if (!is_open()) ec = to_std(boost::asio::error::operation_aborted);
+  return true;
 }
 
 void TcpStream::wait_readable() {

@@ -430,10 +430,11 @@ void Server::State::serve(net::TcpStream& s) {
   unsigned unparked = 0;  // requests in a row read without parking
   for (;;) {
     if (stopping) return;
+    bool waited = false;
     if (conn.buf.size() == 0) {
       IdleMark mark(conn, first ? opt.header_timeout : opt.idle_timeout);
       std::error_code ec;
-      s.wait_readable(ec);  // the idle timer closes the stream when the limit passes
+      waited = s.wait_readable(ec);  // the idle timer closes the stream when the limit passes
       if (ec || stopping || !s.is_open()) return;
       unparked = 0;
     }
@@ -458,6 +459,7 @@ void Server::State::serve(net::TcpStream& s) {
         refuse(conn, http::status::request_timeout, nullptr, arrival);
         return;
       }
+      waited = true;  // the rest of the header came after a read found the socket empty
       unparked = 0;
     } else if (++unparked >= kYieldEvery) {
       // Pipelined requests answered without ever parking: let the other
@@ -501,6 +503,7 @@ void Server::State::serve(net::TcpStream& s) {
       }
     }
     Request req(parser.release(), s.remote_endpoint());
+    req.waited = waited;
     Reply reply(conn, req.version(), req.method() == http::verb::head, req.keep_alive() && !stopping);
     conn.status = 0;
     bool failed = false;

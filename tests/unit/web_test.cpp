@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -86,6 +87,29 @@ GREEN_TEST(Web, KeepAliveAndPipelinedRequestsAreAnsweredInOrderOnOneConnection) 
   const std::string last = read_all(c);
   EXPECT_NE(last.find("hello /c\n"), std::string::npos) << last;
   EXPECT_EQ(server.requests(), 3u);
+  server.stop();
+}
+
+// Request::waited tells a request whose bytes came with an I/O event the
+// hub delivered while the connection was idle from one that was already
+// there when the previous answer was done (round_cache.hpp relies on it).
+GREEN_TEST(Web, ARequestWaitedForIsToldFromOneAlreadyThere) {
+  std::vector<std::pair<std::string, bool>> seen;
+  Server server(loopback(), [&](Request& req) {
+    seen.emplace_back(std::string(req.target()), req.waited);
+    return hello(req);
+  });
+  server.start();
+  TcpStream c = dial(server);
+  c.write_all("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_response(c);
+  // The server answered /a and parked on the empty socket before this runs.
+  c.write_all("GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_response(c);
+  read_response(c);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[1], std::make_pair(std::string("/b"), true));
+  EXPECT_EQ(seen[2], std::make_pair(std::string("/c"), false));  // pipelined behind /b
   server.stop();
 }
 

@@ -244,7 +244,7 @@ class HttpServer final : public HubServer {
     const Reuse reuse = reuse_of(req);
     const bool plain = reuse.plain;
     const std::string_view target(req.target().data(), req.target().size());
-    if (reuse.ok) {
+    if (reuse.ok && req.waited) {  // a request that did not wait may have been sent after the entry's file changed
       if (const auto hit = cache_.find(target); hit && hit->date == date.second) {
         if (!reuse.if_none_match.empty() && hf::etag_matches(reuse.if_none_match, hit->etag, true)) {
           web::Response res{web::http::status::not_modified, req.version()};

@@ -9,7 +9,12 @@
 // were already being served when it was made: a file replaced, removed or
 // reached through a symlink swapped meanwhile is seen by the first request
 // that comes after the round, as if there were no cache (a request that
-// arrived in the same round raced with the change either way).
+// arrived in the same round raced with the change either way). "Already
+// being served" needs the request's bytes to have come with the hub's I/O
+// poll: one read at once after the connection's previous answer (pipelined,
+// or sent while the server was busy) may have been sent after a change made
+// since the entry went in, so callers ask only for requests that waited
+// (web::Request::waited).
 //
 // The end of the round is a greenlet spawned with the first entry: the hub's
 // ready queue is FIFO, so it runs after everything that was ready then and

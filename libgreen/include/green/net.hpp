@@ -155,8 +155,12 @@ class TcpStream {
   /// try_read() into a buffer shared with other connections. Returns at once
   /// if bytes are buffered or end of stream was seen. Throws
   /// std::system_error. Switch point (waits while nothing is available).
+  /// The error_code form returns true when it parked: a recv had proven the
+  /// socket empty, so what is there now came with an I/O event the hub
+  /// delivered after the call; false when it returned at once (the bytes
+  /// may have arrived at any time before it).
   void wait_readable();
-  void wait_readable(std::error_code& ec);
+  bool wait_readable(std::error_code& ec);
 
   /// Reads one line, up to and including '\n' (Python's readline(max)):
   /// returns at most `max` bytes, so a longer line comes back in pieces that
