@@ -383,17 +383,19 @@ struct ConnReader {
 
 // Runs a Beast read (`step(ec)`: read_header or read on a ConnReader) until
 // it no longer stops for want of bytes, waiting for the socket in between.
-// Switch point.
+// Returns whether the bytes that finished it came after a wait that parked
+// (Request::waited). Switch point.
 template <class Step>
-void read_waiting(Reply::Conn& c, Step&& step, boost::system::error_code& ec) {
+bool read_waiting(Reply::Conn& c, Step&& step, boost::system::error_code& ec) {
+  bool parked = false;
   for (;;) {
     step(ec);
-    if (!would_block(ec)) return;
+    if (!would_block(ec)) return parked;
     std::error_code wec;
-    c.stream.wait_readable(wec);
+    parked = c.stream.wait_readable(wec);
     if (wec) {
       ec = asio::error::operation_aborted;
-      return;
+      return parked;
     }
   }
 }
@@ -453,13 +455,12 @@ void Server::State::serve(net::TcpStream& s) {
       ec = {};
       arrival = Clock::now();
       if (!within(opt.header_timeout, [&] {
-            read_waiting(
+            waited = read_waiting(
                 conn, [&](boost::system::error_code& e) { http::read_header(reader, conn.buf, parser, e); }, ec);
           })) {
         refuse(conn, http::status::request_timeout, nullptr, arrival);
         return;
       }
-      waited = true;  // the rest of the header came after a read found the socket empty
       unparked = 0;
     } else if (++unparked >= kYieldEvery) {
       // Pipelined requests answered without ever parking: let the other
@@ -489,7 +490,7 @@ void Server::State::serve(net::TcpStream& s) {
         if (ec) return;
       }
       if (!within(opt.body_timeout, [&] {
-            read_waiting(
+            waited = read_waiting(
                 conn, [&](boost::system::error_code& e) { http::read(reader, conn.buf, parser, e); }, ec);
           })) {
         refuse(conn, http::status::request_timeout, &parser.get(), start);
