@@ -66,12 +66,13 @@ struct Request : http::request<http::string_body> {
   /// X-Forwarded-For, since any client can send one: whether to trust it
   /// is for a handler that knows its proxy.
   net::Tcp::endpoint peer;
-  /// The connection waited for this request: it was idle, and its bytes
-  /// came with an I/O event the hub delivered after the previous answer was
-  /// done, so they were sent after everything that greenlets ready at that
-  /// moment did. False for a request that was already there (pipelined,
-  /// sent with the connection, or arrived while the server was busy): it
-  /// may have been sent at any time before. A cache that lives for one
+  /// The server waited for this request: the read that completed it came
+  /// after the connection parked on an empty socket and an I/O event the
+  /// hub delivered woke it, so the request was sent after (or raced with)
+  /// what the greenlets that were ready before that event did. False for a
+  /// request that was already there (pipelined, sent with the connection,
+  /// or arrived while the server was busy): it may have been sent at any
+  /// time before. A cache that lives for one
   /// round of the hub (tools/serve/round_cache.hpp) may answer only
   /// requests that waited: for the others, a file changed after the cache
   /// was filled could have been changed before they were sent.
