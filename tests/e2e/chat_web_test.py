@@ -378,12 +378,17 @@ def test_chromium_two_browser_users_and_a_tcp_user():
                 f.write(__import__("base64").b64decode(shot["data"]))
         tom.close()
 
-    with Chat() as chat, tempfile.TemporaryDirectory(prefix="green-chromium.") as profile:
+    # Chromium's helpers (renderer, crash handler) outlive its main process
+    # for a moment and still write into the profile: the browser gets its own
+    # session, the whole group is ended and waited for, and a file written
+    # after that cannot fail the test.
+    with Chat() as chat, tempfile.TemporaryDirectory(prefix="green-chromium.", ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
                                     "--disable-sync", "--user-data-dir=" + profile, "--remote-debugging-port=0",
                                     "--window-size=420,800", "about:blank"],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   start_new_session=True)
         try:
             url = None
             deadline = time.time() + IO_TIMEOUT
@@ -397,13 +402,35 @@ def test_chromium_two_browser_users_and_a_tcp_user():
             threading.Thread(target=lambda: browser.stderr.read(), daemon=True).start()
             asyncio.run(main(chat, url))
         finally:
-            browser.terminate()
-            try:
-                browser.wait(timeout=IO_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait()
+            stop_group(browser)
         check(chat.stop() == 0, "exit status")
+
+
+def stop_group(proc):
+    """Ends `proc` and every process of its group (start_new_session), and
+    waits until none is left."""
+    def signal_group(sig):
+        try:
+            os.killpg(proc.pid, sig)
+            return True
+        except ProcessLookupError:
+            return False
+    signal_group(signal.SIGTERM)
+    try:
+        proc.wait(timeout=IO_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        signal_group(signal.SIGKILL)
+        proc.wait()
+    for last in (signal.SIGKILL, None):
+        deadline = time.time() + IO_TIMEOUT
+        while signal_group(0):
+            if time.time() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return
+        if last:
+            signal_group(last)
 
 
 if __name__ == "__main__":

@@ -203,7 +203,8 @@ def test_chromium_loads_a_page_that_echoes_over_a_websocket():
     # machine the budget can run out before the echo; a few tries.
     with Example("web_echo") as ex:
         for attempt in range(4):
-            with tempfile.TemporaryDirectory(prefix="green-chromium.") as profile:
+            # ignore_cleanup_errors: a Chromium helper may still write into the profile.
+            with tempfile.TemporaryDirectory(prefix="green-chromium.", ignore_cleanup_errors=True) as profile:
                 p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                                     "--user-data-dir=" + profile, "--virtual-time-budget=%d" % (5000 * (attempt + 1)),
