@@ -614,8 +614,8 @@ GREEN_TEST(Web, TheRequestCarriesThePeerAddressAndNotXForwardedFor) {
 // A client that finished the handshake and then reads nothing, so the
 // server's sends fill the socket buffers and park.
 struct StalledClient {
-  explicit StalledClient(const Server& s) : c(dial(s)) {
-    c.socket().set_option(boost::asio::socket_base::receive_buffer_size(4096));
+  explicit StalledClient(const Server& s, int receive_buffer = 4096) : c(dial(s)) {
+    c.socket().set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
     c.write_all(
         "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
@@ -684,11 +684,8 @@ GREEN_TEST(Web, APeersCloseReadWhileASendHoldsTheSocketIsAnsweredAfterAReceiveTi
       },
       opt);
   server.start();
-  TcpStream c = dial(server);
-  c.socket().set_option(boost::asio::socket_base::receive_buffer_size(64 * 1024));
-  c.write_all(
-      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  StalledClient client(server, 64 * 1024);
+  TcpStream& c = client.c;
   green::sleep(green::testing::scaled(50ms));  // the send fills the socket and parks
   // A masked close (key 0, so the payload is as written), code 1000.
   c.write_all(std::string("\x88\x82\0\0\0\0\x03\xe8", 8));
@@ -726,11 +723,8 @@ GREEN_TEST(Web, CloseAfterAReceiveTimeoutLeftThePeersCloseUnansweredAnswersIt) {
     sender.join();
   });
   server.start();
-  TcpStream c = dial(server);
-  c.socket().set_option(boost::asio::socket_base::receive_buffer_size(64 * 1024));
-  c.write_all(
-      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  StalledClient client(server, 64 * 1024);
+  TcpStream& c = client.c;
   green::sleep(green::testing::scaled(50ms));
   c.write_all(std::string("\x88\x82\0\0\0\0\x03\xe8", 8));
   green::sleep(green::testing::scaled(200ms));
